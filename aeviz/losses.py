@@ -1,0 +1,47 @@
+"""Pure loss functions. Each returns a scalar: summed over a sample's values, averaged over the batch."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def reconstruction(logits: torch.Tensor, x: torch.Tensor, kind: str = "bce") -> torch.Tensor:
+    """-log p(x|z): Bernoulli cross-entropy on logits (nats), or squared error of sigmoid(logits)."""
+    if kind == "bce":
+        per_value = F.binary_cross_entropy_with_logits(logits, x, reduction="none")
+    else:
+        per_value = (torch.sigmoid(logits) - x).square()
+    return per_value.flatten(1).sum(1).mean()
+
+
+def kl_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(N(mu, exp(logvar)) || N(0, I)) in nats, summed over z, averaged over the batch."""
+    return 0.5 * (mu.square() + logvar.exp() - 1.0 - logvar).sum(1).mean()
+
+
+def l1_sparsity(z: torch.Tensor) -> torch.Tensor:
+    """Mean L1 norm of the code: pushes most units to exactly zero."""
+    return z.abs().sum(1).mean()
+
+
+def kl_sparsity(z: torch.Tensor, rho: float) -> torch.Tensor:
+    """Sum over units of KL(Bernoulli(rho) || Bernoulli(mean activation)); z must lie in (0,1)."""
+    rho_hat = z.mean(0).clamp(1e-6, 1 - 1e-6)
+    return (rho * torch.log(rho / rho_hat) + (1 - rho) * torch.log((1 - rho) / (1 - rho_hat))).sum()
+
+
+def jacobian_frobenius(encode, x: torch.Tensor, exact: bool) -> torch.Tensor:
+    """Mean over the batch of ||d encode(x) / dx||_F^2 (exact by vmap-jacrev, or Hutchinson's estimate).
+
+    Hutchinson: for v ~ N(0, I) in code space, E ||J^T v||^2 = trace(J J^T) = ||J||_F^2, one backward pass.
+    """
+    if exact:
+        from torch.func import jacrev, vmap
+
+        jac = vmap(jacrev(lambda xi: encode(xi.unsqueeze(0)).squeeze(0)))(x)
+        return jac.square().flatten(1).sum(1).mean()
+    x = x.detach().requires_grad_(True)
+    z = encode(x)
+    v = torch.randn_like(z)
+    (g,) = torch.autograd.grad((z * v).sum(), x, create_graph=True)
+    return g.square().flatten(1).sum(1).mean()
