@@ -1,0 +1,151 @@
+"""Plotly figure builders (go.Figure in, nothing drawn here) and image tiling for the UI."""
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+
+PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
+           "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
+TERM_COLORS = {"loss": "#222222", "recon": "#1f77b4", "kl": "#d62728", "sparsity": "#2ca02c", "contractive": "#9467bd"}
+
+
+def _layout(fig: go.Figure, title: str = "", height: int = 420, **kw) -> go.Figure:
+    fig.update_layout(title=title, height=height, margin=dict(l=10, r=10, t=40 if title else 10, b=10),
+                      template="plotly_white", legend=dict(itemsizing="constant"), **kw)
+    return fig
+
+
+def as_images(x) -> np.ndarray:
+    """(N, H, W) from (N, 1, H, W) / (N, H, W) image batches, clipped to [0,1]."""
+    x = np.asarray(x, np.float32)
+    if x.ndim == 4:
+        x = x[:, 0]
+    return np.clip(x, 0.0, 1.0)
+
+
+def tile(images, ncols: int, pad: int = 1, fill: float = 1.0) -> np.ndarray:
+    """One mosaic image (rows of ncols) from (N, H, W) images, separated by pad pixels of fill."""
+    imgs = as_images(images)
+    n, h, w = imgs.shape
+    nrows = max(1, -(-n // ncols))
+    out = np.full((nrows * (h + pad) - pad, ncols * (w + pad) - pad), fill, np.float32)
+    for i, img in enumerate(imgs):
+        r, c = divmod(i, ncols)
+        out[r * (h + pad): r * (h + pad) + h, c * (w + pad): c * (w + pad) + w] = img
+    return out
+
+
+def latent_scatter(xy, labels, label_names=(), title: str = "", selected: int | None = None,
+                   axis_titles=("z₁", "z₂"), height: int = 480) -> go.Figure:
+    """Test samples on a 2-D map, one WebGL trace per class; hover shows label and index."""
+    xy = np.asarray(xy)
+    labels = np.asarray(labels)
+    idx = np.arange(len(xy))
+    fig = go.Figure()
+    if label_names:
+        for k, name in enumerate(label_names):
+            m = labels == k
+            if m.any():
+                fig.add_trace(go.Scattergl(
+                    x=xy[m, 0], y=xy[m, 1], mode="markers", name=str(name), customdata=idx[m],
+                    marker=dict(size=5, color=PALETTE[k % 10], opacity=0.75),
+                    hovertemplate=f"label {name}<br>index %{{customdata}}<extra></extra>"))
+    else:  # continuous colour, e.g. the position along a swiss roll
+        fig.add_trace(go.Scattergl(
+            x=xy[:, 0], y=xy[:, 1], mode="markers", customdata=idx, name="samples",
+            marker=dict(size=5, color=labels, colorscale="Viridis", showscale=True, colorbar=dict(title="t")),
+            hovertemplate="t=%{marker.color:.2f}<br>index %{customdata}<extra></extra>"))
+    if selected is not None:
+        add_marker(fig, xy[selected], f"selected #{selected}")
+    fig.update_xaxes(title=axis_titles[0], zeroline=False)
+    fig.update_yaxes(title=axis_titles[1], zeroline=False)
+    return _layout(fig, title, height)
+
+
+def add_marker(fig: go.Figure, xy, name: str, color: str = "black", symbol: str = "x") -> go.Figure:
+    """Mark one point on a 2-D map."""
+    fig.add_trace(go.Scatter(x=[xy[0]], y=[xy[1]], mode="markers", name=name, hoverinfo="name",
+                             marker=dict(size=14, color=color, symbol=symbol, line=dict(width=2))))
+    return fig
+
+
+def add_path(fig: go.Figure, path, name: str = "path", color: str = "black") -> go.Figure:
+    """Draw a polyline (e.g. an interpolation) on a 2-D map."""
+    path = np.asarray(path)
+    fig.add_trace(go.Scatter(x=path[:, 0], y=path[:, 1], mode="lines+markers", name=name,
+                             line=dict(color=color, width=2), marker=dict(size=7, color=color)))
+    return fig
+
+
+def loss_curves(history: dict, title: str = "Loss per epoch", log_y: bool = False) -> go.Figure:
+    """Each loss term per epoch: solid for training, dashed for the test set."""
+    fig = go.Figure()
+    epochs = history.get("epochs", [])
+    for split, dash in (("train", "solid"), ("test", "dash")):
+        for term, values in history.get(split, {}).items():
+            if not values:
+                continue
+            x = epochs[-len(values):] if split == "train" else _test_epochs(epochs, len(values))
+            fig.add_trace(go.Scatter(x=x, y=values, mode="lines+markers", name=f"{term} ({split})",
+                                     line=dict(dash=dash, color=TERM_COLORS.get(term)), marker=dict(size=4)))
+    fig.update_xaxes(title="epoch")
+    fig.update_yaxes(title="nats or squared error per sample", type="log" if log_y else "linear")
+    return _layout(fig, title, 320)
+
+
+def _test_epochs(epochs: list[int], n: int) -> list[int]:
+    return epochs[-n:] if n <= len(epochs) else list(range(1, n + 1))
+
+
+def step_curve(step_loss, title: str = "Loss per step") -> go.Figure:
+    """The raw per-step training loss with a moving average, for live progress."""
+    y = np.asarray(step_loss, np.float64)
+    k = max(1, min(25, len(y) // 10))
+    smooth = np.convolve(y, np.ones(k) / k, mode="valid") if len(y) >= k else y
+    fig = go.Figure([
+        go.Scatter(y=y, mode="lines", name="per step", line=dict(color="#bbbbbb", width=1)),
+        go.Scatter(x=np.arange(k - 1, k - 1 + len(smooth)), y=smooth, mode="lines", name=f"mean of {k}",
+                   line=dict(color="#222222", width=2))])
+    fig.update_xaxes(title="optimiser step")
+    fig.update_yaxes(title="loss per sample")
+    return _layout(fig, title, 280)
+
+
+def histogram(groups: dict[str, np.ndarray], title: str = "", x_title: str = "", bins: int = 50,
+              vline: float | None = None) -> go.Figure:
+    """Overlaid histograms of named groups, with an optional vertical line (a threshold)."""
+    fig = go.Figure()
+    for i, (name, values) in enumerate(groups.items()):
+        fig.add_trace(go.Histogram(x=np.asarray(values), name=name, nbinsx=bins, opacity=0.6,
+                                   marker_color=PALETTE[i % 10]))
+    fig.update_layout(barmode="overlay")
+    if vline is not None:
+        fig.add_vline(x=vline, line=dict(color="black", dash="dash"))
+    fig.update_xaxes(title=x_title)
+    fig.update_yaxes(title="count")
+    return _layout(fig, title, 320)
+
+
+def roc_figure(curves: dict[str, tuple[np.ndarray, np.ndarray, float]], title: str = "ROC curve") -> go.Figure:
+    """ROC curves {name: (fpr, tpr, auroc)} with the chance diagonal."""
+    fig = go.Figure([go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="chance", line=dict(dash="dot", color="gray"))])
+    for i, (name, (fpr, tpr, auc)) in enumerate(curves.items()):
+        fig.add_trace(go.Scatter(x=fpr, y=tpr, mode="lines", name=f"{name} (AUROC {auc:.3f})",
+                                 line=dict(color=PALETTE[i % 10], width=2)))
+    fig.update_xaxes(title="false positive rate", range=[0, 1])
+    fig.update_yaxes(title="true positive rate", range=[0, 1])
+    return _layout(fig, title, 360)
+
+
+def line_chart(x, series: dict[str, np.ndarray], x_title: str, y_title: str, title: str = "",
+               vline: float | None = None, log_x: bool = False) -> go.Figure:
+    """Several named y-series over one x, with an optional marked x value."""
+    fig = go.Figure()
+    for i, (name, y) in enumerate(series.items()):
+        fig.add_trace(go.Scatter(x=np.asarray(x), y=np.asarray(y), mode="lines+markers", name=name,
+                                 line=dict(color=PALETTE[i % 10])))
+    if vline is not None:
+        fig.add_vline(x=vline, line=dict(color="black", dash="dash"))
+    fig.update_xaxes(title=x_title, type="log" if log_x else "linear")
+    fig.update_yaxes(title=y_title)
+    return _layout(fig, title, 360)

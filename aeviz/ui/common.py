@@ -1,0 +1,136 @@
+"""Shared UI pieces: cached pretrained models and data, session models, the sidebar model picker."""
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+import aeviz
+from aeviz import analysis, io
+from aeviz.data import Dataset
+from aeviz.data import load as load_data
+from aeviz.models import Autoencoder
+
+DEFAULT_MODEL = "ae-mlp-z2"
+SESSION = "session: "  # prefix of models that live in this browser session only
+MAX_UPLOAD_MB = 20
+
+
+@st.cache_resource(show_spinner=False)
+def cards() -> dict[str, io.Card]:
+    """Pretrained model cards by name (metadata only)."""
+    return {c.name: c for c in io.pretrained()}
+
+
+@st.cache_resource(show_spinner="Loading the pretrained model…")
+def pretrained_model(name: str) -> Autoencoder:
+    """A pretrained model shared by every session: read-only, used for inference only."""
+    return aeviz.load(cards()[name].path)
+
+
+@st.cache_resource(show_spinner="Loading data…")
+def dataset(name: str) -> Dataset:
+    """A dataset shared by every session (tensors are never modified)."""
+    return load_data(name)
+
+
+@st.cache_data(show_spinner=False)
+def pretrained_codes(name: str) -> np.ndarray:
+    """Codes of the pretrained model's test set."""
+    model = pretrained_model(name)
+    return analysis.embed(model, dataset(model.config.dataset).x_test)
+
+
+def session_models() -> dict[str, Autoencoder]:
+    """Models trained or uploaded in this session: they belong to this student only."""
+    return st.session_state.setdefault("session_models", {})
+
+
+def add_session_model(name: str, model: Autoencoder) -> str:
+    """Keep a model in this session under a unique key and return the key."""
+    models = session_models()
+    key, n = SESSION + name, 2
+    while key in models:
+        key, n = f"{SESSION}{name} ({n})", n + 1
+    models[key] = model
+    st.session_state.pop(f"codes::{key}", None)
+    return key
+
+
+def model_keys() -> list[str]:
+    """Every model a page can show: pretrained first, then this session's."""
+    return list(cards()) + list(session_models())
+
+
+def get_model(key: str) -> Autoencoder:
+    """The model behind a key (pretrained or session)."""
+    return session_models()[key] if key.startswith(SESSION) else pretrained_model(key)
+
+
+def codes(key: str) -> np.ndarray:
+    """Test-set codes of a model (cached across sessions for pretrained, per session otherwise)."""
+    if not key.startswith(SESSION):
+        return pretrained_codes(key)
+    cache_key = f"codes::{key}"
+    if cache_key not in st.session_state:
+        model = get_model(key)
+        st.session_state[cache_key] = analysis.embed(model, dataset(model.config.dataset).x_test)
+    return st.session_state[cache_key]
+
+
+def describe(key: str) -> str:
+    """One-line option label: name, variant and its headline figure."""
+    if key.startswith(SESSION):
+        return f"{key} · {get_model(key).config.label}"
+    card = cards()[key]
+    mse = card.metrics.get("test_mse")
+    return f"{key} · {card.config.label}" + (f" · test MSE {mse:.4f}" if mse is not None else "")
+
+
+def current_key() -> str | None:
+    """The model chosen in the sidebar (falls back to the default pretrained model)."""
+    keys = model_keys()
+    key = st.session_state.get("model")
+    if key in keys:
+        return key
+    return DEFAULT_MODEL if DEFAULT_MODEL in keys else (keys[0] if keys else None)
+
+
+def _on_upload() -> None:
+    upload = st.session_state.get("upload")
+    st.session_state["upload_error"] = None
+    if upload is None:
+        return
+    data = upload.getvalue()
+    if len(data) > MAX_UPLOAD_MB * 2**20:
+        st.session_state["upload_error"] = f"{upload.name} is larger than {MAX_UPLOAD_MB} MB; aeviz checkpoints are far smaller."
+        return
+    try:
+        model = aeviz.load(data, name=upload.name)
+    except aeviz.CheckpointError as err:
+        st.session_state["upload_error"] = str(err)
+        return
+    st.session_state["model"] = add_session_model(upload.name.removesuffix(".safetensors"), model)
+
+
+def sidebar() -> None:
+    """The shared model picker: pretrained, uploaded or trained in this session."""
+    with st.sidebar:
+        keys = model_keys()
+        if not keys:
+            st.warning("No models yet: pretrained/ is empty, so train one on the Explorer page.")
+            return
+        st.session_state["model"] = current_key()
+        st.selectbox("Model", keys, key="model", format_func=describe,
+                     help="Pretrained models load at once; models you train or upload stay in your session only.")
+        with st.expander("Upload a checkpoint"):
+            st.file_uploader(f"An aeviz .safetensors file (at most {MAX_UPLOAD_MB} MB)", type=["safetensors"],
+                             key="upload", on_change=_on_upload)
+            if st.session_state.get("upload_error"):
+                st.error(st.session_state["upload_error"])
+
+
+def explain(text: str, latex: str | None = None) -> None:
+    """The short 'what am I looking at' note under a view, with an optional equation."""
+    st.caption(text)
+    if latex:
+        st.latex(latex)
