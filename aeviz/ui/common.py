@@ -119,7 +119,7 @@ def sidebar() -> None:
         if not keys:
             st.warning("No models yet: pretrained/ is empty, so train one on the Explorer page.")
             return
-        st.session_state["model"] = current_key()
+        st.session_state["model"] = st.session_state.pop("model_next", None) or current_key()  # see select_model
         st.selectbox("Model", keys, key="model", format_func=describe,
                      help="Pretrained models load at once; models you train or upload stay in your session only.")
         with st.expander("Upload a checkpoint"):
@@ -134,3 +134,13 @@ def explain(text: str, latex: str | None = None) -> None:
     st.caption(text)
     if latex:
         st.latex(latex)
+
+
+def select_model(key: str) -> None:
+    """Make key the picked model: at once if the picker is not drawn yet in this run, else from the next run."""
+    from streamlit.errors import StreamlitAPIException
+
+    try:
+        st.session_state["model"] = key
+    except StreamlitAPIException:  # the sidebar's selectbox already ran: it takes the key on the next run
+        st.session_state["model_next"] = key
