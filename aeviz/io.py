@@ -8,8 +8,10 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from safetensors import SafetensorError, safe_open
+from safetensors.numpy import load_file as load_numpy
 from safetensors.torch import load_file, save_file
 
 from .config import ConfigError, ModelConfig, from_dict, to_json
@@ -31,15 +33,22 @@ def _metadata(model: Autoencoder, metrics: dict | None, history: dict | None) ->
     return meta
 
 
-def _tensors(model: Autoencoder) -> dict[str, torch.Tensor]:
-    return {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+def _tensors(model: Autoencoder, dtype: torch.dtype | None = None) -> dict[str, torch.Tensor]:
+    def cast(v):
+        return v.to(dtype) if dtype is not None and v.is_floating_point() else v
+
+    return {k: cast(v.detach()).contiguous() for k, v in model.state_dict().items()}
 
 
-def save(model: Autoencoder, path: str | Path, metrics: dict | None = None, history: dict | None = None) -> Path:
-    """Write the model's weights, config and metrics to one .safetensors file."""
+def save(model: Autoencoder, path: str | Path, metrics: dict | None = None, history: dict | None = None,
+         dtype: torch.dtype | None = None) -> Path:
+    """Write the model's weights, config and metrics to one .safetensors file.
+
+    dtype=torch.float16 halves the file (the pretrained zoo does this); load() upcasts to the model's float32.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    save_file(_tensors(model), str(path), metadata=_metadata(model, metrics, history))
+    save_file(_tensors(model, dtype), str(path), metadata=_metadata(model, metrics, history))
     return path
 
 
@@ -56,16 +65,32 @@ def _sniff(path: Path, name: str) -> None:
     if size > MAX_BYTES:
         raise CheckpointError(f"{name} is {size / 1e6:.0f} MB; aeviz checkpoints are at most {MAX_BYTES // 2**20} MB.")
     with path.open("rb") as f:
-        head = f.read(8)
-    if head[:1] == b"\x80" or head[:2] == b"PK":
+        head = f.read(9)
+    # A pickle starts with 0x80 and a zip with "PK", but so can a header length; safetensors' JSON starts with "{".
+    if (head[:1] == b"\x80" or head[:2] == b"PK") and head[8:9] != b"{":
         raise CheckpointError(f"{name} looks like a pickled PyTorch file; aeviz only reads .safetensors "
                               f"checkpoints and never unpickles anything.")
     if len(head) < 8:
         raise CheckpointError(f"{name} is too short to be a .safetensors checkpoint ({size} bytes).")
-    (header_len,) = struct.unpack("<Q", head)
+    (header_len,) = struct.unpack("<Q", head[:8])
     if header_len > size - 8:
         raise CheckpointError(f"{name} is truncated or not a .safetensors file: its header claims "
-                              f"{header_len} bytes but the file has {size}.")
+                              f"{header_len} bytes but only {size - 8} follow.")
+    _check_length(path, name, header_len, size)
+
+
+def _check_length(path: Path, name: str, header_len: int, size: int) -> None:
+    """Call a file truncated when its tensors end past its end (safetensors' own message is cryptic)."""
+    with path.open("rb") as f:
+        f.seek(8)
+        try:
+            header = json.loads(f.read(header_len))
+            end = max((t["data_offsets"][1] for k, t in header.items() if k != "__metadata__"), default=0)
+        except (ValueError, TypeError, KeyError, IndexError, AttributeError):
+            return  # not our problem to describe: safe_open reports a malformed header
+    need = 8 + header_len + end
+    if need > size:
+        raise CheckpointError(f"{name} is truncated: its tensors need {need} bytes but the file has {size}.")
 
 
 def read_metadata(path: str | Path, name: str | None = None) -> tuple[ModelConfig, dict, dict]:
@@ -150,6 +175,18 @@ class Card:
     def views_path(self) -> Path:
         """Precomputed 2-D projections stored beside the weights."""
         return self.path.with_suffix(".views.safetensors")
+
+
+def load_views(card: Card) -> dict[str, np.ndarray]:
+    """A pretrained model's precomputed views (pca, umap; snapshots, snapshot_epochs); {} when it has none."""
+    path = card.views_path
+    if not path.is_file():
+        return {}
+    _sniff(path, path.name)
+    try:
+        return load_numpy(str(path))
+    except (SafetensorError, OSError, ValueError) as err:
+        raise CheckpointError(f"{path.name} is not a valid .safetensors file ({err}).") from err
 
 
 def pretrained(folder: Path | None = None) -> list[Card]:
