@@ -40,8 +40,10 @@ def jacobian_frobenius(encode, x: torch.Tensor, exact: bool) -> torch.Tensor:
 
         jac = vmap(jacrev(lambda xi: encode(xi.unsqueeze(0)).squeeze(0)))(x)
         return jac.square().flatten(1).sum(1).mean()
-    x = x.detach().requires_grad_(True)
-    z = encode(x)
-    v = torch.randn_like(z)
-    (g,) = torch.autograd.grad((z * v).sum(), x, create_graph=True)
+    keep_graph = torch.is_grad_enabled()  # so the penalty can be trained through
+    with torch.inference_mode(False), torch.enable_grad():  # J^T v needs autograd even when scoring under no_grad
+        x = x.detach().clone().requires_grad_(True)
+        z = encode(x)
+        v = torch.randn_like(z)
+        (g,) = torch.autograd.grad((z * v).sum(), x, create_graph=keep_graph)
     return g.square().flatten(1).sum(1).mean()
