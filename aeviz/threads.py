@@ -1,9 +1,10 @@
-"""Thread policy: one OpenMP pool per busy training, never more threads than cores in total.
+"""Thread policy: one OpenMP pool per busy training, one core left for everything else.
 
-Measured on a 2-core machine (see README, `aeviz bench threads`): one training alone runs
-faster on 2 threads, but two trainings at once run about twice as fast with 1 thread each,
-because two 2-thread OpenMP pools thrash the cores. So each training takes
-cores // (trainings running now) threads, re-checked every epoch.
+Measured with `aeviz bench threads` on a shared 2-core machine: a training whose OpenMP pool has as many
+threads as there are cores collapses (10-20x slower) as soon as anything else wants a core, because every
+parallel region waits at a barrier for the thread that was descheduled; a 1-thread training never collapses.
+So each training takes (cores - 1) // (trainings running now) threads, at least 1, re-checked every epoch:
+on 2 cores that is always 1 thread. AEVIZ_THREADS pins the threads per training instead.
 """
 from __future__ import annotations
 
@@ -16,9 +17,7 @@ _busy = 0
 
 
 def cores() -> int:
-    """CPU cores this process may use (AEVIZ_THREADS overrides)."""
-    if os.environ.get("AEVIZ_THREADS"):
-        return max(1, int(os.environ["AEVIZ_THREADS"]))
+    """CPU cores this process may use."""
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not on Linux
@@ -32,9 +31,11 @@ def limit_before_torch() -> None:
 
 
 def fair_share() -> int:
-    """Threads one training should use now: the cores split between the trainings running."""
+    """Threads one training should use now: AEVIZ_THREADS if set, else all cores but one, split between trainings."""
+    if os.environ.get("AEVIZ_THREADS"):
+        return max(1, int(os.environ["AEVIZ_THREADS"]))
     with _lock:
-        return max(1, cores() // max(1, _busy))
+        return max(1, (cores() - 1) // max(1, _busy))
 
 
 @contextlib.contextmanager

@@ -1,0 +1,266 @@
+"""Benchmarks behind `aeviz bench NAME`. Each prints its figures and returns them as one flat dict.
+
+To add one, append a function decorated with @register("name"). Its keyword arguments (each with a
+default) become the subcommand's flags; the dict it returns must be JSON-able (`--json` prints it as
+the last line). Import heavy dependencies inside the function so `aeviz --help` stays fast.
+"""
+from __future__ import annotations
+
+import contextlib
+import multiprocessing as mp
+import os
+import statistics
+import threading
+import time
+from typing import Callable
+
+import torch
+from torch import nn
+
+from . import threads
+from .config import TrainConfig
+
+BENCHES: dict[str, Callable[..., dict]] = {}
+
+
+def register(name: str):
+    """Decorator: make a bench function available as `aeviz bench NAME`."""
+    def wrap(fn):
+        BENCHES[name] = fn
+        return fn
+    return wrap
+
+
+def mnist_mlp():
+    """The benchmarked model's config: aeviz.config_for("mnist", latent_dim=2)."""
+    from . import config_for
+
+    return config_for("mnist", latent_dim=2)  # 784-512-256-2 and back
+
+
+def linear_macs(model: nn.Module) -> int:
+    """Multiply-accumulates of one sample's forward pass through the model's Linear layers."""
+    return sum(m.in_features * m.out_features for m in model.modules() if isinstance(m, nn.Linear))
+
+
+def matmul_gflops(n: int = 1024, reps: int = 10) -> float:
+    """float32 GFLOP/s of n x n matmuls at the current torch thread setting."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b  # warm the pool and the kernels
+    start = time.perf_counter()
+    for _ in range(reps):
+        a @ b
+    return 2 * n**3 * reps / (time.perf_counter() - start) / 1e9
+
+
+def aeviz_rate(steps: int, batch_size: int = 128, seed: int = 0) -> float:
+    """Samples/s of aeviz.train on the MNIST MLP for exactly `steps` steps (no test evaluation)."""
+    from .data import load
+    from .train import train
+
+    mc = mnist_mlp()
+    per_epoch = -(-len(load("mnist").x_train) // batch_size)
+    tc = TrainConfig(epochs=-(-steps // per_epoch), batch_size=batch_size, seed=seed, eval_every=0)
+    start = time.perf_counter()
+    _, hist = train(mc, tc, callback=lambda p: p.step >= steps)
+    return hist.samples / (time.perf_counter() - start)
+
+
+def plain_rate(steps: int, batch_size: int = 128, seed: int = 0) -> float:
+    """Samples/s of a minimal hand-written loop: same model, Adam, same batches, same thread share."""
+    from .data import load
+    from .models import build
+
+    x = load("mnist").x_train
+    with threads.training_slot():
+        threads.apply()
+        start = time.perf_counter()
+        torch.manual_seed(seed)
+        gen = torch.Generator().manual_seed(seed)
+        model = build(mnist_mlp()).train()
+        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+        done = samples = 0
+        while done < steps:
+            for idx in torch.randperm(len(x), generator=gen).split(batch_size)[: steps - done]:
+                loss = model.objective(x[idx])["loss"]
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                done, samples = done + 1, samples + len(idx)
+        return samples / (time.perf_counter() - start)
+
+
+@register("train")
+def bench_train(steps: int = 200, repeats: int = 5, batch_size: int = 128, threads_per_training: int = 0) -> dict:
+    """aeviz.train against a minimal torch loop on the MNIST MLP (784-512-256-2), plus matmul GFLOP/s."""
+    pin = pinned(threads_per_training) if threads_per_training else contextlib.nullcontext()  # 0: the policy
+    with pin:
+        return _bench_train(steps, repeats, batch_size)
+
+
+def _bench_train(steps: int, repeats: int, batch_size: int) -> dict:
+    from .models import build
+
+    macs = linear_macs(build(mnist_mlp()))
+    with threads.training_slot():
+        n_threads = threads.apply()  # the share one training gets; both loops get the same
+        matmul_gflops(reps=3)
+    warm = min(steps, 10)
+    aeviz_rate(warm, batch_size), plain_rate(warm, batch_size)  # warm-up: data, allocator, kernels
+    runs = {"aeviz": [], "plain": [], "matmul": []}
+    for r in range(repeats):  # interleaved, alternating order, so drift hits both alike
+        order = [("aeviz", aeviz_rate), ("plain", plain_rate)][:: 1 if r % 2 == 0 else -1]
+        for name, rate in order:
+            runs[name].append(rate(steps, batch_size))
+        with threads.training_slot():
+            threads.apply()
+            runs["matmul"].append(matmul_gflops())
+    aeviz, plain, matmul = (statistics.median(runs[k]) for k in ("aeviz", "plain", "matmul"))
+    gflops = 6 * macs * aeviz / 1e9
+    result = {"aeviz_samples_per_s": round(aeviz, 1), "plain_samples_per_s": round(plain, 1),
+              "ratio": round(aeviz / plain, 3), "gflops": round(gflops, 2), "matmul_gflops": round(matmul, 2),
+              "gflops_fraction": round(gflops / matmul, 3), "threads": n_threads, "steps": steps,
+              "repeats": repeats, "batch_size": batch_size}
+    print(f"MNIST MLP 784-512-256-2, batch {batch_size}, {steps} steps x {repeats} interleaved repeats, "
+          f"{n_threads} torch thread(s); medians. aeviz.train runs with TrainConfig(eval_every=0) and a "
+          f"stopping callback, so both loops do the same work.")
+    print(f"  aeviz.train   {aeviz:9.0f} samples/s   runs: {_fmt(runs['aeviz'])}")
+    print(f"  plain loop    {plain:9.0f} samples/s   runs: {_fmt(runs['plain'])}")
+    print(f"  ratio         {aeviz / plain:9.3f}   (target >= 0.95)")
+    print(f"  achieved      {gflops:9.1f} GFLOP/s (6 x {macs:,} Linear MACs per sample)")
+    print(f"  matmul        {matmul:9.1f} GFLOP/s (1024x1024 float32)   runs: {_fmt(runs['matmul'])}")
+    print(f"  fraction      {gflops / matmul:9.3f}   (target >= 0.35)")
+    return result
+
+
+def _fmt(values: list[float]) -> str:
+    return " ".join(f"{v:.0f}" for v in values)
+
+
+@contextlib.contextmanager
+def pinned(n: int | None):
+    """Inside the block every training uses n threads (AEVIZ_THREADS); None means aeviz's own policy."""
+    old = os.environ.pop("AEVIZ_THREADS", None)
+    if n:
+        os.environ["AEVIZ_THREADS"] = str(n)
+    try:
+        yield
+    finally:
+        os.environ.pop("AEVIZ_THREADS", None)
+        if old is not None:
+            os.environ["AEVIZ_THREADS"] = old
+
+
+def _worker(tasks, results, barrier) -> None:
+    """A training process: for each (threads, steps, together) task, train and report samples/s."""
+    aeviz_rate(5)  # warm-up: data, kernels
+    for n, steps, together in iter(tasks.get, None):
+        with pinned(n):
+            if together:
+                barrier.wait()
+            results.put(aeviz_rate(steps))
+
+
+def _spin(stop) -> None:
+    """Keep one core busy (pure Python), like another process or the app's own UI work."""
+    while not stop.is_set():
+        pass
+
+
+class _Pool:
+    """Two long-lived training processes (spawned once: importing torch takes seconds)."""
+
+    def __init__(self):
+        self.ctx = mp.get_context("spawn")
+        self.results = self.ctx.Queue()
+        self.barrier = self.ctx.Barrier(2)  # kept referenced: the children unpickle it after start()
+        self.tasks = [self.ctx.Queue(), self.ctx.Queue()]
+        self.procs = [self.ctx.Process(target=_worker, args=(q, self.results, self.barrier), daemon=True)
+                      for q in self.tasks]
+        for p in self.procs:
+            p.start()
+
+    def solo(self, n: int, steps: int) -> list[float]:
+        self.tasks[0].put((n, steps, False))
+        return [self.results.get(timeout=900)]
+
+    def pair(self, n: int, steps: int) -> list[float]:
+        for q in self.tasks:
+            q.put((n, steps, True))
+        return [self.results.get(timeout=900), self.results.get(timeout=900)]
+
+    def beside_busy_core(self, n: int, steps: int) -> list[float]:
+        stop = self.ctx.Event()
+        spinner = self.ctx.Process(target=_spin, args=(stop,), daemon=True)
+        spinner.start()
+        time.sleep(0.3)
+        try:
+            return self.solo(n, steps)
+        finally:
+            stop.set()
+            spinner.join()
+
+    def close(self) -> None:
+        for q in self.tasks:
+            q.put(None)
+        for p in self.procs:
+            p.join(timeout=30)
+
+
+def _in_threads(n: int | None, steps: int) -> list[float]:
+    """Two aeviz.train calls in two Python threads of this process, started together."""
+    barrier, rates = threading.Barrier(2), []
+
+    def run():
+        barrier.wait()
+        rates.append(aeviz_rate(steps))
+
+    with pinned(n):
+        workers = [threading.Thread(target=run) for _ in range(2)]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+    return rates
+
+
+@register("threads")
+def bench_threads(steps: int = 60, repeats: int = 3) -> dict:
+    """Samples/s of MNIST MLP trainings with 1 or all cores' threads, alone, in two processes, in two threads."""
+    n = threads.cores()
+    pool = _Pool()
+    cases = {  # name -> (how to run, threads per training or None for aeviz's policy, what it means)
+        "alone_1": (pool.solo, 1, "one training alone, 1 thread"),
+        f"alone_{n}": (pool.solo, n, f"one training alone, {n} threads"),
+        "procs_1each": (pool.pair, 1, "two processes at once, 1 thread each"),
+        f"procs_{n}each": (pool.pair, n, f"two processes at once, {n} threads each"),
+        "threads_policy": (_in_threads, None, "two Python threads in one process, aeviz's policy"),
+        f"threads_{n}each": (_in_threads, n, f"two Python threads in one process, {n} threads each"),
+        "busy_1": (pool.beside_busy_core, 1, "one training beside a busy core, 1 thread"),
+        f"busy_{n}": (pool.beside_busy_core, n, f"one training beside a busy core, {n} threads"),
+    }
+    with pinned(None), threads.training_slot():
+        policy = threads.fair_share()  # what one training alone gets
+    _in_threads(None, 5)  # warm this process's kernels too
+    runs: dict[str, list[float]] = {k: [] for k in cases}
+    try:
+        for _ in range(repeats):  # round-robin, so slow drift on the shared machine hits every case alike
+            for name, (how, n_threads, _) in cases.items():
+                runs[name].append(sum(how(n_threads, steps)))
+    finally:
+        pool.close()
+    med = {k: statistics.median(v) for k, v in runs.items()}
+    print(f"MNIST MLP 784-512-256-2, batch 128, {steps} steps per training, {repeats} round-robin repeats, "
+          f"{n} cores, aeviz's policy gives one training alone {policy} thread(s). Medians of the total "
+          f"samples/s of the trainings running at once.")
+    for name, (_, _, what) in cases.items():
+        print(f"  {what:<56} {med[name]:8.0f}   runs: {_fmt(runs[name])}")
+    ratios = {f"alone_{n}_vs_1": med[f"alone_{n}"] / med["alone_1"],
+              f"procs_1each_vs_{n}each": med["procs_1each"] / med[f"procs_{n}each"],
+              f"threads_policy_vs_{n}each": med["threads_policy"] / med[f"threads_{n}each"],
+              "threads_policy_vs_procs_1each": med["threads_policy"] / med["procs_1each"],
+              f"busy_{n}_vs_1": med[f"busy_{n}"] / med["busy_1"]}
+    for k, v in ratios.items():
+        print(f"  ratio {k:<36} {v:7.3f}")
+    return {**{k: round(v, 1) for k, v in med.items()}, **{k: round(v, 3) for k, v in ratios.items()},
+            "cores": n, "policy_threads_alone": policy, "steps": steps, "repeats": repeats}

@@ -1,0 +1,222 @@
+"""The `aeviz` console script: train, info, datasets, bench, pretrain."""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import inspect
+import json
+import re
+import sys
+import typing
+from pathlib import Path
+
+from . import __version__
+from .config import ARCHS, CELLS, NOISES, OBJECTIVES, RECONS, SPARSITIES, ConfigError, ModelConfig, TrainConfig
+from .data import DatasetUnavailable
+from .io import PRETRAINED, CheckpointError
+
+CHOICES = {"objective": OBJECTIVES, "arch": ARCHS, "recon": RECONS, "rnn_cell": CELLS,
+           "sparsity": SPARSITIES, "noise": NOISES}
+DATASET_DEPENDENT = {"dataset", "input_shape", "recon", "hidden"}  # aeviz.config_for fills these in
+
+
+def _field_comments(cls) -> dict[str, str]:
+    """Each field's trailing comment in the dataclass source: the one place its meaning is written."""
+    return dict(re.findall(r"^\s+(\w+):[^#\n]*#\s*(.+)$", inspect.getsource(cls), re.M))
+
+
+def _add_config_flags(parser: argparse.ArgumentParser, cls) -> None:
+    """One flag per dataclass field, so the CLI never drifts from the configs."""
+    group = parser.add_argument_group(f"{cls.__name__} options")
+    hints, comments = typing.get_type_hints(cls), _field_comments(cls)
+    for f in dataclasses.fields(cls):
+        kind = hints[f.name]
+        default = "from the dataset and arch" if f.name in DATASET_DEPENDENT - {"dataset"} else f.default
+        kw = {"dest": f.name, "default": None, "help": f"{comments.get(f.name, '')} (default: {default})"}
+        if typing.get_origin(kind) is tuple:
+            kw.update(nargs="+", type=typing.get_args(kind)[0], metavar="N")
+        else:
+            kw.update(type=kind, choices=CHOICES.get(f.name))
+        group.add_argument("--" + f.name.replace("_", "-"), **kw)
+
+
+def _given(args: argparse.Namespace, cls) -> dict:
+    return {f.name: getattr(args, f.name) for f in dataclasses.fields(cls) if getattr(args, f.name) is not None}
+
+
+class _ProgressBar:
+    """A tqdm bar per epoch showing the running loss; the epoch's test loss when it ends."""
+
+    def __init__(self, epochs: int):
+        self.epochs, self.bar = epochs, None
+
+    def __call__(self, p) -> None:
+        from tqdm import tqdm
+
+        if self.bar is None:
+            self.bar = tqdm(total=p.total_steps // self.epochs, desc=f"epoch {p.epoch}/{self.epochs}", unit="step")
+        if not p.epoch_end:
+            self.bar.update(1)
+            self.bar.set_postfix(loss=f"{p.terms['loss']:.4g}", refresh=False)
+            return
+        losses = {split: curve["loss"][-1] for split, curve in (("train", p.history.train), ("test", p.history.test))
+                  if curve.get("loss")}
+        self.bar.set_postfix({k: f"{v:.4g}" for k, v in losses.items()})
+        self.close()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def checkpoint_metrics(model, data, hist) -> dict:
+    """Model-card figures: test MSE per value, test loss terms, size and training speed."""
+    import torch
+
+    from .train import evaluate
+
+    with torch.no_grad():
+        mse = sum(((model(xb) - xb) ** 2).sum().item() for xb in data.x_test.split(1000)) / data.x_test.numel()
+    test = {f"test_{k}": round(v, 6) for k, v in evaluate(model, data.x_test).items()}
+    return {"test_mse": round(mse, 6), **test, "n_params": model.n_params, "epochs": len(hist.epochs),
+            "train_seconds": round(hist.seconds, 2), "samples_per_s": round(hist.samples_per_s, 1),
+            "status": hist.status}
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """Train one model and write its checkpoint."""
+    from . import config_for, io
+    from .data import load
+    from .train import train
+
+    model_kw = _given(args, ModelConfig)
+    mc = config_for(model_kw.pop("dataset", "mnist"), **model_kw)
+    tc = TrainConfig(**_given(args, TrainConfig))
+    data = load(mc.dataset)
+    out = Path(args.out or f"{mc.dataset}-{mc.objective}-{mc.arch}-z{mc.latent_dim}.safetensors")
+    print(f"Training {mc.label} on {mc.dataset} for {tc.epochs} epochs.")
+    bar = _ProgressBar(tc.epochs)
+    try:
+        model, hist = train(mc, tc, data, callback=bar)
+    finally:
+        bar.close()
+    metrics = checkpoint_metrics(model, data, hist)
+    io.save(model, out, metrics, hist.to_dict())
+    print(hist.message)
+    print(f"Wrote {out} (test MSE per value {metrics['test_mse']:.4g}).")
+    return 1 if hist.status == "diverged" else 0
+
+
+def _value(v) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    """Print a checkpoint's config, metrics and training summary."""
+    from .io import load
+
+    model = load(args.file)  # checks the weights against the config, not just the metadata
+    c = model.config
+    print(f"{args.file}: {c.label}, trained on {c.dataset}, {model.n_params:,} parameters")
+    print("config:")
+    for k, v in dataclasses.asdict(c).items():
+        print(f"  {k:<20} {_value(v)}")
+    print("metrics:")
+    for k, v in model.metrics.items():
+        print(f"  {k:<20} {_value(v)}")
+    h = model.history
+    if h:
+        print(f"history: {h.get('status', '?')} after {len(h.get('epochs', []))} epochs; {h.get('message', '')}")
+        for split in ("train", "test"):
+            curve = h.get(split, {}).get("loss")
+            if curve:
+                print(f"  {split} loss {_value(curve[0])} -> {_value(curve[-1])}")
+    return 0
+
+
+def cmd_datasets(args: argparse.Namespace) -> int:
+    """List the registered datasets: name, whether it works offline, description."""
+    from .data import REGISTRY
+
+    print(f"{'name':<14} {'offline':<8} description")
+    for name, entry in REGISTRY.items():
+        print(f"{name:<14} {'yes' if entry.offline else 'no':<8} {entry.description}")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    """Run one bench; with --json, its figures end the output as one JSON object."""
+    params = inspect.signature(args.bench).parameters
+    result = args.bench(**{name: getattr(args, name) for name in params})
+    if args.json:
+        print(json.dumps(result))
+    return 0
+
+
+def cmd_pretrain(args: argparse.Namespace) -> int:
+    """Train the pretrained zoo into --out."""
+    from . import pretrain  # lazily: only this subcommand needs it
+
+    pretrain.build_zoo(Path(args.out), args.only)
+    return 0
+
+
+def _add_bench_parsers(sub) -> None:
+    from .bench import BENCHES
+
+    for name, fn in BENCHES.items():
+        doc = (fn.__doc__ or "").strip().splitlines()[0] if fn.__doc__ else name
+        p = sub.add_parser(name, help=doc, description=doc)
+        for param in inspect.signature(fn).parameters.values():
+            flag = "--" + param.name.replace("_", "-")
+            if isinstance(param.default, bool):
+                p.add_argument(flag, action=argparse.BooleanOptionalAction, default=param.default)
+            else:
+                p.add_argument(flag, type=type(param.default), default=param.default,
+                               help=f"(default: {param.default})")
+        p.add_argument("--json", action="store_true", help="print the figures as one JSON object on the last line")
+        p.set_defaults(handler=cmd_bench, bench=fn)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for every subcommand."""
+    parser = argparse.ArgumentParser(prog="aeviz", description="An interactive lab for learning autoencoders.")
+    parser.add_argument("--version", action="version", version=f"aeviz {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("train", help=cmd_train.__doc__, description=cmd_train.__doc__)
+    _add_config_flags(p, ModelConfig)
+    _add_config_flags(p, TrainConfig)
+    p.add_argument("--out", help="checkpoint path (default: DATASET-OBJECTIVE-ARCH-zN.safetensors)")
+    p.set_defaults(handler=cmd_train)
+
+    p = sub.add_parser("info", help=cmd_info.__doc__, description=cmd_info.__doc__)
+    p.add_argument("file", help="an aeviz .safetensors checkpoint")
+    p.set_defaults(handler=cmd_info)
+
+    p = sub.add_parser("datasets", help=cmd_datasets.__doc__, description=cmd_datasets.__doc__)
+    p.set_defaults(handler=cmd_datasets)
+
+    p = sub.add_parser("bench", help="Run a benchmark and print its figures.")
+    _add_bench_parsers(p.add_subparsers(dest="bench_name", required=True))
+
+    p = sub.add_parser("pretrain", help=cmd_pretrain.__doc__, description=cmd_pretrain.__doc__)
+    p.add_argument("--out", default=PRETRAINED, type=Path, help=f"folder for the zoo (default: {PRETRAINED})")
+    p.add_argument("--only", nargs="+", metavar="NAME", help="build only these zoo entries")
+    p.set_defaults(handler=cmd_pretrain)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `aeviz` script; returns the exit code (2 for bad input, one line on stderr)."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except (CheckpointError, ConfigError, DatasetUnavailable, OSError) as err:
+        print(f"aeviz {args.command}: {' '.join(str(err).split())}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

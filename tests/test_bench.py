@@ -1,0 +1,53 @@
+import json
+import subprocess
+import sys
+
+import aeviz
+from aeviz import bench, cli
+
+
+def last_json(argv: list[str]) -> dict:
+    run = subprocess.run([sys.executable, "-m", "aeviz.cli", "bench", *argv, "--json"], capture_output=True,
+                         text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    return json.loads(run.stdout.strip().splitlines()[-1])
+
+
+def positive_numbers(result: dict, keys: set[str]) -> None:
+    assert keys <= set(result)
+    for k in keys:
+        assert isinstance(result[k], (int, float)) and result[k] > 0, k
+
+
+def test_bench_train_prints_its_figures_as_json_last():
+    result = last_json(["train", "--steps", "3", "--repeats", "1"])
+    positive_numbers(result, {"aeviz_samples_per_s", "plain_samples_per_s", "ratio", "gflops", "matmul_gflops",
+                              "threads"})
+    assert result["gflops_fraction"] == round(result["gflops"] / result["matmul_gflops"], 3)
+
+
+def test_two_trainings_in_threads_each_report_a_rate(monkeypatch):
+    monkeypatch.setenv("AEVIZ_THREADS", "3")
+    rates = bench._in_threads(1, steps=2)
+    assert len(rates) == 2 and all(r > 0 for r in rates)
+    assert bench.os.environ["AEVIZ_THREADS"] == "3"  # pinned() restores the caller's setting
+
+
+def test_linear_macs_of_the_benchmark_mlp():
+    model = aeviz.build(bench.mnist_mlp())
+    assert bench.linear_macs(model) == 2 * (784 * 512 + 512 * 256 + 256 * 2)
+
+
+def test_a_registered_bench_becomes_a_subcommand_with_flags_from_its_signature(monkeypatch, capsys):
+    def fake(size: int = 3, rate: float = 0.5, label: str = "x", quick: bool = False) -> dict:
+        """A fake bench."""
+        print("figures follow")
+        return {"size": size, "rate": rate, "label": label, "quick": quick}
+
+    monkeypatch.setitem(bench.BENCHES, "fake", fake)
+    assert cli.main(["bench", "fake", "--size", "7", "--label", "y", "--quick", "--json"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "figures follow"
+    assert json.loads(out[-1]) == {"size": 7, "rate": 0.5, "label": "y", "quick": True}
+    assert cli.main(["bench", "fake"]) == 0
+    assert capsys.readouterr().out == "figures follow\n"
