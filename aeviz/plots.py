@@ -149,3 +149,26 @@ def line_chart(x, series: dict[str, np.ndarray], x_title: str, y_title: str, tit
     fig.update_xaxes(title=x_title, type="log" if log_x else "linear")
     fig.update_yaxes(title=y_title)
     return _layout(fig, title, 360)
+
+
+def points_3d(x, colour, title: str = "", height: int = 420) -> go.Figure:
+    """3-D points (N, 3) coloured by a continuous value, e.g. the position along a swiss roll."""
+    x = np.asarray(x)
+    fig = go.Figure(go.Scatter3d(x=x[:, 0], y=x[:, 1], z=x[:, 2], mode="markers",
+                                 marker=dict(size=2.5, color=np.asarray(colour), colorscale="Viridis",
+                                             showscale=True, colorbar=dict(title="t")),
+                                 hovertemplate="t=%{marker.color:.2f}<extra></extra>"))
+    fig.update_layout(scene=dict(xaxis_title="x₁", yaxis_title="x₂", zaxis_title="x₃", aspectmode="cube"))
+    return _layout(fig, title, height)
+
+
+def xy_series(series: dict[str, tuple], x_title: str, y_title: str, title: str = "", log_x: bool = False,
+              log_y: bool = False, height: int = 400) -> go.Figure:
+    """Named series {name: (x, y, hover text)}, each with its own x, drawn as lines with markers."""
+    fig = go.Figure()
+    for i, (name, (x, y, text)) in enumerate(series.items()):
+        fig.add_trace(go.Scatter(x=np.asarray(x), y=np.asarray(y), text=text, mode="lines+markers", name=name,
+                                 line=dict(color=PALETTE[i % 10]), hovertemplate="%{text}<extra>" + name + "</extra>"))
+    fig.update_xaxes(title=x_title, type="log" if log_x else "linear")
+    fig.update_yaxes(title=y_title, type="log" if log_y else "linear")
+    return _layout(fig, title, height)

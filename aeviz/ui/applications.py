@@ -1,9 +1,8 @@
 """Application pages: dimensionality reduction, features, compression, augmentation, imputation."""
-import streamlit as st
+from aeviz.ui import app_augmentation, app_compression, app_features, app_imputation, app_reduction
 
-
-def _stub() -> None:
-    st.title("Applications")
-
-
-PAGES = [("reduction", "Dimensionality reduction", "🗺️", _stub)]
+PAGES = [("reduction", "Dimensionality reduction", "🗺️", app_reduction.render),
+         ("features", "Feature extraction", "🔎", app_features.render),
+         ("compression", "Compression", "🗜️", app_compression.render),
+         ("augmentation", "Data augmentation", "🧬", app_augmentation.render),
+         ("imputation", "Imputation", "🩹", app_imputation.render)]

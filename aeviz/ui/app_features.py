@@ -1,0 +1,125 @@
+"""Feature extraction: how useful autoencoder codes are to a simple classifier, against PCA and raw pixels."""
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from aeviz import analysis, applications, plots
+from aeviz.ui import app_shared, common
+
+DATASET = "mnist"
+METRICS = ("linear probe", "5-NN")
+
+
+def render() -> None:
+    """Draw the page."""
+    st.title("Feature extraction")
+    st.caption("Use the encoder as a feature extractor: encode each image to its code z and train a simple "
+               "classifier on the codes of 4,000 labelled training digits. If the code keeps what tells digits "
+               "apart, a straight line (linear probe) or the 5 nearest neighbours (5-NN) classify the 1,000 test "
+               "digits well. The autoencoder never saw a label.")
+    sizes = applications.LATENT_SIZES
+    _train_button(sizes)
+    rows = [{"features": "raw pixels", "size": 784, **_raw_scores(), "source": "the 784 pixel values"}]
+    for k in sizes:
+        rows.append({"features": "PCA", "size": k, **_pca_scores(k), "source": "fit on the training images"})
+        model, source = app_shared.sweep_model(k, DATASET, train=False)
+        if model is not None:
+            rows.append({"features": "autoencoder", "size": k, **_model_scores(source, model), "source": source})
+    rows += _extra_rows()
+    table = pd.DataFrame(rows)
+    st.session_state["feat_table"] = table
+    _figures(table, sizes)
+    st.dataframe(table, hide_index=True, column_config={m: st.column_config.NumberColumn(format="%.3f") for m in METRICS})
+    _reading(table)
+
+
+def _train_button(sizes) -> None:
+    missing = [k for k in sizes if app_shared.sweep_model(k, DATASET, train=False)[0] is None]
+    if not missing:
+        return
+    mc, tc = applications.quick_configs(DATASET, missing[0])
+    st.info(f"No pretrained autoencoder with z = {', '.join(map(str, missing))}. The button trains them here "
+            f"(MLP {mc.hidden}, {tc.epochs} epochs each, seeded: about 10–30 s each on a free CPU core); "
+            "they are then kept for every student.")
+    if st.button(f"Train z = {', '.join(map(str, missing))} now", key="feat_train"):
+        for k in missing:
+            app_shared.sweep_model(k, DATASET, train=True)
+        st.rerun()
+
+
+@st.cache_data(show_spinner="Fitting the classifiers on raw pixels…")
+def _raw_scores() -> dict[str, float]:
+    d = common.dataset(DATASET)
+    return applications.feature_scores(d.x_train.numpy(), d.y_train.numpy(), d.x_test.numpy(), d.y_test.numpy())
+
+
+@st.cache_data(show_spinner=False)
+def _pca_scores(k: int) -> dict[str, float]:
+    d = common.dataset(DATASET)
+    tr, te = applications.pca_features(d.x_train.numpy(), d.x_test.numpy(), k)
+    return applications.feature_scores(tr, d.y_train.numpy(), te, d.y_test.numpy())
+
+
+@st.cache_data(show_spinner=False)
+def _cached_scores(source: str, _model) -> dict[str, float]:
+    return _scores(_model)
+
+
+def _scores(model) -> dict[str, float]:
+    d = common.dataset(DATASET)
+    tr, te = analysis.embed(model, d.x_train), analysis.embed(model, d.x_test)
+    return applications.feature_scores(tr, d.y_train.numpy(), te, d.y_test.numpy())
+
+
+def _model_scores(source: str, model) -> dict[str, float]:
+    """Scores of a shared model are cached under its source; a session model is scored afresh."""
+    return _cached_scores(source, model) if not source.startswith(common.SESSION) else _scores(model)
+
+
+def _extra_rows() -> list[dict]:
+    """Pretrained VAEs and the sidebar model, as single points beside the sweep."""
+    rows, seen = [], set()
+    for name, card in common.cards().items():
+        c = card.config
+        if c.dataset == DATASET and c.objective == "variational" and c.arch == "mlp" and c.beta == 1.0:
+            rows.append({"features": "VAE (μ)", "size": c.latent_dim, **_model_scores(f"pretrained {name}", common.pretrained_model(name)),
+                         "source": f"pretrained {name}"})
+            seen.add(name)
+    key = common.current_key()
+    sweep = {app_shared.sweep_source(k, DATASET) for k in applications.LATENT_SIZES}
+    if key and key not in seen and key not in sweep:
+        model = common.get_model(key)
+        if model.config.dataset == DATASET and applications.is_image_model(model):
+            source = key if key.startswith(common.SESSION) else f"pretrained {key}"
+            rows.append({"features": f"sidebar: {key.removeprefix(common.SESSION)}", "size": model.config.latent_dim,
+                         **_model_scores(source, model), "source": source})
+    return rows
+
+
+def _figures(table: pd.DataFrame, sizes) -> None:
+    cols = st.columns(2)
+    for col, metric in zip(cols, METRICS):
+        series = {}
+        for feat, group in table[table["features"] != "raw pixels"].groupby("features", sort=False):
+            group = group.sort_values("size")
+            series[feat] = (group["size"], group[metric], [f"z={s}: {v:.3f}" for s, v in zip(group["size"], group[metric])])
+        raw = float(table.loc[table["features"] == "raw pixels", metric].iloc[0])
+        series["raw pixels (784 values)"] = (list(sizes), [raw] * len(sizes), [f"{raw:.3f}"] * len(sizes))
+        fig = plots.xy_series(series, "code size (numbers per image, log scale)", f"{metric} test accuracy",
+                              f"{metric} accuracy on 1,000 test digits", log_x=True, height=380)
+        fig.update_xaxes(tickvals=list(sizes))
+        col.plotly_chart(fig, key=f"feat_fig_{metric}")
+
+
+def _reading(table: pd.DataFrame) -> None:
+    ae = table[table["features"] == "autoencoder"].set_index("size")
+    pca = table[table["features"] == "PCA"].set_index("size")
+    raw = table[table["features"] == "raw pixels"].iloc[0]
+    text = f"Raw pixels: linear probe {raw['linear probe']:.3f}, 5-NN {raw['5-NN']:.3f}. "
+    for metric in METRICS:
+        wins = [str(k) for k in ae.index if ae.loc[k, metric] > pca.loc[k, metric]]
+        losses = [str(k) for k in ae.index if ae.loc[k, metric] <= pca.loc[k, metric]]
+        text += (f"{metric}: the autoencoder's code beats PCA at z = {', '.join(wins) or 'none'}"
+                 f" and does not at z = {', '.join(losses) or 'none'}. ")
+    common.explain(text + "Read the table for the exact figures; a size without an autoencoder row has no model yet.")
