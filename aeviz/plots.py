@@ -151,6 +151,27 @@ def line_chart(x, series: dict[str, np.ndarray], x_title: str, y_title: str, tit
     return _layout(fig, title, 360)
 
 
+def add_image_layer(fig: go.Figure, image, lo, hi, opacity: float = 0.6) -> go.Figure:
+    """Lay a [0,1] grayscale image (e.g. a decoded latent grid) under a 2-D map over [lo, hi], dark on white."""
+    from PIL import Image
+
+    img = Image.fromarray(((1.0 - np.clip(image, 0.0, 1.0)) * 255).astype(np.uint8))
+    fig.add_layout_image(source=img, xref="x", yref="y", x=lo[0], y=hi[1], sizex=hi[0] - lo[0],
+                         sizey=hi[1] - lo[1], sizing="stretch", layer="below", opacity=opacity)
+    return fig
+
+
+def add_prior_contours(fig: go.Figure, lo, hi, n: int = 60) -> go.Figure:
+    """Filled contours of the prior N(0, I) density over [lo, hi], drawn beneath every other trace."""
+    x, y = np.linspace(lo[0], hi[0], n), np.linspace(lo[1], hi[1], n)
+    density = np.exp(-0.5 * (x[None, :] ** 2 + y[:, None] ** 2)) / (2 * np.pi)
+    fig.add_trace(go.Contour(x=x, y=y, z=density, name="prior N(0, I)", showscale=False, ncontours=8,
+                             colorscale="Blues", opacity=0.45, contours=dict(coloring="fill"), line=dict(width=0.5),
+                             hovertemplate="prior density %{z:.3f}<extra></extra>"))
+    fig.data = (fig.data[-1], *fig.data[:-1])
+    return fig
+
+
 def points_3d(x, colour, title: str = "", height: int = 420) -> go.Figure:
     """3-D points (N, 3) coloured by a continuous value, e.g. the position along a swiss roll."""
     x = np.asarray(x)
