@@ -43,42 +43,35 @@ def linear_macs(model: nn.Module) -> int:
     return sum(m.in_features * m.out_features for m in model.modules() if isinstance(m, nn.Linear))
 
 
-def matmul_gflops(n: int = 1024, reps: int = 10) -> float:
-    """float32 GFLOP/s of n x n matmuls at the current torch thread setting."""
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    a @ b  # warm the pool and the kernels
-    start = time.perf_counter()
-    for _ in range(reps):
-        a @ b
-    return 2 * n**3 * reps / (time.perf_counter() - start) / 1e9
+def _clock(run, *args) -> tuple[float, float]:
+    """(samples per wall second, samples per CPU second of this process) of run(*args) -> samples."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    samples = run(*args)
+    return samples / (time.perf_counter() - wall), samples / (time.process_time() - cpu)
 
 
-def aeviz_rate(steps: int, batch_size: int = 128, seed: int = 0) -> float:
-    """Samples/s of aeviz.train on the MNIST MLP for exactly `steps` steps (no test evaluation)."""
+def _aeviz_loop(steps: int, batch_size: int, seed: int = 0) -> int:
     from .data import load
     from .train import train
 
-    mc = mnist_mlp()
     per_epoch = -(-len(load("mnist").x_train) // batch_size)
     tc = TrainConfig(epochs=-(-steps // per_epoch), batch_size=batch_size, seed=seed, eval_every=0)
-    start = time.perf_counter()
-    _, hist = train(mc, tc, callback=lambda p: p.step >= steps)
-    return hist.samples / (time.perf_counter() - start)
+    return train(mnist_mlp(), tc, callback=lambda p: p.step >= steps)[1].samples
 
 
-def plain_rate(steps: int, batch_size: int = 128, seed: int = 0) -> float:
-    """Samples/s of a minimal hand-written loop: same model, Adam, same batches, same thread share."""
+def _plain_loop(steps: int, batch_size: int, seed: int = 0) -> int:
+    """A minimal hand-written loop: same model, same Adam (aeviz.train.optimizer), same batches, same threads."""
     from .data import load
     from .models import build
+    from .train import optimizer
 
     x = load("mnist").x_train
     with threads.training_slot():
         threads.apply()
-        start = time.perf_counter()
         torch.manual_seed(seed)
         gen = torch.Generator().manual_seed(seed)
         model = build(mnist_mlp()).train()
-        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+        opt = optimizer(model, TrainConfig(batch_size=batch_size, seed=seed))
         done = samples = 0
         while done < steps:
             for idx in torch.randperm(len(x), generator=gen).split(batch_size)[: steps - done]:
@@ -87,7 +80,26 @@ def plain_rate(steps: int, batch_size: int = 128, seed: int = 0) -> float:
                 loss.backward()
                 opt.step()
                 done, samples = done + 1, samples + len(idx)
-        return samples / (time.perf_counter() - start)
+        return samples
+
+
+def aeviz_rate(steps: int, batch_size: int = 128) -> float:
+    """Samples/s of aeviz.train on the MNIST MLP for exactly `steps` steps (no test evaluation)."""
+    return _clock(_aeviz_loop, steps, batch_size)[0]
+
+
+def _matmul(reps: int, n: int = 1024) -> int:
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    for _ in range(reps):
+        a @ b
+    return 2 * n**3 * reps
+
+
+def matmul_gflops(reps: int = 10) -> tuple[float, float]:
+    """float32 GFLOP/s of 1024 x 1024 matmuls at the current torch thread setting: (per wall s, per CPU s)."""
+    _matmul(1)  # warm the pool and the kernels
+    wall, cpu = _clock(_matmul, reps)
+    return wall / 1e9, cpu / 1e9
 
 
 @register("train")
@@ -104,36 +116,42 @@ def _bench_train(steps: int, repeats: int, batch_size: int) -> dict:
     macs = linear_macs(build(mnist_mlp()))
     with threads.training_slot():
         n_threads = threads.apply()  # the share one training gets; both loops get the same
-        matmul_gflops(reps=3)
     warm = min(steps, 10)
-    aeviz_rate(warm, batch_size), plain_rate(warm, batch_size)  # warm-up: data, allocator, kernels
-    runs = {"aeviz": [], "plain": [], "matmul": []}
+    _aeviz_loop(warm, batch_size), _plain_loop(warm, batch_size)  # warm-up: data, allocator, kernels
+    runs: dict[str, list[tuple[float, float]]] = {"aeviz": [], "plain": [], "matmul": []}
     for r in range(repeats):  # interleaved, alternating order, so drift hits both alike
-        order = [("aeviz", aeviz_rate), ("plain", plain_rate)][:: 1 if r % 2 == 0 else -1]
-        for name, rate in order:
-            runs[name].append(rate(steps, batch_size))
+        order = [("aeviz", _aeviz_loop), ("plain", _plain_loop)][:: 1 if r % 2 == 0 else -1]
+        for name, loop in order:
+            runs[name].append(_clock(loop, steps, batch_size))
         with threads.training_slot():
             threads.apply()
             runs["matmul"].append(matmul_gflops())
-    aeviz, plain, matmul = (statistics.median(runs[k]) for k in ("aeviz", "plain", "matmul"))
-    gflops = 6 * macs * aeviz / 1e9
-    result = {"aeviz_samples_per_s": round(aeviz, 1), "plain_samples_per_s": round(plain, 1),
-              "ratio": round(aeviz / plain, 3), "gflops": round(gflops, 2), "matmul_gflops": round(matmul, 2),
-              "gflops_fraction": round(gflops / matmul, 3), "threads": n_threads, "steps": steps,
-              "repeats": repeats, "batch_size": batch_size}
+    wall = {k: statistics.median(w for w, _ in v) for k, v in runs.items()}
+    cpu = {k: statistics.median(c for _, c in v) for k, v in runs.items()}
+    gflops, gflops_cpu = (6 * macs * d["aeviz"] / 1e9 for d in (wall, cpu))
+    result = {"aeviz_samples_per_s": round(wall["aeviz"], 1), "plain_samples_per_s": round(wall["plain"], 1),
+              "ratio": round(wall["aeviz"] / wall["plain"], 3), "gflops": round(gflops, 2),
+              "matmul_gflops": round(wall["matmul"], 2), "gflops_fraction": round(gflops / wall["matmul"], 3),
+              "threads": n_threads, "cpu_ratio": round(cpu["aeviz"] / cpu["plain"], 3),
+              "gflops_per_cpu_s": round(gflops_cpu, 2), "matmul_gflops_per_cpu_s": round(cpu["matmul"], 2),
+              "steps": steps, "repeats": repeats, "batch_size": batch_size}
     print(f"MNIST MLP 784-512-256-2, batch {batch_size}, {steps} steps x {repeats} interleaved repeats, "
           f"{n_threads} torch thread(s); medians. aeviz.train runs with TrainConfig(eval_every=0) and a "
-          f"stopping callback, so both loops do the same work.")
-    print(f"  aeviz.train   {aeviz:9.0f} samples/s   runs: {_fmt(runs['aeviz'])}")
-    print(f"  plain loop    {plain:9.0f} samples/s   runs: {_fmt(runs['plain'])}")
-    print(f"  ratio         {aeviz / plain:9.3f}   (target >= 0.95)")
-    print(f"  achieved      {gflops:9.1f} GFLOP/s (6 x {macs:,} Linear MACs per sample)")
-    print(f"  matmul        {matmul:9.1f} GFLOP/s (1024x1024 float32)   runs: {_fmt(runs['matmul'])}")
-    print(f"  fraction      {gflops / matmul:9.3f}   (target >= 0.35)")
+          f"stopping callback, so both loops do the same work (both use aeviz.train.optimizer: fused Adam). Per wall second, and per CPU second of this "
+          f"process (steadier when the machine is shared).")
+    print(f"{'':14}{'per wall s':>12}{'per CPU s':>12}   wall-clock runs")
+    for name, label, unit in (("aeviz", "aeviz.train", "samples"), ("plain", "plain loop", "samples"),
+                              ("matmul", "matmul", "GFLOP")):
+        print(f"  {label:<12}{wall[name]:12.1f}{cpu[name]:12.1f}   {_fmt(w for w, _ in runs[name])} {unit}/s")
+    ratios = (wall["aeviz"] / wall["plain"], cpu["aeviz"] / cpu["plain"])
+    print(f"  {'ratio':<12}{ratios[0]:12.3f}{ratios[1]:12.3f}   (target >= 0.95)")
+    print(f"  {'GFLOP/s':<12}{gflops:12.1f}{gflops_cpu:12.1f}   (6 x {macs:,} Linear MACs per sample)")
+    print(f"  {'fraction':<12}{gflops / wall['matmul']:12.3f}{gflops_cpu / cpu['matmul']:12.3f}   "
+          f"of 1024x1024 float32 matmul (target >= 0.35)")
     return result
 
 
-def _fmt(values: list[float]) -> str:
+def _fmt(values) -> str:
     return " ".join(f"{v:.0f}" for v in values)
 
 
@@ -264,3 +282,37 @@ def bench_threads(steps: int = 60, repeats: int = 3) -> dict:
         print(f"  ratio {k:<36} {v:7.3f}")
     return {**{k: round(v, 1) for k, v in med.items()}, **{k: round(v, 3) for k, v in ratios.items()},
             "cores": n, "policy_threads_alone": policy, "steps": steps, "repeats": repeats}
+
+
+@register("denoise")
+def bench_denoise(sigma: float = 0.5, denoiser: str = "dae-mlp-z16", vanilla: str = "ae-mlp-z16", seed: int = 0) -> dict:
+    """PSNR and SSIM on the 1,000 held-out MNIST test digits at Gaussian noise sigma (clipped to [0,1])."""
+    from . import regularizers
+    from .data import load
+    from .io import PRETRAINED
+    from .io import load as load_model
+
+    x = load("mnist").x_test.numpy()
+    x_noisy = regularizers.noisy(x, "gaussian", sigma, seed)
+    models = {"denoised": load_model(PRETRAINED / f"{denoiser}.safetensors"),
+              "vanilla AE": load_model(PRETRAINED / f"{vanilla}.safetensors")}
+    results = regularizers.outputs(models, x_noisy, "median")
+    results["gaussian filter"] = regularizers.classical_filter(x_noisy, "gaussian")
+    scores = regularizers.scores(x, results)
+    print(f"{len(x)} MNIST test digits, Gaussian noise sigma={sigma} clipped to [0,1], seed {seed}; "
+          f"denoiser {denoiser}, vanilla {vanilla}; filters: median 3x3, Gaussian sigma=1 px.")
+    for name, (psnr, ssim) in scores.items():
+        print(f"  {name:<16} PSNR {psnr:6.2f} dB   SSIM {ssim:.3f}")
+    keys = {"noisy input": "noisy", "denoised": "denoised", "vanilla AE": "vanilla",
+            "median filter": "median_filter", "gaussian filter": "gaussian_filter"}
+    return {**{f"psnr_{keys[k]}": round(p, 2) for k, (p, _) in scores.items()},
+            **{f"ssim_{keys[k]}": round(s, 3) for k, (_, s) in scores.items()},
+            "images": len(x), "sigma": sigma, "seed": seed, "denoiser": denoiser, "vanilla": vanilla}
+
+
+@register("ui")
+def bench_ui(runs: int = 3, presses: int = 30, screenshot: str = "") -> dict:
+    """The real app in headless Chromium: first_screen_s, slider_median_ms and slider_p95_ms (see bench_ui.py)."""
+    from .bench_ui import bench_ui as run
+
+    return run(runs, presses, screenshot)

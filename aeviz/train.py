@@ -95,6 +95,11 @@ def _check_shape(mc: ModelConfig, data: Dataset) -> None:
                           f"but '{data.name}' has {data.sample_shape}.")
 
 
+def optimizer(model: Autoencoder, tc: TrainConfig) -> torch.optim.Adam:
+    """Adam with tc's settings; the fused kernel, because the per-tensor loop took ~40 % of an MLP step on CPU."""
+    return torch.optim.Adam(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay, fused=True)
+
+
 def train(mc: ModelConfig, tc: TrainConfig = TrainConfig(), data: Dataset | None = None,
           callback: Callback | None = None) -> tuple[Autoencoder, History]:
     """Train a fresh model for mc with tc; returns (model in eval mode, history)."""
@@ -103,7 +108,7 @@ def train(mc: ModelConfig, tc: TrainConfig = TrainConfig(), data: Dataset | None
     x = training_set(data, tc)
     gen = seed_everything(tc.seed)
     model = build(mc).train()
-    opt = torch.optim.Adam(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
+    opt = optimizer(model, tc)
     hist = History()
     steps_per_epoch = -(-len(x) // tc.batch_size)
     total, step = tc.epochs * steps_per_epoch, 0

@@ -2,6 +2,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 import aeviz
 from aeviz import bench, cli
 
@@ -23,7 +25,8 @@ def test_bench_train_prints_its_figures_as_json_last():
     result = last_json(["train", "--steps", "3", "--repeats", "1"])
     positive_numbers(result, {"aeviz_samples_per_s", "plain_samples_per_s", "ratio", "gflops", "matmul_gflops",
                               "threads"})
-    assert result["gflops_fraction"] == round(result["gflops"] / result["matmul_gflops"], 3)
+    assert result["gflops_fraction"] == pytest.approx(result["gflops"] / result["matmul_gflops"], abs=2e-3)
+    positive_numbers(result, {"cpu_ratio", "gflops_per_cpu_s", "matmul_gflops_per_cpu_s"})
 
 
 def test_two_trainings_in_threads_each_report_a_rate(monkeypatch):
