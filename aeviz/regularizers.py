@@ -97,14 +97,15 @@ def _linears(model: Autoencoder) -> tuple[nn.Linear, nn.Linear]:
     return enc[0], dec[-1]
 
 
-def features(model: Autoencoder, which: str = "encoder", n: int = 64) -> np.ndarray:
+def features(model: Autoencoder, which: str = "encoder", n: int = 64, units=None) -> np.ndarray:
     """(n, H, W) images of what units respond to (first-layer encoder rows) or draw (last decoder columns).
 
-    Each image is scaled symmetrically: grey is 0, white positive, black negative weights.
+    units picks which units, in order (default: the first n). Each image is scaled symmetrically:
+    grey is 0, white positive, black negative weights.
     """
     first, last = _linears(model)
-    w = first.weight if which == "encoder" else last.weight.T
-    w = w.detach().numpy()[:n]
+    w = (first.weight if which == "encoder" else last.weight.T).detach().numpy()
+    w = w[np.asarray(units)[:n]] if units is not None else w[:n]
     h, wd = model.config.input_shape[-2:]
     scale = np.abs(w).max(1, keepdims=True)
     return (0.5 + 0.5 * w / np.where(scale > 0, scale, 1.0)).reshape(-1, h, wd)
@@ -115,7 +116,8 @@ def jacobian_norms(model: Autoencoder, x, batch_size: int = 250) -> np.ndarray:
     out = []
     for xb in _tensor(x).split(batch_size):
         xb = xb.clone().requires_grad_(True)
-        z = model.encode(xb)
+        with torch.enable_grad():  # callers may be scoring under no_grad
+            z = model.encode(xb)
         sq = torch.zeros(len(xb))
         for k in range(z.shape[1]):  # samples are independent, so row k of each J comes from one pass
             (g,) = torch.autograd.grad(z[:, k].sum(), xb, retain_graph=k < z.shape[1] - 1)

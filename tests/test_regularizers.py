@@ -107,6 +107,8 @@ def test_feature_images(model):
     assert enc.min() >= 0 and enc.max() <= 1
     w = model.encoder[1].weight.detach().numpy()[0]
     assert np.allclose(enc[0].ravel(), 0.5 + 0.5 * w / np.abs(w).max(), atol=1e-6)
+    picked = R.features(model, "encoder", n=2, units=[5, 0, 3])
+    assert np.array_equal(picked, enc[[5, 0]])
 
 
 def test_feature_images_need_an_mlp_on_images():
@@ -158,3 +160,18 @@ def test_robustness_is_relative_to_the_code_spread(x, model):
         big.encoder[-1].bias.mul_(10)
     a, b = R.robustness(model, x, "noise", [0.1]), R.robustness(big, x, "noise", [0.1])
     assert a == pytest.approx(b, rel=1e-4)
+
+
+def test_denoise_bench_reports_the_same_figures(x, model, tmp_path, monkeypatch, capsys):
+    import aeviz
+    from aeviz import bench, io
+
+    for name in ("dae", "ae"):
+        aeviz.save(model, tmp_path / f"{name}.safetensors")
+    monkeypatch.setattr(io, "PRETRAINED", tmp_path)
+    out = bench.bench_denoise(sigma=0.5, denoiser="dae", vanilla="ae")
+    full = load("mnist").x_test.numpy()
+    figs = R.denoising_figures(model, model, full, sigma=0.5)
+    assert out["psnr_noisy"] == round(figs["noisy input"], 2) and out["psnr_denoised"] == round(figs["denoised"], 2)
+    assert out["psnr_median_filter"] == round(figs["median filter"], 2) and out["images"] == 1000
+    assert "1000 MNIST test digits, Gaussian noise sigma=0.5" in capsys.readouterr().out

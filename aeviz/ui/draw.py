@@ -17,10 +17,10 @@ STROKE = 18  # about 2.2 MNIST pixels after scaling the digit into its 20 px box
 
 def draw_digit(key: str, side: int = SIDE) -> np.ndarray | None:
     """A drawing canvas (white pen on black, as MNIST); the digit as a (28, 28) array in [0,1], or None if blank."""
+    st.caption("Draw one digit with the mouse (or a finger), filling most of the box; "
+               "the bin icon above the canvas clears it.")  # also gives the canvas's floating toolbar room
     result = st_canvas(stroke_width=STROKE, stroke_color="#ffffff", background_color="#000000", height=side,
                        width=side, drawing_mode="freedraw", return_image_data=True, key=key)
-    st.caption("Draw one digit with the mouse (or a finger), filling most of the box; "
-               "the bin icon above the canvas clears it.")
     rgba = result.image_data
     if rgba is None:
         return None
