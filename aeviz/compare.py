@@ -76,7 +76,7 @@ def summary(model: Autoencoder, data: Dataset) -> dict[str, float | None]:
         "latent": float(model.config.latent_dim),
         "mse": float(analysis.per_sample_mse(x, x_hat).mean()),
         "psnr": analysis.psnr(x, x_hat),
-        "nelbo": float(analysis.negative_elbo(model, x).mean()) if is_vae else None,
+        "nelbo": float(analysis.negative_elbo(model, x, samples=10).mean()) if is_vae else None,  # as the model cards
         "knn": knn,
         "train_seconds": train_seconds(model),
     }
@@ -131,6 +131,7 @@ class State:
     steps: int = 8  # images along the interpolation
     interp: str = "linear"  # linear (lerp) or spherical (slerp)
     cls: int | None = None  # the class highlighted in every latent map
+    proj: str = "pca"  # map of codes with more than 2 dimensions: pca or umap (precomputed for pretrained models)
 
 
 @dataclass(frozen=True)
@@ -182,16 +183,17 @@ def default_state(available) -> State:
 
 # --- URL state codec -------------------------------------------------------------------------------------------
 
-KEYS = ("models", "noise", "level", "seed", "pair", "steps", "interp", "cls")
+KEYS = ("models", "noise", "level", "seed", "pair", "steps", "interp", "cls", "proj")
 STEPS = (3, 16)
 INTERPS = ("linear", "spherical")
+PROJS = ("pca", "umap")
 
 
 def to_params(state: State) -> dict[str, str]:
     """Query parameters for a state: one short string each, readable in the address bar."""
     params = {"models": ",".join(state.models), "noise": state.noise, "level": f"{state.level:g}",
               "seed": str(state.seed), "pair": f"{state.pair[0]},{state.pair[1]}", "steps": str(state.steps),
-              "interp": state.interp}
+              "interp": state.interp, "proj": state.proj}
     if state.cls is not None:
         params["cls"] = str(state.cls)
     return params
@@ -268,6 +270,7 @@ def from_params(params: dict, available) -> Parsed:
     _field(parsed, params, "steps", _int, lambda v: STEPS[0] <= v <= STEPS[1], f"a step count from {STEPS[0]} to {STEPS[1]}")
     _field(parsed, params, "interp", str, lambda v: v in INTERPS, "linear or spherical")
     _field(parsed, params, "cls", _int, lambda v: v < 1000, "a class number")
+    _field(parsed, params, "proj", str, lambda v: v in PROJS, "pca or umap")
     return parsed
 
 

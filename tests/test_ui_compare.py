@@ -9,6 +9,8 @@ import torch
 from streamlit.proto.WidgetStates_pb2 import WidgetState
 from streamlit.testing.v1 import AppTest
 
+from safetensors.numpy import save_file as save_numpy
+
 import aeviz
 from aeviz import compare, io
 from aeviz.data import load
@@ -27,6 +29,9 @@ def _tiny_zoo(folder):
         mc = aeviz.config_for("mnist", objective=OBJECTIVES[kind], arch=arch, latent_dim=int(z[1:]), beta=beta,
                               hidden=(4, 8) if arch == "conv" else (16,))
         io.save(aeviz.build(mc).eval(), folder / f"{name}.safetensors", metrics={"train_seconds": 10.0 + i})
+        if mc.latent_dim > 2:  # the zoo stores 2-D maps of the test codes beside the weights
+            maps = np.random.default_rng(i).normal(size=(2, 1000, 2)).astype(np.float32)
+            save_numpy({"pca": maps[0], "umap": maps[1]}, str(folder / f"{name}.views.safetensors"))
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -204,3 +209,18 @@ def test_fewer_than_two_models_asks_for_more():
     assert not at.exception
     assert "Pick at least two models (of the same data) to compare them." in [i.value for i in at.info]
     assert not at.get("plotly_chart")
+
+
+def test_umap_maps_come_from_the_zoo_and_session_models_fall_back_to_pca():
+    mine = aeviz.build(aeviz.config_for("mnist", latent_dim=8, hidden=(16,))).eval()
+    at = run({"models": "ae-mlp-z16,ae-mlp-z2", "proj": "umap"}, {"session_models": {"session: mine": mine}})
+    assert at.radio(key="cmp_proj").value == "umap"
+    traces = json.loads(at.get("plotly_chart")[0].proto.spec)["data"]
+    umap = io.load_views(common.cards()["ae-mlp-z16"])["umap"]
+    for t in traces:
+        idx = _array(t["customdata"]).astype(int)
+        assert np.allclose(_array(t["x"]), umap[idx, 0])
+    at.multiselect(key="cmp_models").select("session: mine").run(timeout=120)
+    assert ("session: mine has no precomputed UMAP map (only pretrained models do), so PCA is shown."
+            in [c.value for c in at.caption])
+    assert at.query_params["proj"] == "umap"

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from aeviz import analysis, compare, plots
+from aeviz import analysis, compare, io, plots
 from aeviz.config import NOISES
 from aeviz.ui import common
 
@@ -18,9 +18,10 @@ N_SAMPLES = 10  # prior samples per VAE
 CUSTOM = "Custom comparison"
 ZOOM = 4  # pixels per image pixel: browsers blur small images when they scale them up
 W = {"models": "cmp_models", "noise": "cmp_noise", "level": "cmp_level", "seed": "cmp_seed",
-     "steps": "cmp_steps", "interp": "cmp_interp", "cls": "cmp_cls"}  # widget key of each State field
+     "steps": "cmp_steps", "interp": "cmp_interp", "cls": "cmp_cls", "proj": "cmp_proj"}  # widget key of each State field
 PAIR = ("cmp_pair_a", "cmp_pair_b")
 BEST_CSS = "background-color: #c9efd3; font-weight: 600"
+PROJ_NAMES = {"pca": "PCA", "umap": "UMAP"}
 
 
 # --- state: widgets <-> State <-> URL ---------------------------------------------------------------------------
@@ -29,6 +30,7 @@ def _seed(state: compare.State, force: bool = False) -> None:
     """Put a state into the widgets' session keys (only the missing ones unless forced)."""
     values = {W["models"]: list(state.models), W["noise"]: state.noise, W["level"]: state.level,
               W["seed"]: state.seed, W["steps"]: state.steps, W["interp"]: state.interp, W["cls"]: state.cls,
+              W["proj"]: state.proj,
               PAIR[0]: state.pair[0], PAIR[1]: state.pair[1]}
     for key, value in values.items():
         if force or key not in st.session_state:
@@ -40,7 +42,7 @@ def _state() -> compare.State:
     ss = st.session_state
     return compare.State(models=tuple(ss[W["models"]]), noise=ss[W["noise"]], level=float(ss[W["level"]]),
                          seed=int(ss[W["seed"]]), pair=(int(ss[PAIR[0]]), int(ss[PAIR[1]])),
-                         steps=int(ss[W["steps"]]), interp=ss[W["interp"]], cls=ss[W["cls"]])
+                         steps=int(ss[W["steps"]]), interp=ss[W["interp"]], cls=ss[W["cls"]], proj=ss[W["proj"]])
 
 
 def _note(notes: list[str]) -> None:
@@ -114,11 +116,15 @@ def _recon(model, ds, noise, level, seed):
     return analysis.reconstruct(model, _noisy_test(ds, noise, level, seed)[idx]).reshape(len(idx), *data.sample_shape)
 
 
-def _map(model, ds, title):
-    """The map as a plain figure dict, built once: plotly's objects cost ~100 ms per map to build and validate."""
-    data = common.dataset(ds)
-    xy = compare.map_xy(analysis.embed(model, data.x_test))
-    axes = ("z₁", "z₂") if model.config.latent_dim <= 2 else ("principal component 1", "principal component 2")
+def _map(model, ds, key, proj):
+    """(the map as a plain figure dict, the projection used), built once: plotly's objects cost ~100 ms per map
+    to build and validate. Pretrained models use the zoo's precomputed maps (the Explorer's); others PCA."""
+    data, z = common.dataset(ds), model.config.latent_dim
+    views = io.load_views(common.cards()[key]) if z > 2 and not key.startswith(common.SESSION) else {}
+    method = proj if proj in views else "pca"
+    xy = views[method] if method in views else compare.map_xy(analysis.embed(model, data.x_test))
+    title = key if z <= 2 else f"{key}<br><sub>{PROJ_NAMES[method]} of the {z}-D codes</sub>"
+    axes = ("z₁", "z₂") if z <= 2 else tuple(f"{PROJ_NAMES[method]} {i}" for i in (1, 2))
     built = plots.latent_scatter(xy, data.y_test.numpy(), data.label_names, title, height=420, axis_titles=axes)
     fig = built.to_dict()
     for trace, source in zip(fig["data"], built.data):  # to_dict packs arrays as base64; _dim_others needs numbers
@@ -127,7 +133,7 @@ def _map(model, ds, title):
     fig["layout"]["template"] = {"layout": fig["layout"]["template"]["layout"]}  # trace defaults cost, add nothing
     fig["layout"].update(dragmode="lasso", margin={"l": 10, "r": 10, "t": 60, "b": 10}, showlegend=False,
                          legend={"title": {"text": "class"}})
-    return fig
+    return fig, method
 
 
 def _interp(model, ds, pair, steps, method):
@@ -205,7 +211,7 @@ def _settings(ds: str) -> None:
 
 def _share(params: dict[str, str], keys: list[str]) -> None:
     link = f"{st.context.url or ''}?{urlencode(params, safe=',')}"
-    with st.expander("Share this comparison", icon="🔗"):
+    with st.expander("Share this comparison", icon=":material/link:"):
         st.code(link, language=None)
         st.caption("The address bar always holds this link: send it and your class opens the same models and settings.")
         session = [k for k in keys if k.startswith(common.SESSION)]
@@ -227,7 +233,8 @@ def _reconstructions(keys: list[str], ds: str, state: compare.State) -> None:
         columns["noisy input"] = _noisy_test(ds, state.noise, state.level, state.seed)[idx]
     for key in keys:
         columns[key] = _per_model(key, _recon, ds, state.noise, state.level, state.seed)
-    for col, (title, images) in zip(st.columns(len(columns)), columns.items()):
+    slots = st.columns(2 + compare.MAX_MODELS)  # the same column width for 2 or 4 models
+    for col, (title, images) in zip(slots, columns.items()):
         col.markdown(f"**{title}**")
         col.image(_big(images, 1), clamp=True)
 
@@ -263,11 +270,6 @@ def _dim_others(fig: dict, idx: np.ndarray | None) -> dict:
     return fig
 
 
-def _map_title(key: str) -> str:
-    z = common.get_model(key).config.latent_dim
-    return key if z <= 2 else f"{key}<br><sub>PCA of the {z}-D codes</sub>"
-
-
 @st.fragment
 def _maps(keys: list[str], ds: str) -> None:
     st.subheader("Latent maps, linked")
@@ -279,12 +281,24 @@ def _maps(keys: list[str], ds: str) -> None:
         a.selectbox("Highlight a class", range(len(data.label_names)), key=W["cls"], on_change=_on_class,
                     format_func=lambda c: data.label_names[c], placeholder="none: pick a class to highlight it")
         b.button("Clear the selection", on_click=lambda: st.session_state.update({"cmp_points": None, W["cls"]: None}))
+    wide = [k for k in keys if common.get_model(k).config.latent_dim > 2]
+    if wide:
+        st.radio("Map of codes with more than 2 dimensions", compare.PROJS, key=W["proj"], horizontal=True,
+                 format_func=PROJ_NAMES.get, help="PCA keeps the two directions of largest spread; UMAP keeps "
+                 "neighbours together (precomputed for pretrained models).")
     idx = _highlighted(data, st.session_state[W["cls"]] if data.label_names else None)
+    proj, fallback = st.session_state[W["proj"]], []
     for col, key in zip(st.columns(len(keys)), keys):
-        fig = _dim_others(_per_model(key, _map, ds, _map_title(key)), idx)
+        fig, method = _per_model(key, _map, ds, key, proj)
+        if key in wide and method != proj:
+            fallback.append(key)
+        fig = _dim_others(fig, idx)
         fig["layout"]["showlegend"] = key == keys[-1]  # one key for all maps; the last map gives up some width
         col.plotly_chart(fig, key=f"cmp_map::{key}", on_select=functools.partial(_on_select, f"cmp_map::{key}"),
                          selection_mode=("points", "box", "lasso"), config={"displaylogo": False})
+    if fallback:
+        st.caption(f"{', '.join(fallback)} {'has' if len(fallback) == 1 else 'have'} no precomputed {PROJ_NAMES[proj]} "
+                   "map (only pretrained models do), so PCA is shown.")
     if idx is not None:
         st.caption(f"{len(idx)} test images highlighted in every map" + (" (the first 16 below)." if len(idx) > 16 else "."))
         if _drawable(data) and len(idx):
