@@ -316,11 +316,3 @@ def bench_ui(runs: int = 3, presses: int = 30, screenshot: str = "") -> dict:
     from .bench_ui import bench_ui as run
 
     return run(runs, presses, screenshot)
-
-
-@register("ui")
-def bench_ui(runs: int = 3, presses: int = 30, screenshot: str = "") -> dict:
-    """The real app in headless Chromium: first_screen_s, slider_median_ms and slider_p95_ms (see bench_ui.py)."""
-    from .bench_ui import bench_ui as run
-
-    return run(runs, presses, screenshot)
