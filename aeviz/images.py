@@ -41,7 +41,8 @@ def from_bytes(data: bytes, name: str = "the file") -> np.ndarray:
         raise ImageError(f"{name} claims to be too large to decode safely; upload a smaller picture.") from None
     w, h = img.size
     if w * h > MAX_PIXELS:
-        raise ImageError(f"{name} is {w}x{h} pixels; pictures must have at most {MAX_PIXELS // 1_000_000} million pixels.")
+        raise ImageError(f"{name} is {w}x{h} pixels; pictures must have at most "
+                         f"{MAX_PIXELS // 1_000_000} million pixels.")
     try:
         img.draft("L", (WORK_SIDE, WORK_SIDE))  # JPEG decodes straight at a fraction of full size
         img.load()

@@ -112,7 +112,8 @@ def test_zero_byte_file():
 
 
 def test_not_an_image():
-    assert _bad(b"hello, this is a text file\n" * 10) == "digit.png is not a picture that can be read; upload a PNG or JPEG."
+    assert _bad(b"hello, this is a text file\n" * 10) == \
+        "digit.png is not a picture that can be read; upload a PNG or JPEG."
 
 
 def test_corrupt_and_truncated_files():
@@ -142,7 +143,8 @@ def _png_claiming(width: int, height: int) -> bytes:
 
 
 def test_too_many_pixels_is_refused_before_decoding():
-    assert _bad(_png_claiming(6000, 6000)) == "digit.png is 6000x6000 pixels; pictures must have at most 30 million pixels."
+    assert _bad(_png_claiming(6000, 6000)) == \
+        "digit.png is 6000x6000 pixels; pictures must have at most 30 million pixels."
     assert "too large to decode safely" in _bad(_png_claiming(100_000, 100_000))
 
 

@@ -116,7 +116,8 @@ def test_denoising_defaults_show_five_aligned_columns_with_scores(zoo):
     assert [i.captions[0] for i in at.image] == ["Clean x: test image #0", "Noisy x̃", "Denoiser: dae-mlp-z16",
                                                  "Vanilla: ae-mlp-z16", "Median filter (3x3)"]
     captions = [c.value for c in at.caption]
-    assert "SSIM 1 (itself)" in captions and sum(c.startswith("SSIM 0.") or c.startswith("SSIM -") for c in captions) == 4
+    assert "SSIM 1 (itself)" in captions
+    assert sum(c.startswith(("SSIM 0.", "SSIM -")) for c in captions) == 4
     assert "denoiser's training level" in _chart_text(at) and "your level" in _chart_text(at)
 
 
@@ -211,7 +212,8 @@ def test_feature_images_explain_when_a_model_has_none(zoo):
     at = _app("Sparse")
     at.selectbox(key="lab_sp_vanilla").set_value(next(o for o in at.selectbox(key="lab_sp_vanilla").options
                                                       if "conv" in o or "rnn" in o)).run()
-    assert [i.value for i in at.info] == ["Feature images need an MLP model on images; pick one such as sparse-mlp-z64."]
+    assert [i.value for i in at.info] == \
+        ["Feature images need an MLP model on images; pick one such as sparse-mlp-z64."]
 
 
 def test_training_a_sparse_model_live_with_every_knob(zoo):

@@ -30,7 +30,7 @@ def _config(key: str):
 
 def pick(label: str, keys: list[str], key: str, prefer: list[str], objective: str | None = None,
          help: str | None = None, container=st) -> str:
-    """A model selectbox defaulting to the sidebar's model when it has the (non-vanilla) wanted objective, else a zoo name."""
+    """A model selectbox: the sidebar's model if it has the wanted (non-vanilla) objective, else a zoo name."""
     if st.session_state.get(key) not in keys:
         current = common.current_key()
         if objective not in (None, "vanilla") and current in keys and _config(current).objective == objective:
@@ -74,11 +74,13 @@ def render() -> None:
                "undo noise (denoising), use few units at a time (sparse), and ignore tiny input changes (contractive).")
     keys = digit_keys()
     if not keys:
-        st.info("This page needs autoencoders of 28x28 digit images; the pretrained zoo has them, or train one on the Explorer page.")
+        st.info("This page needs autoencoders of 28x28 digit images; the pretrained zoo has them, "
+                "or train one on the Explorer page.")
         return
     current = common.current_key()
     if current and current not in keys:
-        st.info(f"The sidebar's model ({current}) does not read 28x28 digits, so this page uses the digit models picked below.")
+        st.info(f"The sidebar's model ({current}) does not read 28x28 digits, "
+                "so this page uses the digit models picked below.")
     for tab, draw in zip(st.tabs(TABS, key="lab_tab", on_change="rerun"),
                          (lab_denoise.render, lab_sparse.render, lab_contractive.render)):
         with tab:

@@ -33,7 +33,8 @@ def render(keys: list[str]) -> None:
                         help="An autoencoder trained on corrupted inputs (or any model, to see how it copes).")
     vanilla = lab.pick("Vanilla autoencoder", keys, "lab_dn_vanilla", ["ae-mlp-z16"], "vanilla", container=c2,
                        help="The same size of network trained on clean digits only.")
-    filter_kind = c3.selectbox("Classical filter", list(FILTER_NAMES), format_func=FILTER_NAMES.get, key="lab_dn_filter",
+    filter_kind = c3.selectbox("Classical filter", list(FILTER_NAMES), format_func=FILTER_NAMES.get,
+                               key="lab_dn_filter",
                                help="A fixed image filter from scipy, with no learning at all.")
     _workbench(denoiser, vanilla, filter_kind)
 
@@ -138,7 +139,8 @@ def _curve(denoiser: str, vanilla: str, filter_kind: str, noise: str, level: flo
     names = [denoiser] if denoiser == vanilla else [denoiser, vanilla]
     curves = psnr_curves(tuple(lab.token(k) for k in names), noise, filter_kind, lab.models(names))
     series = {{"noisy input": "noisy input (no denoising)"}.get(k, k): np.asarray(v, float) for k, v in curves.items()}
-    fig = plots.line_chart(levels(noise), series, f"noise level ({NOISE_NAMES[noise]})", "PSNR in dB (higher is better)")
+    fig = plots.line_chart(levels(noise), series, f"noise level ({NOISE_NAMES[noise]})",
+                           "PSNR in dB (higher is better)")
     fig.add_vline(x=level, line=dict(color="gray", dash="dot"), annotation_text="your level")
     trained = common.get_model(denoiser).config
     if trained.objective == "denoising" and trained.noise == noise:

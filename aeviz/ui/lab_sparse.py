@@ -14,6 +14,7 @@ from aeviz.ui.app_shared import show_grid
 WEIGHTS = (0.0, 1e-4, 3e-4, 1e-3, 3e-3, 0.01, 0.03, 0.1, 0.3, 1.0)  # lambda: a log scale spans what matters
 TRAIN_KEY = "lab_sp_train"
 TILES_PX = 470  # 8 tiles of 29 px, doubled
+PENALTIES = {"l1": "L1 on the code (ReLU units)", "kl": "KL to a target rate ρ (sigmoid units)"}
 
 
 def render(keys: list[str]) -> None:
@@ -21,14 +22,16 @@ def render(keys: list[str]) -> None:
     common.explain("A sparse autoencoder pays for every unit of its code that fires, so each digit is described by "
                    "a few active units out of many. Compare how many units fire per image, and what the units "
                    "look for, with a plain autoencoder of the same shape.",
-                   r"\mathcal{L}_{L_1} = \ell(x,\hat x) + \lambda \sum_j |z_j| \qquad \mathcal{L}_{KL} = \ell(x,\hat x) "
-                   r"+ \lambda \sum_j \mathrm{KL}\big(\rho \,\|\, \hat\rho_j\big),\ \ \hat\rho_j = \text{mean activation of unit } j")
+                   r"\mathcal{L}_{L_1} = \ell(x,\hat x) + \lambda \sum_j |z_j| \qquad "
+                   r"\mathcal{L}_{KL} = \ell(x,\hat x) + \lambda \sum_j \mathrm{KL}\big(\rho \,\|\, \hat\rho_j\big),"
+                   r"\ \ \hat\rho_j = \text{mean activation of unit } j")
     _train_panel()
     keys = lab.digit_keys()  # a model trained just now joins the lists
     c1, c2 = st.columns(2)
     sparse = lab.pick("Sparse model", keys, "lab_sp_model", ["sparse-mlp-z64"], "sparse", container=c1)
     vanilla = lab.pick("Compare with", keys, "lab_sp_vanilla", ["ae-mlp-shallow-z64", "ae-mlp-z16"], "vanilla",
-                       container=c2, help="Best a plain model of the same shape: ae-mlp-shallow-z64 for sparse-mlp-z64.")
+                       container=c2,
+                       help="Best a plain model of the same shape: ae-mlp-shallow-z64 for sparse-mlp-z64.")
     names = [sparse, vanilla]
     stats = {k: activity(lab.token(k), common.get_model(k)) for k in dict.fromkeys(names)}
     _metrics(names, stats)
@@ -40,8 +43,7 @@ def _train_panel() -> None:
     """Knobs for a shallow sparse model trained live (784 -> units -> 784 on MNIST: seconds)."""
     with st.expander("Train a sparse model yourself (a few seconds)", expanded=training.job(TRAIN_KEY) is not None):
         c1, c2, c3, c4 = st.columns(4)
-        penalty = c1.selectbox("Penalty", ("l1", "kl"), key="lab_sp_penalty",
-                               format_func={"l1": "L1 on the code (ReLU units)", "kl": "KL to a target rate ρ (sigmoid units)"}.get)
+        penalty = c1.selectbox("Penalty", ("l1", "kl"), key="lab_sp_penalty", format_func=PENALTIES.get)
         weight = c2.select_slider("Sparsity weight λ", WEIGHTS, value=0.1, key="lab_sp_weight",
                                   help="0 gives a plain autoencoder; larger values silence more units.")
         rho = c3.slider("Target activation ρ", 0.01, 0.5, 0.05, 0.01, key="lab_sp_rho", disabled=penalty != "kl",
