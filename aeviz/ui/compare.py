@@ -30,8 +30,7 @@ def _seed(state: compare.State, force: bool = False) -> None:
     """Put a state into the widgets' session keys (only the missing ones unless forced)."""
     values = {W["models"]: list(state.models), W["noise"]: state.noise, W["level"]: state.level,
               W["seed"]: state.seed, W["steps"]: state.steps, W["interp"]: state.interp, W["cls"]: state.cls,
-              W["proj"]: state.proj,
-              PAIR[0]: state.pair[0], PAIR[1]: state.pair[1]}
+              W["proj"]: state.proj, PAIR[0]: state.pair[0], PAIR[1]: state.pair[1]}
     for key, value in values.items():
         if force or key not in st.session_state:
             st.session_state[key] = value
@@ -117,8 +116,10 @@ def _recon(model, ds, noise, level, seed):
 
 
 def _map(model, ds, key, proj):
-    """(the map as a plain figure dict, the projection used), built once: plotly's objects cost ~100 ms per map
-    to build and validate. Pretrained models use the zoo's precomputed maps (the Explorer's); others PCA."""
+    """(map as a plain figure dict, projection used): built once, as plotly objects cost ~100 ms per map per run.
+
+    Pretrained models use the zoo's precomputed maps (the Explorer's); session models get PCA.
+    """
     data, z = common.dataset(ds), model.config.latent_dim
     views = io.load_views(common.cards()[key]) if z > 2 and not key.startswith(common.SESSION) else {}
     method = proj if proj in views else "pca"
@@ -170,6 +171,7 @@ def _big(images, ncols: int) -> np.ndarray:
 
 
 def _drawable(data) -> bool:
+    """Whether samples can be drawn as images (MNIST rows are; signals and 3-D points are not)."""
     shape = data.sample_shape
     return data.kind == "image" or (len(shape) == 2 and min(shape) > 1)
 
@@ -201,7 +203,7 @@ def _controls(available: list[str]) -> None:
                       help="Pretrained models, or ones you trained or uploaded in this session.")
 
 
-def _settings(ds: str) -> None:
+def _settings() -> None:
     a, b, c = st.columns(3)
     a.selectbox("Noise on the inputs", NOISES, key=W["noise"])
     b.slider("Noise level (σ or fraction of pixels)", 0.0, 1.0, step=0.05, key=W["level"],
@@ -265,7 +267,7 @@ def _dim_others(fig: dict, idx: np.ndarray | None) -> dict:
     """Plotly's own selection look: chosen points stay, the others fade."""
     if idx is not None:
         fig["data"] = [{**t, "selectedpoints": np.flatnonzero(np.isin(t["customdata"], idx)).tolist(),
-                        "selected": {"marker": {"opacity": 1.0}}, "unselected": {"marker": {"opacity": 0.07}}}
+                        "selected": {"marker": {"opacity": 1.0, "size": 7}}, "unselected": {"marker": {"opacity": 0.07}}}
                        if "customdata" in t else t for t in fig["data"]]
     return fig
 
@@ -403,7 +405,7 @@ def render() -> None:
             st.session_state[PAIR[0]], st.session_state[PAIR[1]] = fitted.pair
             st.session_state[W["cls"]] = fitted.cls
             _note(notes)
-        _settings(ds)
+        _settings()
     state = _state()
     _show_notes(state)
     params = _save(state)
