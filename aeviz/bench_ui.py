@@ -53,7 +53,8 @@ def start_server(port: int) -> subprocess.Popen:
     return subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
 
-def _goto_when_up(page, url: str, deadline: float) -> None:
+def goto_when_up(page, url: str, deadline: float) -> None:
+    """Open url, retrying while the server is not listening yet."""
     while True:
         try:
             page.goto(url, wait_until="domcontentloaded")
@@ -106,7 +107,7 @@ def run_once(presses: int = 30, screenshot: str | None = None) -> dict:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1500, "height": 1100})
-            _goto_when_up(page, f"http://127.0.0.1:{port}/", start + 120)
+            goto_when_up(page, f"http://127.0.0.1:{port}/", start + 120)
             listening = time.perf_counter() - start
             page.wait_for_selector(MAP, timeout=120_000)
             first = time.perf_counter() - start
