@@ -8,8 +8,8 @@ from aeviz import images, plots
 from aeviz import regularizers as R
 from aeviz.config import NOISES
 from aeviz.ui import common, lab
-from aeviz.ui.draw import draw_digit
 from aeviz.ui.app_shared import show_images
+from aeviz.ui.draw import draw_digit
 
 IMAGE_PX = 140  # each digit shown 5x, crisp
 CURVE_IMAGES = 200  # test images behind the PSNR curve: smooth enough, a second or two per model
@@ -86,7 +86,8 @@ def _workbench(denoiser: str, vanilla: str, filter_kind: str) -> None:
     source = c1.segmented_control("Digit", SOURCES, key="lab_dn_source", default=SOURCES[0], required=True)
     noise = c2.selectbox("Noise", NOISES, format_func=NOISE_NAMES.get, key="lab_dn_noise",
                          index=NOISES.index(trained.noise) if matched else 0)
-    level = c3.slider("Noise level", 0.0, 1.0, float(trained.noise_level) if matched else 0.5, 0.05, key="lab_dn_level",
+    start = min(1.0, round(trained.noise_level * 20) / 20) if matched else 0.5  # on the slider's 0.05 grid
+    level = c3.slider("Noise level", 0.0, 1.0, start, 0.05, key="lab_dn_level",
                       help="σ of the Gaussian noise (then clipped to [0,1]), or the fraction of pixels hit.")
     seed = c4.number_input("Noise seed", 0, 10_000, 0, key="lab_dn_seed", help="Same seed, same noise.")
     with st.columns([1, 2])[0]:
