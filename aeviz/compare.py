@@ -88,12 +88,13 @@ def denoising_psnr(model: Autoencoder, x: torch.Tensor, x_noisy: torch.Tensor) -
 
 
 def best(values: dict[str, float | None], better: str | None) -> list[str]:
-    """Names holding the best value (ties share it); none when fewer than two models have a value."""
+    """Names holding the best value (ties share it); none when fewer than two models have a value or all tie."""
     known = {k: v for k, v in values.items() if v is not None and math.isfinite(v)}
     if better is None or len(known) < 2:
         return []
     top = min(known.values()) if better == LOWER else max(known.values())
-    return [k for k, v in known.items() if math.isclose(v, top, rel_tol=1e-9, abs_tol=1e-12)]
+    winners = [k for k, v in known.items() if math.isclose(v, top, rel_tol=1e-9, abs_tol=1e-12)]
+    return winners if len(winners) < len(known) else []
 
 
 def table(rows: dict[str, dict[str, float | None]]) -> pd.DataFrame:

@@ -30,6 +30,7 @@ def test_best_follows_the_direction_and_shares_ties():
     assert compare.best({"a": 0.2, "b": 0.1, "c": None}, compare.LOWER) == ["b"]
     assert compare.best({"a": 0.2, "b": 0.1}, compare.HIGHER) == ["a"]
     assert compare.best({"a": 3.0, "b": 3.0, "c": 5.0}, compare.LOWER) == ["a", "b"]
+    assert compare.best({"a": 3.0, "b": 3.0}, compare.LOWER) == []  # everyone equal: nobody is best
 
 
 def test_best_needs_two_values_and_a_direction():
