@@ -251,6 +251,9 @@ def test_contractive_tab_jacobians_and_robustness(zoo):
     at.toggle(key="lab_ct_relative").set_value(True).run()
     spread = {n: R.code_spread(analysis.embed(_model(n), x)) for n in names}
     assert _metrics(at) == [f"{np.median(norms[n] / spread[n]):.3g}" for n in names]
+    at.selectbox(key="lab_ct_denoiser").set_value("ae-mlp-z16").run()  # a model picked twice is shown once
+    assert _metrics(at) == [f"{np.median(norms[n] / spread[n]):.3g}" for n in names[:2]]
+    at.selectbox(key="lab_ct_denoiser").set_value("dae-mlp-z16").run()
     noise = json.loads(at.get("plotly_chart")[1].proto.spec)["data"]
     assert [t["name"] for t in noise] == names
     assert all(np.all(np.diff(_values(t["y"])) > 0) for t in noise)  # codes move further as the noise grows
