@@ -193,3 +193,52 @@ def xy_series(series: dict[str, tuple], x_title: str, y_title: str, title: str =
     fig.update_xaxes(title=x_title, type="log" if log_x else "linear")
     fig.update_yaxes(title=y_title, type="log" if log_y else "linear")
     return _layout(fig, title, height)
+
+
+def heat_rgb(values, vmax: float | None = None, scale: str = "Inferno") -> np.ndarray:
+    """Values >= 0 as an RGB uint8 heat map (plotly's colour scale), 0 dark, vmax (default: the maximum) bright."""
+    import plotly.colors as pc
+
+    v = np.asarray(values, np.float64)
+    vmax = float(vmax if vmax is not None else v.max()) or 1.0
+    anchors = np.array([pc.hex_to_rgb(c) for c in getattr(pc.sequential, scale)], np.float64)
+    t = np.clip(v / vmax, 0.0, 1.0) * (len(anchors) - 1)
+    i = np.minimum(t.astype(int), len(anchors) - 2)
+    rgb = anchors[i] + (t - i)[..., None] * (anchors[i + 1] - anchors[i])
+    return rgb.round().astype(np.uint8)
+
+
+def confusion_figure(counts: dict[str, int], title: str = "Confusion matrix") -> go.Figure:
+    """The 2x2 table of true class (rows) against the detector's decision (columns), counts in the cells."""
+    z = [[counts["tn"], counts["fp"]], [counts["fn"], counts["tp"]]]
+    names = [["true negatives", "false positives"], ["false negatives", "true positives"]]
+    fig = go.Figure(go.Heatmap(z=z, x=["passed as normal", "flagged"], y=["normal", "anomalous"], colorscale="Blues",
+                               showscale=False, text=[[f"{n}<br>{k}" for n, k in zip(r, zr)] for r, zr in zip(names, z)],
+                               texttemplate="%{text}", hovertemplate="%{y}, %{x}: %{z}<extra></extra>"))
+    fig.update_yaxes(autorange="reversed", title="true class")
+    fig.update_xaxes(title="decision")
+    return _layout(fig, title, 320)
+
+
+def signal_figure(x, x_hat, errors, smoothed, threshold: float, spans, truth, title: str = "") -> go.Figure:
+    """A signal and its reconstruction above the per-step error; detected spans shaded, injected steps marked."""
+    from plotly.subplots import make_subplots
+
+    t = np.arange(len(x))
+    truth = np.asarray(truth, bool)
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.6, 0.4], vertical_spacing=0.06)
+    fig.add_trace(go.Scatter(x=t, y=x, name="signal", line=dict(color="#222222", width=1.5)), 1, 1)
+    fig.add_trace(go.Scatter(x=t, y=x_hat, name="reconstruction", line=dict(color=PALETTE[0], width=2, dash="dot")), 1, 1)
+    fig.add_trace(go.Scatter(x=t[truth], y=np.asarray(x)[truth], mode="markers", name="injected anomaly",
+                             marker=dict(color=PALETTE[1], size=6)), 1, 1)
+    fig.add_trace(go.Scatter(x=t, y=errors, name="error per step", line=dict(color="#bbbbbb", width=1)), 2, 1)
+    fig.add_trace(go.Scatter(x=t, y=smoothed, name="smoothed error", line=dict(color=PALETTE[3], width=2)), 2, 1)
+    fig.add_hline(y=threshold, line=dict(color="black", dash="dash"), row=2, col=1)
+    for s, e in spans:
+        fig.add_vrect(x0=s - 0.5, x1=e - 0.5, fillcolor=PALETTE[3], opacity=0.15, line_width=0)
+    fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name="detected span",
+                             marker=dict(symbol="square", size=12, color=PALETTE[3], opacity=0.3)), 1, 1)
+    fig.update_xaxes(title="time step", row=2, col=1)
+    fig.update_yaxes(title="value", row=1, col=1)
+    fig.update_yaxes(title="squared error", row=2, col=1)
+    return _layout(fig, title, 460)

@@ -1,7 +1,385 @@
-"""Page stub, being built (see the issue tracker)."""
+"""Anomaly detection: train on normal digits only, flag what reconstructs badly; where that fails; time series."""
+from __future__ import annotations
+
+import numpy as np
 import streamlit as st
+
+import aeviz
+from aeviz import analysis, anomaly, plots
+from aeviz.data import ANOMALY_TYPES
+from aeviz.ui import common, training
+
+KEY = "anomaly"  # training-job key of the one-class model
+SERIES_KEY = "anomaly-signals"  # training-job key of a recurrent model for the signals, when none is pretrained
+GROUPS = ("normal, passed", "normal, flagged (false alarm)", "anomaly, missed", "anomaly, caught")
+PERCENTILE, VALUE = "at the p-th percentile of the normal training scores", "by value"
+LATENTS = (2, 4, 8, 16, 32)
 
 
 def render() -> None:
     """Draw the page."""
-    st.title("anomaly")
+    st.title("Anomaly detection")
+    common.explain("An autoencoder trained only on normal examples learns to reconstruct those well. Anything it "
+                   "reconstructs badly is unusual, so the reconstruction error is an anomaly score: no labelled "
+                   "anomalies are needed to train it.",
+                   r"\text{score}(x) = \tfrac{1}{D}\,\lVert x - \hat{x} \rVert^2 \quad\text{flag } x "
+                   r"\text{ if score}(x) > \tau")
+    tabs = st.tabs(list(TABS), key="anomaly_tab", on_change="rerun")  # only the open tab runs: each costs seconds
+    for tab, draw in zip(tabs, TABS.values()):
+        if tab.open:
+            with tab:
+                draw()
+
+
+# ---- Digits: one-class training, scores, threshold, ROC, mistakes --------------------------------------------
+
+def _setup() -> tuple[aeviz.ModelConfig, aeviz.TrainConfig]:
+    """The one-class set-up controls: which digits are normal, which model, how long."""
+    c1, c2, c3, c4, c5 = st.columns([2, 1.2, 1, 1, 1])
+    normal = c1.multiselect("Normal digit(s)", list(range(10)), default=[0], key="anomaly_normal",
+                            help="The model trains on these training images only; every other digit is an anomaly.")
+    kind = c2.radio("Model", ["autoencoder", "VAE"], horizontal=True, key="anomaly_kind",
+                    help="A VAE can also score by its negative ELBO: reconstruction plus how unusual the code is.")
+    arch = c3.selectbox("Architecture", ["mlp", "conv"], key="anomaly_arch")
+    z = c4.select_slider("Latent size", LATENTS, value=8, key="anomaly_z")
+    epochs = c5.number_input("Epochs", 1, 200, 20, key="anomaly_epochs")
+    mc = aeviz.config_for("mnist", arch=arch, latent_dim=z,
+                          objective="variational" if kind == "VAE" else "vanilla")
+    return mc, anomaly.one_class(normal or [0], epochs=int(epochs), batch_size=32)
+
+
+def _digits_tab() -> None:
+    common.explain("Pick the digit(s) that count as normal and train: the model sees only their 400 training "
+                   "images each, a few seconds of work. Then every one of the 1,000 test images gets a score.")
+    mc, tc = _setup()
+    if not st.session_state.get("anomaly_normal"):
+        st.warning("Pick at least one normal digit; digit 0 is used until you do.")
+    data = common.dataset("mnist")
+    n = int(np.isin(data.y_train.numpy(), tc.normal_classes).sum())
+    name = f"one-class {''.join(map(str, tc.normal_classes))} {mc.objective} {mc.arch} z{mc.latent_dim}"
+    training.train_with_progress(mc, tc, data, key=KEY, name=name, select=False, live_map=False,
+                                 label=f"Train on the {n} normal training images")
+    model = _one_class_model()
+    if model is None:
+        st.info("Nothing trained yet: choose the normal digits and press the Train button.")
+        return
+    if model.config.objective == "variational":
+        st.radio("Score", list(anomaly.SCORES), format_func=anomaly.SCORES.get, horizontal=True, key="anomaly_score",
+                 help="Negative ELBO = reconstruction term + KL of the code to the prior: it also counts how "
+                      "unusual the code is.")
+    _score_view(_results())
+
+
+def _one_class_model():
+    """The model of the latest finished one-class training in this session, if any."""
+    j = training.job(KEY)
+    if j is None or j.model_key is None or j.model_key not in common.session_models():
+        return None
+    return common.get_model(j.model_key)
+
+
+def _results() -> dict | None:
+    """Scores of the one-class model, computed once per model and score kind (kept in the session)."""
+    model = _one_class_model()
+    if model is None:
+        return None
+    j = training.job(KEY)
+    kind = st.session_state.get("anomaly_score", "mse") if model.config.objective == "variational" else "mse"
+    cache = st.session_state.setdefault("anomaly_cache", {})
+    if (j.model_key, kind) not in cache:
+        with st.spinner("Scoring the test images…"):
+            cache[(j.model_key, kind)] = _score(model, j.tc.normal_classes, kind)
+    return {**cache[(j.model_key, kind)], "key": j.model_key}
+
+
+def _score(model, normal, kind: str) -> dict:
+    """Everything the views need: scores, reconstructions, the PCA baseline and a 2-D map of the codes."""
+    from aeviz.train import training_set
+
+    data = common.dataset("mnist")
+    x = data.x_test.numpy()
+    a = anomaly.is_anomaly(data.y_test.numpy(), normal)
+    x_train = training_set(data, aeviz.TrainConfig(normal_classes=normal)).numpy()
+    s = anomaly.scores(model, x, kind)
+    k = model.config.latent_dim
+    return {"normal": tuple(normal), "kind": kind, "scores": s, "train_scores": anomaly.scores(model, x_train, kind),
+            "is_anomaly": a, "x": x, "x_hat": analysis.reconstruct(model, x), "y": data.y_test.numpy(),
+            "roc": analysis.roc(s, a), "pca_roc": analysis.roc(anomaly.pca_scores(x_train, x, k), a), "pca_k": k,
+            "xy": training.map_2d(analysis.embed(model, x)), "latent_dim": k}
+
+
+@st.fragment
+def _score_view(r: dict) -> None:
+    """Everything that depends on the threshold; a slider change reruns only this."""
+    unit = "nats" if r["kind"] == "nelbo" else "MSE per pixel"
+    t = _threshold(r)
+    c = anomaly.confusion(r["scores"], r["is_anomaly"], t)
+    rates = anomaly.rates(c)
+    m = st.columns(6)
+    m[0].metric("AUROC (autoencoder)", f"{r['roc'][2]:.3f}", help="Chance that a random anomaly scores higher "
+                "than a random normal image: 1 is perfect, 0.5 is guessing. It does not depend on the threshold.")
+    m[1].metric(f"AUROC (PCA, {r['pca_k']} components)", f"{r['pca_roc'][2]:.3f}",
+                help="The linear baseline: reconstruction error after projecting on the principal components "
+                     "of the same normal training images.")
+    m[2].metric("Threshold τ", f"{t:.4g}")
+    m[3].metric("Anomalies caught (recall)", _pct(rates["recall"]))
+    m[4].metric("False alarms (of normal)", _pct(rates["fpr"]))
+    m[5].metric("Precision (flags that are right)", _pct(rates["precision"]))
+    left, right = st.columns(2)
+    with left:
+        groups = {"normal test images": r["scores"][~r["is_anomaly"]], "anomalous test images": r["scores"][r["is_anomaly"]]}
+        st.plotly_chart(plots.histogram(groups, "Anomaly scores of the test images", f"score ({unit})", vline=t),
+                        key="anomaly_hist")
+        common.explain("Two overlapping piles: the further apart, the better the detector. The dashed line is the "
+                       "threshold: everything to its right is flagged.")
+    with right:
+        fig = plots.roc_figure({"autoencoder": r["roc"], "PCA baseline": r["pca_roc"]})
+        plots.add_marker(fig, (rates["fpr"], rates["recall"]), "this threshold")
+        st.plotly_chart(fig, key="anomaly_roc")
+        common.explain("Each threshold is one point: false alarms against anomalies caught. The area under the "
+                       "curve (AUROC) sums up all thresholds at once.",
+                       r"\text{TPR} = \tfrac{TP}{TP+FN}, \quad \text{FPR} = \tfrac{FP}{FP+TN}")
+    left, right = st.columns(2)
+    with left:
+        st.plotly_chart(plots.confusion_figure(c), key="anomaly_confusion")
+        _per_digit(r, t)
+    with right:
+        _latent_map(r, t)
+    _galleries(r, t)
+
+
+def _threshold(r: dict) -> float:
+    """The threshold controls: by value or at a percentile of the normal training scores."""
+    mode = st.radio("Set the threshold", [PERCENTILE, VALUE], horizontal=True, key="anomaly_mode")
+    if mode == PERCENTILE:
+        p = st.slider("Percentile p", 50.0, 100.0, 95.0, 0.5, key="anomaly_p",
+                      help="τ is set so that p % of the normal training images score below it.")
+        common.explain("Calibrated on the normal training images, as in practice (no anomaly labels needed). The "
+                       "model has seen those images, so normal test images score a little higher: expect somewhat "
+                       "more false alarms than 100 − p %.")
+        return anomaly.percentile_threshold(r["train_scores"], p)
+    s = r["scores"]
+    lo, hi = float(s.min()), float(np.percentile(s, 99.5))
+    default = min(hi, anomaly.percentile_threshold(r["train_scores"], 95))
+    return st.slider("Threshold τ", lo, hi, default, (hi - lo) / 200, format="%.4f",
+                     key=f"anomaly_t::{r['key']}::{r['kind']}", help="Images scoring above τ are flagged.")
+
+
+def _pct(v: float) -> str:
+    return "–" if v != v else f"{100 * v:.1f} %"
+
+
+def _per_digit(r: dict, t: float) -> None:
+    flagged = r["scores"] > t
+    rows = [{"digit": d, "normal": "yes" if d in r["normal"] else "no", "flagged": f"{100 * flagged[r['y'] == d].mean():.0f} %"}
+            for d in range(10)]
+    st.dataframe(rows, hide_index=True, height=388)
+    common.explain("Share of each digit's test images flagged: anomalies that look like the normal digit slip through.")
+
+
+def _latent_map(r: dict, t: float) -> None:
+    group = np.where(r["is_anomaly"], np.where(r["scores"] > t, 3, 2), np.where(r["scores"] > t, 1, 0))
+    axes = ("z₁", "z₂") if r["latent_dim"] <= 2 else ("principal component 1 of z", "principal component 2 of z")
+    st.plotly_chart(plots.latent_scatter(r["xy"], group, GROUPS, "The anomalies on the latent map", axis_titles=axes,
+                                         height=420), key="anomaly_map")
+    common.explain("Each test image's code (first two principal components when z has more than two numbers). "
+                   "The model only ever saw normal digits, yet other digits get codes too, often close by.")
+
+
+def _galleries(r: dict, t: float) -> None:
+    fp, fn = anomaly.worst_mistakes(r["scores"], r["is_anomaly"], t, n=8)
+    err = anomaly.pixel_errors(r["x"], r["x_hat"])
+    vmax = float(np.percentile(err.max(axis=(1, 2, 3)), 90))
+    st.subheader("The worst mistakes")
+    common.explain("Each column: the test image, its reconstruction and the per-pixel squared error (bright = large). "
+                   "False positives are normal images scored highest; false negatives are anomalies scored lowest.")
+    left, right = st.columns(2)
+    for col, idx, what in ((left, fp, "false positives (normal, flagged)"), (right, fn, "false negatives (anomalies, missed)")):
+        with col:
+            st.markdown(f"**Worst {what}**")
+            if len(idx) == 0:
+                st.caption("None at this threshold.")
+                continue
+            st.image([_column(r["x"][i], r["x_hat"][i], err[i], vmax) for i in idx], width=72,
+                     caption=[f"{r['y'][i]} · {r['scores'][i]:.3g}" for i in idx])
+
+
+def _column(x, x_hat, err, vmax: float) -> np.ndarray:
+    """Input, reconstruction and error heat map stacked as one RGB picture."""
+    grey = [np.repeat((plots.as_images(v[None])[0] * 255).astype(np.uint8)[..., None], 3, 2) for v in (x, x_hat)]
+    heat = plots.heat_rgb(err.reshape(28, 28), vmax)
+    gap = np.full((2, 28, 3), 255, np.uint8)
+    return np.concatenate([grey[0], gap, grey[1], gap, heat])
+
+
+# ---- Failure modes: inputs far from any digit ---------------------------------------------------------------
+
+def _failures_tab() -> None:
+    common.explain("A reconstruction-error detector only knows what it can reconstruct. Inputs far from every "
+                   "digit should score high, but a model can reconstruct some of them well (a blank page is easy), "
+                   "and then they pass as normal.")
+    r = _results()
+    if r is None:
+        st.info("Train a one-class model on the Digits tab first: this tab probes that model.")
+        return
+    model = common.get_model(r["key"])
+    c1, c2 = st.columns([2, 1])
+    letters = c1.text_input("Letters to try (up to 6)", "AKX", max_chars=6, key="anomaly_letters")
+    letters = "".join(ch for ch in letters if ch.isalnum())
+    with c2:
+        drawing = _drawing()
+    probes = anomaly.far_inputs(r["x"][~r["is_anomaly"]][0], letters)
+    if drawing is not None:
+        probes["your drawing"] = drawing
+    _probe_view(r, model, probes)
+
+
+def _drawing():
+    from aeviz.ui import draw
+
+    with st.expander("Draw a letter (or anything else)"):
+        return draw.draw_digit("anomaly_draw", side=168)
+
+
+@st.fragment
+def _probe_view(r: dict, model, probes: dict[str, np.ndarray]) -> None:
+    x = np.stack(list(probes.values()))[:, None]
+    s = anomaly.scores(model, x, r["kind"])
+    p = st.slider("Flag above the p-th percentile of the normal training scores", 50.0, 100.0, 95.0, 0.5,
+                  key="anomaly_probe_p")
+    t = anomaly.percentile_threshold(r["train_scores"], p)
+    passed = [name for name, v in zip(probes, s) if v <= t]
+    m = st.columns(3)
+    m[0].metric("Far-away inputs", len(probes))
+    m[1].metric("Passed as normal", len(passed))
+    m[2].metric("Threshold τ", f"{t:.4g}")
+    if passed:
+        st.warning(f"Passed as normal at this threshold: {', '.join(passed)}. The model reconstructs them about as "
+                   f"well as a normal digit, so their error cannot tell them apart.")
+    x_hat = analysis.reconstruct(model, x)
+    err = anomaly.pixel_errors(x, x_hat)
+    normal = r["scores"][~r["is_anomaly"]]
+    st.image([_column(x[i], x_hat[i], err[i], float(np.percentile(err.max(axis=(1, 2, 3)), 90))) for i in range(len(x))],
+             width=72, caption=[f"{name} · {v:.3g}" for name, v in zip(probes, s)])
+    rows = [{"input": name, "score": float(v), "above % of normal test images": anomaly.percentile_of(v, normal),
+             "decision": "flagged" if v > t else "passed as normal"} for name, v in zip(probes, s)]
+    left, right = st.columns([1, 1])
+    with left:
+        st.dataframe(rows, hide_index=True,
+                     column_config={"score": st.column_config.NumberColumn(format="%.4g"),
+                                    "above % of normal test images": st.column_config.NumberColumn(format="%.0f %%")})
+    with right:
+        st.plotly_chart(_probe_figure(r, s, list(probes), t), key="anomaly_probe_hist")
+    common.explain("Scores on a log scale: the blue pile is the normal test digits, each dashed line one far-away "
+                   "input. Lines inside the pile are inputs the detector cannot tell from normal digits.")
+
+
+def _probe_figure(r: dict, s, names, t: float):
+    log = lambda v: np.log10(np.maximum(v, 1e-8))  # noqa: E731  scores span orders of magnitude
+    fig = plots.histogram({"normal test images": log(r["scores"][~r["is_anomaly"]]),
+                           "anomalous test images": log(r["scores"][r["is_anomaly"]])},
+                          "Far-away inputs against the normal scores", "log₁₀ score", vline=float(log(t)))
+    for i, (name, v) in enumerate(zip(names, s)):
+        fig.add_vline(x=float(log(v)), line=dict(color=plots.PALETTE[(i + 2) % 10], width=2),
+                      annotation_text=name, annotation_textangle=-90, annotation_position="top")
+    return fig
+
+
+# ---- Time series: anomalous spans in the signals ------------------------------------------------------------
+
+SERIES_CONFIG = dict(arch="rnn", latent_dim=8, hidden=(64,))  # small enough to train here in about a minute
+SERIES_TRAIN = aeviz.TrainConfig(epochs=8, batch_size=64, max_train=1000)
+
+
+def _series_model() -> tuple[object, str] | tuple[None, None]:
+    """(model, key) of a pretrained recurrent model of the signals, else of one trained here (None until then)."""
+    names = sorted(n for n, c in common.cards().items() if c.config.dataset == "signals")
+    if names:
+        return common.pretrained_model(names[0]), names[0]
+    st.info("No pretrained model of the signals is installed: train a small recurrent autoencoder here, "
+            "on normal signals only (about a minute).")
+    result = training.train_with_progress(aeviz.config_for("signals", **SERIES_CONFIG), SERIES_TRAIN,
+                                          key=SERIES_KEY, name="signals rnn z8", select=False, live_map=False,
+                                          label="Train a recurrent autoencoder")
+    return (result[0], training.job(SERIES_KEY).model_key) if result else (None, None)
+
+
+def _series_errors(model) -> dict:
+    """Per-step errors of the test signals and of 500 normal training signals (for the default threshold)."""
+    data = common.dataset("signals")
+    x = data.x_test.numpy()
+    return {"errors": anomaly.step_errors(model, x), "x_hat": analysis.reconstruct(model, x)[..., 0],
+            "train_errors": anomaly.step_errors(model, data.x_train[:500].numpy())}
+
+
+@st.cache_data(show_spinner="Reconstructing the signals…", max_entries=4)
+def _pretrained_series(name: str) -> dict:
+    return _series_errors(common.pretrained_model(name))
+
+
+def _series_tab() -> None:
+    common.explain("A recurrent autoencoder read 2,000 normal waveforms. On the 1,000 test signals, half carry one "
+                   "injected anomaly (a spike, a level shift, a frequency change or a flat line). Steps it "
+                   "reconstructs badly, for long enough, become detected spans.")
+    model, key = _series_model()
+    if model is None:
+        return
+    if key.startswith(common.SESSION):
+        cache = st.session_state.setdefault("anomaly_series_cache", {})
+        if key not in cache:
+            with st.spinner("Reconstructing the signals…"):
+                cache[key] = _series_errors(model)
+        r = cache[key]
+    else:
+        r = _pretrained_series(key)
+    st.caption(f"Model: {common.describe(key)}")
+    _series_view(r)
+
+
+@st.fragment
+def _series_view(r: dict) -> None:
+    data = common.dataset("signals")
+    y, truth = data.y_test.numpy(), data.extras["mask"].numpy()
+    c = st.columns(4)
+    window = c[0].slider("Smoothing window (steps)", 1, 15, 5, key="anomaly_window")
+    base = anomaly.smooth(r["train_errors"], window)
+    hi = float(np.percentile(anomaly.smooth(r["errors"], window), 99.9))
+    default = min(hi, anomaly.percentile_threshold(base, 99.5))
+    t = c[1].slider("Threshold on the smoothed error", 0.0, hi, default, hi / 200, format="%.4f",
+                    key=f"anomaly_series_t::{window}", help="Default: the 99.5th percentile of normal training steps.")
+    min_len = c[2].slider("Shortest span (steps)", 1, 20, 3, key="anomaly_min_len")
+    gap = c[3].slider("Merge spans closer than (steps)", 0, 20, 5, key="anomaly_gap")
+    rows = anomaly.span_report(r["errors"], truth, y, ANOMALY_TYPES, t, window, min_len, gap)
+    total = rows[0]
+    m = st.columns(4)
+    m[0].metric("Event recall", _pct(total["event recall"]), help="Share of injected anomalies overlapped by a detected span.")
+    m[1].metric("Event precision", _pct(total["event precision"]), help="Share of detected spans that overlap an injected anomaly.")
+    m[2].metric("Point recall", _pct(total["point recall"]), help="Share of anomalous steps inside detected spans.")
+    m[3].metric("Point precision", _pct(total["point precision"]), help="Share of steps inside detected spans that are anomalous.")
+    _one_signal(r, data, y, truth, t, window, min_len, gap)
+    st.dataframe([{k: (_pct(v) if isinstance(v, float) else v) for k, v in row.items()} for row in rows],
+                 hide_index=True)
+    common.explain("Per event, each injected anomaly counts once (from its first to its last labelled step); per "
+                   "point, every time step counts. Spikes are single steps, so smoothing widens them into spans "
+                   "and point precision drops while event recall stays high.")
+
+
+def _one_signal(r: dict, data, y, truth, t: float, window: int, min_len: int, gap: int) -> None:
+    c1, c2 = st.columns([1, 2])
+    kind = c1.selectbox("Anomaly type", ["any", *ANOMALY_TYPES], key="anomaly_type")
+    idx = np.flatnonzero(y == ANOMALY_TYPES.index(kind)) if kind != "any" else np.arange(len(y))
+    i = c2.select_slider("Test signal", idx.tolist(), key=f"anomaly_signal::{kind}")
+    e = r["errors"][i]
+    smoothed = anomaly.smooth(e, window)
+    spans = anomaly.detect_spans(smoothed, t, min_len, gap)
+    p, rec = anomaly.event_pr([spans], truth[i][None])
+    st.plotly_chart(plots.signal_figure(data.x_test[i, :, 0].numpy(), r["x_hat"][i], e, smoothed, t, spans, truth[i],
+                                        f"Signal #{i}: {ANOMALY_TYPES[y[i]]}, {len(spans)} span(s) detected"),
+                    key="anomaly_signal_fig")
+    verdict = ("a false alarm" if spans and y[i] == 0 else "correctly quiet" if y[i] == 0 else
+               "found" if rec == 1 else "missed")
+    st.caption(f"Signal #{i} ({ANOMALY_TYPES[y[i]]}): {verdict}; detected spans "
+               f"{', '.join(f'{s}–{e - 1}' for s, e in spans) or 'none'}.")
+
+
+TABS = {"Digits": _digits_tab, "Failure modes": _failures_tab, "Time series": _series_tab}
