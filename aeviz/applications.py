@@ -25,7 +25,8 @@ def quick_configs(dataset: str, latent_dim: int) -> tuple[ModelConfig, TrainConf
     if load_data(dataset).kind == "points":
         return (config_for(dataset, latent_dim=latent_dim, hidden=(64, 64), recon="mse"),
                 TrainConfig(epochs=60, batch_size=128, lr=3e-3, eval_every=0))
-    return config_for(dataset, latent_dim=latent_dim, hidden=(256, 128)), TrainConfig(epochs=10, eval_every=0)
+    return (config_for(dataset, latent_dim=latent_dim, hidden=(256, 128)),
+            TrainConfig(epochs=20, batch_size=64, lr=2e-3, eval_every=0))
 
 
 def is_image_model(model: Autoencoder) -> bool:

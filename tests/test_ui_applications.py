@@ -110,7 +110,7 @@ def test_compression_points_and_side_by_side():
     shown = at.session_state["comp_shown"]
     assert shown[0] == "original · 784 B" and shown[1].startswith("autoencoder · 2 B")
     assert shown[-1].startswith("JPEG q=")
-    at.radio(key="comp_metric").set_value("PSNR").run(timeout=TIMEOUT)
+    at.radio(key="comp_metric").set_value("MSE").run(timeout=TIMEOUT)
     assert not at.exception
 
 

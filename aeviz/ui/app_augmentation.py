@@ -69,9 +69,9 @@ def _variants(key: str, model, mode: str, spread) -> None:
     st.session_state["aug_out"] = out
     left, right = st.columns([1, 4])
     with left:
-        app_shared.show_images([x[0], analysis.reconstruct(model, x)[0]], ["original", "reconstruction"], width=112)
+        app_shared.show_images([x[0], analysis.reconstruct(model, x)[0]], ["original", "reconstruction"], width=84)
     with right:
-        app_shared.show_grid(out, ncols=16 if n >= 16 else n, width=900,
+        app_shared.show_grid(out, ncols=8, width=900,
                              caption=f"{n} variants at s = {scale:.1f}, mean change per pixel "
                                      f"{float(np.abs(out - x).mean()):.3f}")
     label = int(d.y_test[idx])
@@ -122,7 +122,7 @@ def _report(result: dict, per_class: int, n_aug: int) -> None:
     gain = aug - real
     c = st.columns(3)
     c[0].metric(f"{per_class} real per digit", f"{real.mean():.1%} ± {real.std():.1%}")
-    c[1].metric(f"+ {n_aug} variants each", f"{aug.mean():.1%} ± {aug.std():.1%}", f"{gain.mean():+.1%}")
+    c[1].metric(f"+ {n_aug} variants each", f"{aug.mean():.1%} ± {aug.std():.1%}", f"{gain.mean() * 100:+.1f} points")
     c[2].metric("change (same draws)", f"{gain.mean() * 100:+.1f} ± {gain.std() * 100:.1f} points")
     st.dataframe({"seed": list(SEEDS), "real only": real, "real + augmented": aug, "change": gain}, hide_index=True)
     st.session_state["aug_gain"] = (float(gain.mean()), float(gain.std()))

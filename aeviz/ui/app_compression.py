@@ -9,6 +9,7 @@ from aeviz.ui import app_shared, common
 
 DATASET = "mnist"
 BITS = (compression.FLOAT_BITS, 8)
+BYTE_TICKS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 784)
 
 
 def render() -> None:
@@ -26,7 +27,7 @@ def render() -> None:
     points, recon = _all_points(sizes)
     table = pd.DataFrame(points)
     st.session_state["comp_table"] = table
-    metric = st.radio("Error axis", ("MSE", "PSNR"), horizontal=True, key="comp_metric")
+    metric = st.radio("Error axis", ("PSNR", "MSE"), horizontal=True, key="comp_metric")
     st.plotly_chart(_figure(table, metric), key="comp_fig")
     if len(sizes) < len(applications.LATENT_SIZES):
         st.caption("Only the autoencoders that exist are shown; train the other sizes on the Feature extraction page.")
@@ -86,8 +87,10 @@ def _figure(table: pd.DataFrame, metric: str):
     series["JPEG file (with tables)"] = (jpeg["bytes"], jpeg[y], hover)
     series["JPEG without tables"] = (jpeg["bytes_without_tables"], jpeg[y], hover)
     title = "Rate–distortion on 1,000 test digits" + (" (lower is better)" if y == "mse" else " (higher is better)")
-    return plots.xy_series(series, "bytes per image (log scale)", "mean squared error" if y == "mse" else "PSNR (dB)",
-                           title, log_x=True, log_y=y == "mse", height=460)
+    fig = plots.xy_series(series, "bytes per image (log scale)", "mean squared error (log scale)" if y == "mse"
+                          else "PSNR (dB)", title, log_x=True, log_y=y == "mse", height=460)
+    fig.update_xaxes(tickvals=BYTE_TICKS)
+    return app_shared.powers_of_ten(fig) if y == "mse" else fig
 
 
 @st.fragment

@@ -22,12 +22,11 @@ def render() -> None:
     _train_button(sizes)
     rows = [{"features": "raw pixels", "size": 784, **_raw_scores(), "source": "the 784 pixel values"}]
     for k in sizes:
-        rows.append({"features": "PCA", "size": k, **_pca_scores(k), "source": "fit on the training images"})
         model, source = app_shared.sweep_model(k, DATASET, train=False)
         if model is not None:
             rows.append({"features": "autoencoder", "size": k, **_model_scores(source, model), "source": source})
-    rows += _extra_rows()
-    table = pd.DataFrame(rows)
+    rows += [{"features": "PCA", "size": k, **_pca_scores(k), "source": "fit on the training images"} for k in sizes]
+    table = pd.DataFrame(rows + _extra_rows())
     st.session_state["feat_table"] = table
     _figures(table, sizes)
     st.dataframe(table, hide_index=True, column_config={m: st.column_config.NumberColumn(format="%.3f") for m in METRICS})
@@ -40,7 +39,7 @@ def _train_button(sizes) -> None:
         return
     mc, tc = applications.quick_configs(DATASET, missing[0])
     st.info(f"No pretrained autoencoder with z = {', '.join(map(str, missing))}. The button trains them here "
-            f"(MLP {mc.hidden}, {tc.epochs} epochs each, seeded: about 10–30 s each on a free CPU core); "
+            f"(MLP {mc.hidden}, {tc.epochs} epochs each, seeded: up to about half a minute each on a busy CPU); "
             "they are then kept for every student.")
     if st.button(f"Train z = {', '.join(map(str, missing))} now", key="feat_train"):
         for k in missing:

@@ -105,7 +105,11 @@ def _curves(errors, changes, mine) -> None:
     if changes:
         fig = plots.line_chart(t[1:], {"test set": changes}, "iteration",
                                "mean squared change of the missing pixels", "Does it converge?")
-        fig.update_yaxes(type="log")
+        app_shared.powers_of_ten(fig)
         right.plotly_chart(fig, key="imp_change")
-    common.explain("Iteration 0 is the mean-image fill. When the change per iteration falls towards zero the guess has "
-                   "settled on a fixed point of the autoencoder; the known pixels never change.")
+    best = int(np.argmin(errors))
+    verdict = (f"On the test set the autoencoder's fill ends {'below' if errors[-1] < errors[0] else 'above'} the "
+               f"mean-image baseline ({errors[-1]:.4f} vs {errors[0]:.4f}); its lowest error, {errors[best]:.4f}, "
+               f"is at iteration {best}. ")
+    common.explain(verdict + "Iteration 0 is the mean-image fill. When the change per iteration falls towards zero the "
+                   "guess has settled on a fixed point of the autoencoder; the known pixels never change.")

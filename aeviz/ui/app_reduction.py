@@ -59,7 +59,7 @@ def _autoencoder_map(name: str) -> tuple[np.ndarray, float, str]:
 def _slow_map(name: str, method: str) -> tuple[np.ndarray, float, str]:
     x = common.dataset(name).x_test.numpy()
     xy, sec = analysis.timed(analysis.project, x, method)
-    return xy, sec, "fit on the 1,000 test points (first run: includes compiling)" if method == "umap" else "fit on the 1,000 test points"
+    return xy, sec, "fit on the 1,000 test points (the server's first UMAP also compiles it)" if method == "umap" else "fit on the 1,000 test points"
 
 
 def _data_view(x, t) -> None:
@@ -67,9 +67,10 @@ def _data_view(x, t) -> None:
     with left:
         st.plotly_chart(plots.points_3d(x, t, "The data itself, in 3-D (drag to turn)"), key="red_3d")
     with right:
-        st.markdown("**What to look for.** The points lie on a rolled-up 2-D sheet; the colour t is the position "
+        st.markdown("**What to look for.** The points lie on a curved 2-D sheet; the colour t is the position "
                     "along it. A good 2-D map lays the sheet flat, so the colour runs smoothly from one side to the other. "
-                    "PCA can only turn the data and drop a direction: it looks at the roll end-on and keeps it rolled up.")
+                    "PCA can only turn the data and drop a direction: it looks at the sheet from one side, so a roll "
+                    "stays rolled up and an S stays an S.")
         common.explain("Trustworthiness asks: are the 5 nearest neighbours of a point in the map also close in the "
                        "data? It is 1 when no stranger moves in (Venna & Kaski 2001).",
                        r"T(k) = 1 - \frac{2}{n k (2n - 3k - 1)} \sum_i \sum_{j \in U_k(i)} \big(r(i,j) - k\big)")
@@ -90,7 +91,7 @@ def _table(x, y, maps: dict, continuous: bool, name: str) -> None:
     rows = []
     for method, (xy, sec, note) in maps.items():
         rows.append({"method": TITLES[method], **applications.map_scores(x, xy, y, continuous),
-                     "seconds": round(sec, 2), "how": note})
+                     "seconds": round(sec, 3), "how": note})
     table = pd.DataFrame(rows).set_index("method")
     st.subheader("How well each map keeps the data's structure")
     st.dataframe(table, column_config={c: st.column_config.NumberColumn(format="%.3f")

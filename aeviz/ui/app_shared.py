@@ -79,7 +79,7 @@ def show_images(images, captions, width: int = 140) -> None:
     """A row of images with captions, scaled up without smoothing so pixels stay visible."""
     cols = st.columns(len(images))
     for col, img, cap in zip(cols, images, captions):
-        col.image(_upscale(plots.as_images(np.asarray(img)[None])[0], width), caption=cap, clamp=True)
+        col.image(_upscale(plots.as_images(np.asarray(img)[None])[0], width), caption=cap, clamp=True, width=width)
 
 
 def _upscale(img: np.ndarray, width: int) -> np.ndarray:
@@ -89,5 +89,11 @@ def _upscale(img: np.ndarray, width: int) -> np.ndarray:
 
 def show_grid(images, ncols: int, width: int = 700, caption: str | None = None) -> None:
     """A mosaic of images, scaled up without smoothing."""
-    mosaic = plots.tile(images, ncols)
-    st.image(_upscale(mosaic, width), caption=caption, clamp=True)
+    mosaic = _upscale(plots.tile(images, ncols), width)
+    st.image(mosaic, caption=caption, clamp=True, width=min(width, mosaic.shape[1]))
+
+
+def powers_of_ten(fig, axis: str = "y"):
+    """Label a log axis only at 10^k, written as powers: minor 2s and 5s confuse a class."""
+    (fig.update_yaxes if axis == "y" else fig.update_xaxes)(type="log", dtick=1, exponentformat="power")
+    return fig
