@@ -316,3 +316,11 @@ def bench_ui(runs: int = 3, presses: int = 30, screenshot: str = "") -> dict:
     from .bench_ui import bench_ui as run
 
     return run(runs, presses, screenshot)
+
+
+@register("applications")
+def bench_applications(part: str = "all", umap: bool = False, tsne: bool = True, seeds: int = 5) -> dict:
+    """The application pages' figures: 2-D maps, features, rate-distortion, augmentation gain, imputation (app_bench.py)."""
+    from .app_bench import run
+
+    return run(part, umap, tsne, seeds)

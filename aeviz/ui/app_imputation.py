@@ -59,7 +59,7 @@ def _controls(h: int, w: int, n: int) -> tuple[np.ndarray, int, int]:
     if kind == "random pixels":
         rate = c[1].slider("Fraction missing", 0.05, 0.95, 0.5, 0.05, key="imp_rate")
     elif kind == "box":
-        side = c[1].slider("Box side (pixels)", 1, h, min(h // 2 + 2, h), key="imp_side")
+        side = c[1].slider("Box side (pixels)", 1, h, h // 2, key="imp_side")
         top = c[1].slider("Box top row", 0, h - 1, h // 4, key="imp_top")
         left = c[1].slider("Box left column", 0, w - 1, w // 4, key="imp_left")
         box = (top, left, side)
