@@ -58,6 +58,11 @@ def _metrics(at: AppTest) -> dict[str, str]:
     return {m.label: m.value for m in at.metric}
 
 
+def _shown(at: AppTest) -> str:
+    """The model named in the page's header."""
+    return next(re.match(r"#### `([^`]+)`", m.value).group(1) for m in at.markdown if m.value.startswith("#### `"))
+
+
 def _code(at: AppTest) -> str:
     return next(m.value for m in at.markdown if m.value.startswith("z = `"))
 
@@ -70,7 +75,8 @@ def test_first_screen_shows_the_default_model_without_umap():
     umap_before = "umap" in sys.modules
     at = _app()
     assert not at.exception
-    assert _metrics(at)["model"] == "ae-mlp-z2" and _metrics(at)["latent size"] == "2"
+    assert _shown(at) == "ae-mlp-z2" and _metrics(at)["latent size"] == "2"
+    assert float(_metrics(at)["test MSE"]) == pytest.approx(CARDS["ae-mlp-z2"].metrics["test_mse"], abs=1e-4)
     assert [s.label for s in at.slider][:2] == ["z1", "z2"]
     assert any(e.proto.id.endswith("ex_map") for e in at.get("plotly_chart"))
     assert at.session_state["ex_idx"] == 0 and any("**Test sample #0**" in m.value for m in at.markdown)
@@ -81,7 +87,7 @@ def test_first_screen_shows_the_default_model_without_umap():
 @pytest.mark.parametrize("name", sorted(CARDS))
 def test_every_pretrained_model_renders_every_view(name):
     at = _app(name)
-    assert not at.exception and _metrics(at)["model"] == name
+    assert not at.exception and _shown(at) == name
     for view in VIEWS[1:]:
         _view(at, view)
         assert not at.exception, (name, view, at.exception)
@@ -226,15 +232,15 @@ def test_upload_a_good_and_a_bad_file(tmp_path):
     good = io.to_bytes(model, {"test_mse": 0.1}, hist.to_dict())
     at = _app()
     at.sidebar.file_uploader[0].set_value(("mine.safetensors", good, "application/octet-stream")).run()
-    assert at.session_state["model"] == "session: mine" and _metrics(at)["model"] == "mine"
+    assert at.session_state["model"] == "session: mine" and _shown(at) == "mine"
     assert not at.exception and [s.label for s in at.slider][:2] == ["z1", "z2"]
 
     at = _app("vae-mlp-z2" if "vae-mlp-z2" in CARDS else None)
-    before = _metrics(at)["model"]
+    before = _shown(at)
     at.sidebar.file_uploader[0].set_value(("broken.safetensors", b"\x80\x04 not a checkpoint",
                                            "application/octet-stream")).run()
     assert "pickled PyTorch file" in at.sidebar.error[0].value
-    assert _metrics(at)["model"] == before and not at.exception  # the page keeps its current model
+    assert _shown(at) == before and not at.exception  # the page keeps its current model
 
 
 def test_train_one_epoch_then_explore_it_and_its_history():
@@ -247,7 +253,7 @@ def test_train_one_epoch_then_explore_it_and_its_history():
     at.session_state["ex_train::job"].thread.join(timeout=60)
     at.run()
     key = "session: variational-mlp-z2-digits"
-    assert at.session_state["model"] == key and _metrics(at)["model"] == key.removeprefix("session: ")
+    assert at.session_state["model"] == key and _shown(at) == key.removeprefix("session: ")
     assert at.download_button(key="ex_train::download")
     _view(at, "Latent history")
     assert at.select_slider(key=f"ex_hist::{key}").options == ["0", "1"]
@@ -284,7 +290,7 @@ def test_other_kinds_draw_as_lines_points_or_images(dataset, arch):
     at.session_state["session_models"] = {"session: odd": model}
     at.session_state["model"] = "session: odd"
     at.run()
-    assert not at.exception and _metrics(at)["model"] == "odd"
+    assert not at.exception and _shown(at) == "odd"
     for view in VIEWS[1:]:
         _view(at, view)
         assert not at.exception, (dataset, view, at.exception)

@@ -52,14 +52,21 @@ def _context(key: str) -> Ctx:
 def _header(ctx: Ctx) -> None:
     c = ctx.model.config
     metrics = getattr(ctx.model, "metrics", {}) or {}
+    where = "trained or uploaded in this session" if not ctx.pretrained else "from the pretrained zoo"
+    st.markdown(f"#### `{ctx.key.removeprefix(common.SESSION)}` · {c.objective} objective, {c.arch} nets, "
+                f"{c.dataset} data · {where}")
     cols = st.columns(5)
-    cols[0].metric("model", ctx.key.removeprefix(common.SESSION), help=common.describe(ctx.key))
-    cols[1].metric("objective · architecture", f"{c.objective} · {c.arch}")
-    cols[2].metric("latent size", c.latent_dim)
-    cols[3].metric("parameters", f"{ctx.model.n_params:,}")
+    cols[0].metric("latent size", c.latent_dim)
+    cols[1].metric("parameters", f"{ctx.model.n_params:,}")
     mse = metrics.get("test_mse")
-    cols[4].metric("test MSE", f"{mse:.4f}" if mse is not None else "—",
-                   help="Mean squared error per value on the 1,000 held-out test samples.")
+    cols[2].metric("test MSE", f"{mse:.4f}" if mse is not None else "—",
+                   help="Mean squared error per value on the held-out test samples.")
+    ratio = metrics.get("mse_ratio")
+    cols[3].metric("MSE ÷ PCA's", f"{ratio:.2f}" if ratio is not None else "—",
+                   help="Test MSE divided by that of PCA with as many components: below 1 beats the linear baseline.")
+    nelbo = metrics.get("nelbo")
+    cols[4].metric("−ELBO (nats)", f"{nelbo:.1f}" if nelbo is not None else "—",
+                   help="Variational models only: the negative evidence lower bound per test sample.")
 
 
 # --- choosing a model ----------------------------------------------------------------------------------
@@ -88,12 +95,16 @@ def _zoo() -> None:
              "architecture": [c.config.arch for c in rows], "latent": [c.config.latent_dim for c in rows],
              "dataset": [c.config.dataset for c in rows], "parameters": [c.metrics.get("params") for c in rows],
              "test MSE": [c.metrics.get("test_mse") for c in rows], "MSE ÷ PCA's": [c.metrics.get("mse_ratio") for c in rows],
-             "epochs": [c.metrics.get("epochs") for c in rows], "train s": [c.metrics.get("train_seconds") for c in rows]}
+             "−ELBO": [c.metrics.get("nelbo") for c in rows], "epochs": [c.metrics.get("epochs") for c in rows],
+             "train s": [c.metrics.get("train_seconds") for c in rows]}
     st.caption("Grouped by variant. Click a row to explore that model. 'MSE ÷ PCA's' compares the test error with "
                "PCA using as many components as the latent size: below 1 means the network beats the linear baseline.")
+    number = st.column_config.NumberColumn
     st.dataframe(table, hide_index=True, on_select=_on_zoo_pick, selection_mode="single-row", key="ex_zoo",
-                 column_config={"test MSE": st.column_config.NumberColumn(format="%.4f"),
-                                "MSE ÷ PCA's": st.column_config.NumberColumn(format="%.2f")})
+                 height=35 * (len(rows) + 1) + 3,
+                 column_config={"parameters": number(format="localized"), "test MSE": number(format="%.4f"),
+                                "MSE ÷ PCA's": number(format="%.2f"), "−ELBO": number(format="%.1f"),
+                                "train s": number(format="%.1f")})
     st.session_state["ex_zoo_names"] = [c.name for c in rows]
 
 

@@ -38,8 +38,10 @@ def mosaic(x, ncols: int, size: int = 56) -> np.ndarray:
 def signal_figure(series: dict[str, np.ndarray], height: int = 220, title: str = "") -> go.Figure:
     """Named 1-channel sequences over time steps."""
     first = np.asarray(next(iter(series.values()))).reshape(-1)
-    return plots.line_chart(np.arange(len(first)), {k: np.asarray(v).reshape(-1) for k, v in series.items()},
-                            "time step", "value", title=title).update_layout(height=height)
+    fig = plots.line_chart(np.arange(len(first)), {k: np.asarray(v).reshape(-1) for k, v in series.items()},
+                           "time step", "value", title=title)
+    fig.update_traces(mode="lines")  # 128 markers per curve would hide the shape
+    return fig.update_layout(height=height, legend=dict(orientation="h", y=1.02, yanchor="bottom"))
 
 
 def points_figure(background, series: dict[str, np.ndarray], height: int = 320, title: str = "") -> go.Figure:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import streamlit as st
 
-from aeviz import analysis, plots
+from aeviz import analysis, io, plots
 from aeviz.data import Dataset
 from aeviz.models import Autoencoder
 from aeviz.ui import common, explorer_draw, training
@@ -55,11 +55,11 @@ def memo(ctx: Ctx, what: tuple, fn):
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def _views(name: str) -> dict[str, np.ndarray]:
-    """The zoo's precomputed views (pca, umap, snapshots) of a pretrained model; empty if it has none."""
-    from safetensors.numpy import load_file
-
-    path = common.cards()[name].views_path
-    return load_file(str(path)) if path.is_file() else {}
+    """The zoo's precomputed views (pca, umap, snapshots) of a pretrained model; empty if it has none or a bad one."""
+    try:
+        return io.load_views(common.cards()[name])
+    except io.CheckpointError:  # the page then computes what it needs, as for a model trained here
+        return {}
 
 
 def views(ctx: Ctx) -> dict[str, np.ndarray]:

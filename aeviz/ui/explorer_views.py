@@ -59,16 +59,20 @@ def _sliders(ctx: Ctx, idx: int) -> None:
     z = ctx.z[idx].astype(np.float64).copy()
     dims = ranked_dims(ctx, idx)[:MAX_SLIDERS]
     lo, hi = code_range(ctx)
-    left, right = st.columns([1, 1])
-    with left.container(key="ex_sliders"):
+    if ctx.kind == "image":
+        sliders_box, image_box = st.columns(2)
+    else:  # a line or a 3-D plot needs the column's full width: it goes above the sliders
+        image_box, sliders_box = st.container(), st.container()
+    with sliders_box.container(key="ex_sliders"):
         if ctx.z.shape[1] > MAX_SLIDERS:
             st.caption(f"The {MAX_SLIDERS} of {ctx.z.shape[1]} dimensions that change the output most here; "
                        "the others stay at the selected code.")
         for d in dims:
             step = float((hi[d] - lo[d]) / 100)
+            digits = int(max(2, -np.floor(np.log10(step))))  # a tight code range still shows its steps
             z[d] = st.slider(f"z{d + 1}", float(lo[d]), float(hi[d]), float(np.clip(z[d], lo[d], hi[d])), step=step,
-                             format="%.2f", key=f"ex_z::{ctx.key}::{idx}::{d}")
-    with right.container(key="ex_decoded"):
+                             format=f"%.{digits}f", key=f"ex_z::{ctx.key}::{idx}::{d}")
+    with image_box.container(key="ex_decoded"):
         x_hat = analysis.decode(ctx.model, z[None])[0]
         explorer_draw.sample(ctx.data, x_hat, "decoded from the sliders", key="ex_slider_sample", size=224)
         st.markdown(f"z = `{code_text(z)}`")

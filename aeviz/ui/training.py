@@ -207,7 +207,9 @@ def live_chart(steps: list[int], terms: dict[str, list[float]]):
     series = {k: np.asarray(v[:n]) for k, v in terms.items()}
     fig = plots.line_chart(np.asarray(steps[:n]), series, "optimiser step", "loss term per sample (log scale)",
                            title="Loss terms, live")
-    fig.update_traces(mode="lines")
+    for trace in fig.data:  # the same colour per term as every other loss chart; the total dashed
+        trace.update(mode="lines", line=dict(color=plots.TERM_COLORS.get(trace.name),
+                                             dash="dash" if trace.name == "loss" else "solid"))
     fig.update_yaxes(type="log")
     fig.update_layout(height=320)
     return fig
