@@ -51,7 +51,7 @@ def test_train_runs_in_background_and_stores_the_model():
     assert list(models) == ["session: tiny"]
     assert at.session_state["model"] == "session: tiny"  # picked for every page
     metrics = {m.label: m.value for m in at.metric}
-    assert float(metrics["test MSE"]) > 0 and metrics["epochs"] == "2"
+    assert float(metrics["test MSE"]) > 0 and metrics["epochs completed"] == "2"
     epochs, snaps = at.session_state["latent_history"]["session: tiny"]
     assert epochs == [0, 1, 2] and snaps.shape == (3, 360, 2)
     assert not np.allclose(snaps[0], snaps[-1])  # the map moved while training
@@ -121,4 +121,32 @@ def test_job_records_every_term_of_a_variational_model():
     assert set(job.terms) == {"loss", "recon", "kl"}
     assert job.steps[0] == 1 and len(job.steps) == len(job.terms["kl"])
     assert job.result[0].metrics["epochs"] == 2 and job.history["test"]["kl"]
+    assert job.result[0].metrics["nelbo"] > job.history["test"]["kl"][-1] > 0
     assert isinstance(d, Dataset)
+
+
+def _picker_page():
+    import streamlit as st
+
+    from aeviz.ui import common
+
+    common.sidebar()
+    if st.button("pick", key="pick"):  # after the sidebar's selectbox ran: select_model must defer to a rerun
+        common.select_model(st.session_state["target"])
+        st.rerun()
+    st.session_state["shown"] = common.current_key()
+
+
+def test_select_model_after_the_picker_was_drawn_takes_effect_on_the_rerun():
+    from aeviz import io
+
+    names = [c.name for c in io.pretrained()] if io.PRETRAINED.is_dir() else []
+    if len(names) < 2:
+        pytest.skip("needs two pretrained models")
+    at = AppTest.from_function(_picker_page, default_timeout=60)
+    at.session_state["target"] = names[1]
+    at.run()
+    assert at.session_state["shown"] != names[1]
+    at.button(key="pick").click().run()
+    assert at.sidebar.selectbox(key="model").value == names[1] and at.session_state["shown"] == names[1]
+    assert "model_next" not in at.session_state

@@ -181,7 +181,7 @@ def _map(ctx: Ctx, idx: int) -> None:
     two_d = ctx.z.shape[1] <= 2
     c1, c2 = st.columns([3, 2])
     if two_d:
-        options = list(BACKGROUNDS) if ctx.kind == "image" else list(BACKGROUNDS)[1:]
+        options = list(BACKGROUNDS) if ctx.kind == "image" else ["nothing", "prior density"]
         background = BACKGROUNDS[c1.radio("Beneath the points", options, horizontal=True, key="ex_bg",
                                           help="The decoded plane shows what the decoder draws at every point; "
                                                "the prior is where a VAE expects its codes.")]
@@ -202,17 +202,20 @@ def _map(ctx: Ctx, idx: int) -> None:
 
 
 def _map_note(ctx: Ctx, two_d: bool, background: str) -> None:
+    coloured = "coloured by its class (the model never saw the labels)" if ctx.data.label_names else \
+        "coloured by its position along the sheet"
     if not two_d:
         common.explain(f"The {ctx.z.shape[1]}-dimensional codes are drawn in 2-D by a projection; nearby points "
                        "have similar codes. The decoded plane needs a 2-D latent. Click a point to select it.")
     elif background == "decoded":
-        common.explain("Each test sample sits at its code z = (z₁, z₂), coloured by its class (the model never saw "
-                       "the labels). Beneath: the image the decoder draws at each point of a 15 × 15 grid, aligned "
-                       "with the axes. Click a point to select it.")
+        common.explain(f"Each test sample sits at its code z = (z₁, z₂), {coloured}. Beneath: the image the decoder "
+                       "draws at each point of a 15 × 15 grid, aligned with the axes. Click a point to select it.")
+    elif background == "prior":
+        common.explain(f"Each test sample sits at its code, {coloured}. The blue contours are the standard normal "
+                       "prior a VAE is trained to fill; a plain autoencoder leaves holes in it, and decoding a code "
+                       "from a hole gives nonsense.", r"p(z) = \mathcal{N}(0, I)")
     else:
-        common.explain("Each test sample sits at its code, coloured by its class. The blue contours are the "
-                       "standard normal prior a VAE is trained to fill; a plain autoencoder leaves holes in it, and "
-                       "decoding a code from a hole gives nonsense.", r"p(z) = \mathcal{N}(0, I)")
+        common.explain(f"Each test sample sits at its code z = (z₁, z₂), {coloured}. Click a point to select it.")
 
 
 def _views(ctx: Ctx, idx: int) -> None:

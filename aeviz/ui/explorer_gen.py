@@ -8,6 +8,7 @@ import torch
 from aeviz import analysis, plots
 from aeviz.ui import common, explorer_draw
 from aeviz.ui.explorer_map import Ctx, memo, span
+from aeviz.ui.training import map_2d
 
 BETA_LADDER = ("vae-mlp-z2-b0.5", "vae-mlp-z2", "vae-mlp-z2-b4")
 SLERP = (r"\mathrm{slerp}(z_0, z_1; t) = \frac{\sin((1-t)\,\Omega)}{\sin\Omega}\,z_0 + "
@@ -67,7 +68,7 @@ def _interpolation(ctx: Ctx, idx: int) -> None:
 def _path_map(ctx: Ctx, path: np.ndarray, a: int, b: int):
     """The path on the latent map (codes themselves for 2-D latents, else the PCA map: it can place new points)."""
     if ctx.z.shape[1] <= 2:
-        xy, path_xy, titles = ctx.z, path, ("z₁", "z₂")
+        xy, path_xy, titles = map_2d(ctx.z), map_2d(path), ("z₁", "z₂")
     else:
         pca = memo(ctx, ("pca_fit",), lambda: analysis.fit_pca(ctx.z, 2))
         xy, path_xy = pca.transform(ctx.z), pca.transform(path)

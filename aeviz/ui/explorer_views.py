@@ -118,7 +118,8 @@ def render_reconstructions(ctx: Ctx) -> None:
     c1, c2, c3 = st.columns(3)
     c1.metric("mean test MSE", f"{err.mean():.4f}")
     c2.metric("PSNR", f"{10 * np.log10(1 / max(err.mean(), 1e-12)):.1f} dB")
-    order_by = c3.radio("Order", ["worst first", "best first", "by index"], horizontal=True, key="ex_rec_order")
+    order_by = c3.radio("Order", ["worst first", "best first", "by index"], horizontal=True, key="ex_rec_order",
+                        disabled=ctx.kind == "points", help="Points are all drawn at once, coloured by their error.")
     order = {"worst first": np.argsort(-err), "best first": np.argsort(err)}.get(order_by, np.arange(len(err)))[:24]
     x = ctx.data.x_test.numpy()[order]
     x_hat = analysis.decode(ctx.model, ctx.z[order])

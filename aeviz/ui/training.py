@@ -88,6 +88,8 @@ class Job:
             model.metrics = {"test_mse": float(analysis.per_sample_mse(x, analysis.reconstruct(model, x)).mean()),
                              "params": model.n_params, "epochs": len(hist.epochs),
                              "train_seconds": round(hist.seconds, 1)}
+            if self.mc.objective == "variational":
+                model.metrics["nelbo"] = float(analysis.negative_elbo(model, x).mean())
             model.history = hist.to_dict()
             self.history = model.history
             self.result = (model, hist)
@@ -239,7 +241,7 @@ def _finished(j: Job, key: str, select: bool) -> tuple[Autoencoder, History] | N
     m = model.metrics
     c1, c2, c3, c4 = st.columns(4)
     c1.metric("test MSE", f"{m['test_mse']:.4f}")
-    c2.metric("epochs", m["epochs"])
+    c2.metric("epochs completed", m["epochs"])
     c3.metric("seconds", f"{hist.seconds:.1f}")
     c4.metric("parameters", f"{m['params']:,}")
     if hist.epochs:
