@@ -10,6 +10,7 @@ from . import analysis
 from .models import Autoencoder
 
 FLOAT_BITS = 32  # an unquantised code value is a float32
+BITS = (FLOAT_BITS, 8, 4)  # float32, 256 levels, 16 levels: where quantisation starts to show
 JPEG_QUALITIES = (1, 5, 10, 20, 30, 50, 70, 90)
 
 
@@ -62,7 +63,7 @@ def _point(method: str, k: int, bits: int, nbytes: float, x, x_hat, **extra) -> 
             "psnr": analysis.psnr(x, x_hat), **extra}
 
 
-def autoencoder_points(model: Autoencoder, x_train, x_test, bits=(FLOAT_BITS, 8)) -> tuple[list[dict], dict]:
+def autoencoder_points(model: Autoencoder, x_train, x_test, bits=BITS) -> tuple[list[dict], dict]:
     """Rate-distortion points of an autoencoder at each bit depth, and the reconstructions by bit depth."""
     k = model.config.latent_dim
     z = analysis.embed(model, x_test)
@@ -75,7 +76,7 @@ def autoencoder_points(model: Autoencoder, x_train, x_test, bits=(FLOAT_BITS, 8)
     return points, recon
 
 
-def pca_points(x_train, x_test, k: int, bits=(FLOAT_BITS, 8)) -> tuple[list[dict], dict]:
+def pca_points(x_train, x_test, k: int, bits=BITS) -> tuple[list[dict], dict]:
     """The same for PCA with k components: the coefficients are the code, quantised the same way."""
     pca = analysis.fit_pca(x_train, k)
     flat = np.asarray(x_test).reshape(len(x_test), -1)

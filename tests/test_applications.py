@@ -215,6 +215,14 @@ def test_backend_leaves_streamlit_alone():
     import subprocess
     import sys
 
-    code = "import sys, aeviz.applications, aeviz.compression, aeviz.imputation; print('streamlit' in sys.modules)"
+    code = ("import sys, aeviz.applications, aeviz.compression, aeviz.imputation, aeviz.app_bench; "
+            "print('streamlit' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
 
+
+
+def test_bench_names_its_parts():
+    from aeviz import app_bench
+
+    with pytest.raises(SystemExit, match="reduction, features"):
+        app_bench.run("everything")

@@ -83,6 +83,7 @@ def _variants(key: str, model, mode: str, spread) -> None:
                       "application/zip", key="aug_zip")
 
 
+@st.fragment
 def _experiment(key: str, model, mode: str, spread) -> None:
     st.subheader("Does it help a classifier with few labels?")
     common.explain("A logistic regression on raw pixels learns from a few labelled training images per digit, then "

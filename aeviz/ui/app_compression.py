@@ -8,7 +8,7 @@ from aeviz import applications, compression, plots
 from aeviz.ui import app_shared, common
 
 DATASET = "mnist"
-BITS = (compression.FLOAT_BITS, 8)
+BITS = compression.BITS
 BYTE_TICKS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 784)
 
 
@@ -18,8 +18,8 @@ def render() -> None:
     st.caption("An autoencoder is a learned compressor: the sender keeps only the code z, the receiver runs the "
                "decoder. Here each method's bytes per image (the rate) meet its reconstruction error (the distortion) "
                "on the 1,000 test digits. A raw digit is 784 bytes.")
-    common.explain("Codes are stored as float32 (4 bytes a value) or quantised to 8 bits: each dimension is cut into "
-                   "256 even steps between its smallest and largest value on the training set. The decoder, the PCA "
+    common.explain("Codes are stored as float32 (4 bytes a value) or quantised to 8 or 4 bits: each dimension is cut "
+                   "into 256 or 16 even steps between its smallest and largest value on the training set. The decoder, the PCA "
                    "basis and JPEG's tables are shared once, not sent with each image; JPEG is shown both as a real "
                    "file (with its tables) and without them.",
                    r"\text{bytes per image} = \frac{k \times b}{8}, \qquad \text{PSNR} = 10 \log_{10} \frac{1}{\text{MSE}}")
@@ -98,7 +98,7 @@ def _side_by_side(table: pd.DataFrame, recon: dict, sizes) -> None:
     st.subheader("The images at one rate")
     choices = [(k, b) for k in (sizes or applications.LATENT_SIZES) for b in BITS]
     left, right = st.columns(2)
-    k, b = left.selectbox("Code", choices, index=len(choices) - 1, key="comp_rate",
+    k, b = left.selectbox("Code", choices, index=choices.index((8, 8)) if (8, 8) in choices else 0, key="comp_rate",
                           format_func=lambda kb: f"k={kb[0]}, {'float32' if kb[1] == 32 else f'{kb[1]}-bit'}: "
                                                  f"{compression.code_bytes(*kb):g} bytes")
     idx = right.slider("Test digit", 0, 999, 0, key="comp_idx")
