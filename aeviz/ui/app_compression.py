@@ -29,8 +29,10 @@ def render() -> None:
     st.session_state["comp_table"] = table
     metric = st.radio("Error axis", ("PSNR", "MSE"), horizontal=True, key="comp_metric")
     st.plotly_chart(_figure(table, metric), key="comp_fig")
-    if len(sizes) < len(applications.LATENT_SIZES):
-        st.caption("Only the autoencoders that exist are shown; train the other sizes on the Feature extraction page.")
+    sources = [f"z={k}: {app_shared.sweep_model(k, DATASET, train=False)[1]}" for k in sizes]
+    st.caption("Autoencoders: " + "; ".join(sources) + "." + (
+        " Sizes without a model are left out: train them on the Feature extraction page."
+        if len(sizes) < len(applications.LATENT_SIZES) else ""))
     _side_by_side(table, recon, sizes)
     with st.expander("All rate–distortion points"):
         st.dataframe(table, hide_index=True, column_config={"mse": st.column_config.NumberColumn(format="%.5f"),
@@ -90,6 +92,11 @@ def _figure(table: pd.DataFrame, metric: str):
     fig = plots.xy_series(series, "bytes per image (log scale)", "mean squared error (log scale)" if y == "mse"
                           else "PSNR (dB)", title, log_x=True, log_y=y == "mse", height=460)
     fig.update_xaxes(tickvals=BYTE_TICKS)
+    for trace in fig.data:  # one colour per method, one dash per bit depth: the legend reads as a 3 x 3 grid
+        method = trace.name.split(",")[0].split(" ")[0]
+        trace.line.color = {"autoencoder": "#1f77b4", "PCA": "#ff7f0e"}.get(method, "#2ca02c")
+        trace.marker.color = trace.line.color
+        trace.line.dash = "dash" if "8-bit" in trace.name or "without" in trace.name else "dot" if "4-bit" in trace.name else "solid"
     return app_shared.powers_of_ten(fig) if y == "mse" else fig
 
 
