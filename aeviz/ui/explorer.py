@@ -120,8 +120,8 @@ def _train_form() -> None:
                "the background: keep exploring, and press Stop at any time to keep the weights so far.")
     offline = [n for n, e in data.REGISTRY.items() if e.offline]
     c = st.columns(4)
-    dataset = c[0].selectbox("Dataset", offline, key="ex_t_data", format_func=lambda n: n,
-                             help="; ".join(f"{n}: {data.REGISTRY[n].description}" for n in offline[:3]))
+    dataset = c[0].selectbox("Dataset", offline, key="ex_t_data", help=data.REGISTRY[
+        st.session_state.get("ex_t_data", offline[0])].description)
     objective = c[1].selectbox("Objective", config.OBJECTIVES, key="ex_t_obj")
     arch = c[2].selectbox("Architecture", config.ARCHS, key="ex_t_arch",
                           help="mlp for anything; conv for images; rnn reads rows or time steps as a sequence.")

@@ -15,6 +15,7 @@ from aeviz.models import Autoencoder
 from aeviz.ui import common, explorer_draw, training
 
 PROJECTIONS = {"PCA": "pca", "UMAP": "umap", "t-SNE": "tsne"}
+NAMES = {v: k for k, v in PROJECTIONS.items()}
 PLANE_N = 15  # decoded images per side of the latent plane
 
 
@@ -115,13 +116,13 @@ def _background_projection(ctx: Ctx, method: str, k: tuple) -> None:
             try:
                 out["xy"] = fn()
             except Exception as err:  # noqa: BLE001  one sentence instead of a spinner that never ends
-                out["error"] = f"The {method.upper()} projection failed: {err}"
+                out["error"] = f"The {NAMES[method]} projection failed: {err}"
         threading.Thread(target=run, daemon=True, name=f"aeviz-{method}").start()
         jobs[k] = out
-    st.fragment(_poll_projection, run_every=0.5)(k, method)
+    st.fragment(_poll_projection, run_every=0.5)(k, method, len(ctx.z))
 
 
-def _poll_projection(k: tuple, method: str) -> None:
+def _poll_projection(k: tuple, method: str, n: int) -> None:
     out = st.session_state["ex_projection_jobs"][k]
     if "xy" in out:
         st.session_state["ex_projections"][k] = out["xy"]
@@ -130,7 +131,7 @@ def _poll_projection(k: tuple, method: str) -> None:
         st.error(out["error"])
         return
     note = " (the first UMAP in this server compiles numba: up to a minute)" if method == "umap" else ""
-    with st.status(f"Computing the {method.upper()} map of 1,000 codes{note}…", state="running"):
+    with st.status(f"Computing the {NAMES[method]} map of {n:,} codes{note}…", state="running"):
         st.write(f"{time.perf_counter() - out['started']:.0f} s so far; the rest of the page keeps working.")
 
 
@@ -161,8 +162,7 @@ def decoded_plane(model: Autoencoder, lo, hi, n: int) -> np.ndarray:
 
 def clicked(key: str) -> int | None:
     """The test index of the point last clicked on the map with this key, if it is new."""
-    state = st.session_state.get(key)
-    points = (state or {}).get("selection", {}).get("points", []) if state else []
+    points = (st.session_state.get(key) or {}).get("selection", {}).get("points", [])
     idx = next((p.get("customdata") for p in points if isinstance(p.get("customdata"), (int, float))), None)
     if idx is None:
         return None
@@ -195,8 +195,11 @@ def render_history(ctx: Ctx) -> None:
 
 
 def _history_frame(ctx: Ctx, epochs: list[int], snaps: np.ndarray) -> None:
-    epoch = st.select_slider("Epoch", options=epochs, value=epochs[-1], key=f"ex_hist::{ctx.key}",
-                             help="0 is the untrained network.")
+    if len(epochs) == 1:  # nothing to scrub
+        epoch = epochs[0]
+    else:
+        epoch = st.select_slider("Epoch", options=epochs, value=epochs[-1], key=f"ex_hist::{ctx.key}",
+                                 help="0 is the untrained network.")
     k = epochs.index(epoch)
     titles = ("z₁", "z₂") if ctx.z.shape[1] == 2 else ("principal component 1", "principal component 2")
     fig = plots.latent_scatter(snaps[k], ctx.labels[: snaps.shape[1]], ctx.data.label_names, axis_titles=titles,
