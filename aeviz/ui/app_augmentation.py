@@ -67,7 +67,7 @@ def _variants(key: str, model, mode: str, spread) -> None:
     x = d.x_test.numpy()[idx: idx + 1]
     out = applications.augment(model, x, n, scale, seed, spread, mode)
     st.session_state["aug_out"] = out
-    left, right = st.columns([1, 4])
+    left, right = st.columns([1.4, 4])
     with left:
         app_shared.show_images([x[0], analysis.reconstruct(model, x)[0]], ["original", "reconstruction"], width=84)
     with right:

@@ -29,7 +29,8 @@ def render() -> None:
     table = pd.DataFrame(rows + _extra_rows())
     st.session_state["feat_table"] = table
     _figures(table, sizes)
-    st.dataframe(table, hide_index=True, column_config={m: st.column_config.NumberColumn(format="%.3f") for m in METRICS})
+    st.dataframe(table, hide_index=True, height=36 * (len(table) + 1) + 4,
+                 column_config={m: st.column_config.NumberColumn(format="%.3f") for m in METRICS})
     _reading(table)
 
 
