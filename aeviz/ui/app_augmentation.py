@@ -69,7 +69,7 @@ def _variants(key: str, model, mode: str, spread) -> None:
     st.session_state["aug_out"] = out
     left, right = st.columns([1.4, 4])
     with left:
-        app_shared.show_images([x[0], analysis.reconstruct(model, x)[0]], ["original", "reconstruction"], width=84)
+        app_shared.show_images([x[0], analysis.reconstruct(model, x)[0]], ["original", "decoded"], width=84)
     with right:
         app_shared.show_grid(out, ncols=8, width=900,
                              caption=f"{n} variants at s = {scale:.1f}, mean change per pixel "
