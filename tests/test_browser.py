@@ -56,3 +56,22 @@ def test_the_page_shows_no_exception_and_the_map_has_every_class(page):
     assert page.locator("[data-testid=stException]").count() == 0
     legend = page.locator(".st-key-ex_map .legend").text_content()  # an SVG group
     assert all(str(k) in legend for k in range(10))
+
+
+# Page coordinates of one test sample's marker, from plotly's own axis mapping.
+POINT = """(idx) => {
+  const gd = document.querySelector('.st-key-ex_map .js-plotly-plot');
+  const fl = gd._fullLayout, box = gd.getBoundingClientRect();
+  for (const tr of gd._fullData) {
+    const i = tr.customdata ? Array.from(tr.customdata).indexOf(idx) : -1;
+    if (i >= 0) return [box.left + fl.xaxis._offset + fl.xaxis.l2p(tr.x[i]), box.top + fl.yaxis._offset + fl.yaxis.l2p(tr.y[i])];
+  }
+}"""
+
+
+def test_clicking_a_point_on_the_map_selects_that_sample(page):
+    x, y = page.evaluate(POINT, 42)
+    page.mouse.click(x, y)
+    page.wait_for_function("document.querySelector('.st-key-ex_idx input').value === '42'", timeout=30_000)
+    page.wait_for_selector(bench_ui.IDLE)
+    assert page.locator("strong", has_text="Test sample #").first.inner_text() == "Test sample #42"

@@ -131,8 +131,8 @@ def _poll_projection(k: tuple, method: str, n: int) -> None:
         st.error(out["error"])
         return
     note = " (the first UMAP in this server compiles numba: up to a minute)" if method == "umap" else ""
-    with st.status(f"Computing the {NAMES[method]} map of {n:,} codes{note}…", state="running"):
-        st.write(f"{time.perf_counter() - out['started']:.0f} s so far; the rest of the page keeps working.")
+    status = st.status(f"Computing the {NAMES[method]} map of {n:,} codes{note}…", state="running", expanded=True)
+    status.write(f"{time.perf_counter() - out['started']:.0f} s so far; the rest of the page keeps working.")
 
 
 # --- the map figure -------------------------------------------------------------------------------------
