@@ -198,46 +198,55 @@ def span_report(errors, true_masks, types, type_names, threshold: float, window:
 
 # The benchmark: ten one-vs-rest tasks on the built-in MNIST.
 
-BENCH_MODEL = dict(arch="mlp", latent_dim=16, hidden=(256, 64))
+# Chosen by a small sweep on the hardest digits (2, 3, 4, 5, 8): a convolutional VAE beat MLP and convolutional
+# plain autoencoders, denoising, and scoring by negative ELBO; its reconstruction error is the score.
+BENCH_MODEL = dict(arch="conv", objective="variational", latent_dim=16, hidden=(16, 32))
+PCA_SWEEP = (4, 8, 16, 32, 64)
 
 
-def one_vs_rest(data: Dataset, mc: ModelConfig, tc: TrainConfig, pca_k: int, kind: str = "mse") -> dict:
-    """Per digit k: train on digit k only, score every test image; AUROC of the autoencoder and of PCA."""
+def one_vs_rest(data: Dataset, mc: ModelConfig, tc: TrainConfig, kind: str = "mse") -> dict:
+    """Per digit k: train on digit k only, score every test image; AUROC of the model and of PCA baselines."""
     from .train import train, training_set
 
     y = data.y_test.numpy()
-    out: dict = {"auroc": [], "pca_auroc": [], "train_seconds": []}
-    for k in range(10):
-        tck = TrainConfig(**{**tc.__dict__, "normal_classes": (k,)})
-        model, hist = train(mc, tck, data)
-        anomalous = is_anomaly(y, [k])
+    out: dict = {"auroc": [], "pca": {k: [] for k in PCA_SWEEP}, "train_seconds": []}
+    for digit in range(10):
+        tcd = TrainConfig(**{**tc.__dict__, "normal_classes": (digit,)})
+        model, hist = train(mc, tcd, data)
+        anomalous = is_anomaly(y, [digit])
         out["auroc"].append(analysis.roc(scores(model, data.x_test, kind), anomalous)[2])
-        out["pca_auroc"].append(analysis.roc(pca_scores(training_set(data, tck), data.x_test, pca_k), anomalous)[2])
+        for k in PCA_SWEEP:
+            out["pca"][k].append(analysis.roc(pca_scores(training_set(data, tcd), data.x_test, k), anomalous)[2])
         out["train_seconds"].append(hist.seconds)
-        print(f"  digit {k}: autoencoder AUROC {out['auroc'][-1]:.4f}   PCA AUROC {out['pca_auroc'][-1]:.4f}"
-              f"   ({hist.seconds:.1f} s training)", flush=True)
+        print(f"  digit {digit}: model AUROC {out['auroc'][-1]:.4f}   PCA ({mc.latent_dim} components) AUROC "
+              f"{out['pca'][mc.latent_dim][-1]:.4f}   ({hist.seconds:.1f} s training)", flush=True)
     return out
 
 
-def bench(epochs: int = 40, latent_dim: int = 16, pca_k: int = 16, seed: int = 0) -> dict:
+def bench(epochs: int = 80, seed: int = 0) -> dict:
     """Run the ten one-vs-rest MNIST tasks and return the figures `aeviz bench anomaly` prints."""
     from . import config_for
     from .data import load
 
     start = time.perf_counter()
     data = load("mnist")
-    mc = config_for("mnist", **{**BENCH_MODEL, "latent_dim": latent_dim})
-    tc = TrainConfig(epochs=epochs, batch_size=32, seed=seed, eval_every=0)
+    mc = config_for("mnist", **BENCH_MODEL)
+    tc = TrainConfig(epochs=epochs, batch_size=64, lr=2e-3, seed=seed, eval_every=0)
+    k = mc.latent_dim
     print(f"One-vs-rest on the built-in mnist: train on one digit's {int((data.y_train == 0).sum())} training images, "
           f"score all {len(data.y_test)} test images by reconstruction error. Model: {mc.label} {mc.hidden}, "
-          f"{epochs} epochs; baseline: PCA with {pca_k} components fit on the same images.", flush=True)
-    r = one_vs_rest(data, mc, tc, pca_k)
+          f"{epochs} epochs, batch {tc.batch_size}, lr {tc.lr}; baseline: PCA with {k} components (as many as "
+          f"the code) fit on the same images.", flush=True)
+    r = one_vs_rest(data, mc, tc)
+    pca_means = {c: float(np.mean(v)) for c, v in r["pca"].items()}
+    best = max(pca_means, key=pca_means.get)
     result = {"auroc": [round(v, 4) for v in r["auroc"]], "mean_auroc": round(float(np.mean(r["auroc"])), 4),
-              "pca_auroc": [round(v, 4) for v in r["pca_auroc"]],
-              "pca_mean_auroc": round(float(np.mean(r["pca_auroc"])), 4),
-              "model": f"{mc.label} {list(mc.hidden)}", "epochs": epochs, "pca_components": pca_k,
+              "pca_auroc": [round(v, 4) for v in r["pca"][k]], "pca_mean_auroc": round(pca_means[k], 4),
+              "pca_components": k, "pca_best_components": best, "pca_best_mean_auroc": round(pca_means[best], 4),
+              "model": f"{mc.label} {list(mc.hidden)}", "epochs": epochs,
               "train_seconds": round(float(np.sum(r["train_seconds"])), 1),
               "seconds": round(time.perf_counter() - start, 1)}
-    print(f"  mean: autoencoder {result['mean_auroc']:.4f}   PCA {result['pca_mean_auroc']:.4f}"
-          f"   (total {result['seconds']:.0f} s)")
+    print(f"  mean: model {result['mean_auroc']:.4f}   PCA ({k} components) {result['pca_mean_auroc']:.4f}   "
+          f"PCA at its best k on these test sets ({best}) {result['pca_best_mean_auroc']:.4f}   "
+          f"(total {result['seconds']:.0f} s)")
     return result

@@ -324,3 +324,11 @@ def bench_applications(part: str = "all", umap: bool = False, tsne: bool = True,
     from .app_bench import run
 
     return run(part, umap, tsne, seeds)
+
+
+@register("anomaly")
+def bench_anomaly(epochs: int = 80, seed: int = 0) -> dict:
+    """Ten one-vs-rest MNIST tasks: AUROC per digit and mean, for a convolutional VAE and a PCA baseline."""
+    from .anomaly import bench
+
+    return bench(epochs, seed)

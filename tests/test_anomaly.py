@@ -177,3 +177,13 @@ def test_plot_builders_for_the_page():
     fig = plots.signal_figure(np.zeros(20), np.zeros(20), np.ones(20), np.ones(20), 0.5, [(2, 6), (10, 12)], truth)
     assert [s.type for s in fig.layout.shapes] == ["line"] + ["rect"] * 4  # threshold; 2 spans shaded in both rows
     assert list(next(t for t in fig.data if t.name == "injected anomaly").x) == [3]
+
+
+def test_one_vs_rest_runs_ten_tasks_with_pca_baselines(capsys):
+    data = load("digits")
+    mc = aeviz.config_for("digits", hidden=(16, 8), latent_dim=4)
+    r = anomaly.one_vs_rest(data, mc, aeviz.TrainConfig(epochs=1, batch_size=64, eval_every=0))
+    assert len(r["auroc"]) == len(r["train_seconds"]) == 10 and set(r["pca"]) == set(anomaly.PCA_SWEEP)
+    assert all(0 <= a <= 1 for a in r["auroc"]) and all(len(v) == 10 for v in r["pca"].values())
+    assert np.mean(r["pca"][16]) > 0.9  # the linear baseline is strong on digits
+    assert capsys.readouterr().out.count("digit ") == 10

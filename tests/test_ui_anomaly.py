@@ -55,9 +55,9 @@ def test_training_on_one_digit_scores_every_test_image(trained):
     y = load("mnist").y_test.numpy()
     assert r["scores"].shape == (1000,) and (r["is_anomaly"] == (y != 3)).all() and r["train_scores"].shape == (400,)
     m = _metrics(at)
-    assert float(m["AUROC (autoencoder)"]) == pytest.approx(analysis.roc(r["scores"], y != 3)[2], abs=5e-4)
-    assert 0.5 < float(m["AUROC (autoencoder)"]) <= 1
-    assert 0.8 < float(m["AUROC (PCA, 2 components)"]) <= 1
+    assert float(m["AUROC, autoencoder"]) == pytest.approx(analysis.roc(r["scores"], y != 3)[2], abs=5e-4)
+    assert 0.5 < float(m["AUROC, autoencoder"]) <= 1
+    assert 0.8 < float(m["AUROC, PCA baseline"]) <= 1
     assert "model" not in at.session_state  # select=False: the sidebar keeps its model
 
 
@@ -70,8 +70,8 @@ def test_percentile_threshold_sets_the_numbers_shown(trained):
         c = anomaly.confusion(r["scores"], r["is_anomaly"], t)
         m = _metrics(at)
         assert m["Threshold τ"] == f"{t:.4g}"
-        assert m["Anomalies caught (recall)"] == f"{100 * c['tp'] / 900:.1f} %"
-        assert m["False alarms (of normal)"] == f"{100 * c['fp'] / 100:.1f} %"
+        assert m["Recall"] == f"{100 * c['tp'] / 900:.1f} %"
+        assert m["False alarm rate"] == f"{100 * c['fp'] / 100:.1f} %"
     table = at.dataframe[0].value
     assert table["normal"].tolist().count("yes") == 1 and table.loc[3, "normal"] == "yes"
 
@@ -87,8 +87,8 @@ def test_moving_the_threshold_by_value(trained):
     t_shown = float(m["Threshold τ"])
     assert t_shown == pytest.approx(t, rel=1e-3)
     flagged = r["scores"] > next(s for s in at.slider if s.key.startswith("anomaly_t::")).value
-    assert m["Anomalies caught (recall)"] == f"{100 * flagged[r['is_anomaly']].mean():.1f} %"
-    assert m["False alarms (of normal)"] == f"{100 * flagged[~r['is_anomaly']].mean():.1f} %"
+    assert m["Recall"] == f"{100 * flagged[r['is_anomaly']].mean():.1f} %"
+    assert m["False alarm rate"] == f"{100 * flagged[~r['is_anomaly']].mean():.1f} %"
     at.radio(key="anomaly_mode").set_value(at.radio(key="anomaly_mode").options[0]).run()
 
 
@@ -108,40 +108,56 @@ def test_failure_modes_tab_scores_far_inputs(trained):
     assert m["Passed as normal"] == str(passed)
     at.text_input(key="anomaly_letters").set_value("Q").run()
     assert _metrics(at)["Far-away inputs"] == "4"
+    radio = at.radio(key="anomaly_probe_model")
+    assert radio.options[0] == "your one-class model (normal: 3)" and radio.options[1].endswith("(trained on all digits)")
+    radio.set_value(radio.options[1]).run()
+    general = at.session_state["anomaly_cache"][(radio.options[1].split(" ")[0], "general")]
+    rows = at.dataframe[0].value
+    model = aeviz.load(next(c.path for c in aeviz.pretrained() if c.name == general["key"]))
+    np.testing.assert_allclose(rows["score"], anomaly.scores(model, np.stack(list(
+        anomaly.far_inputs(load("mnist").x_test[0].numpy(), "Q").values()))[:, None]), rtol=1e-5)
+    assert _metrics(at)["Threshold τ"] == f"{np.percentile(general['train_scores'], 95):.4g}"
     at.session_state["anomaly_tab"] = "Digits"
     at.run()
 
 
 def test_vae_scores_by_negative_elbo():
     at = _train(_app().run(), digits=(1,), kind="VAE")
-    mse_auc = float(_metrics(at)["AUROC (autoencoder)"])
+    mse_auc = float(_metrics(at)["AUROC, autoencoder"])
     at.radio(key="anomaly_score").set_value("nelbo").run()
     r = _result(at, "nelbo")
     assert r["kind"] == "nelbo" and r["scores"].min() > 0
-    assert float(_metrics(at)["AUROC (autoencoder)"]) == pytest.approx(analysis.roc(r["scores"], r["is_anomaly"])[2], abs=5e-4)
-    assert float(_metrics(at)["AUROC (autoencoder)"]) != mse_auc
+    assert float(_metrics(at)["AUROC, autoencoder"]) == pytest.approx(analysis.roc(r["scores"], r["is_anomaly"])[2], abs=5e-4)
+    assert float(_metrics(at)["AUROC, autoencoder"]) != mse_auc
 
 
 def test_time_series_tab_with_the_pretrained_model():
+    from aeviz.ui import anomaly as page
+
     at = _app()
     at.session_state["anomaly_tab"] = "Time series"
     at.run()
     assert not at.exception
-    model = aeviz.load(next(c.path for c in aeviz.pretrained() if c.config.dataset == "signals"))
+    name = at.selectbox(key="anomaly_series_model").value
+    assert aeviz.load(next(c.path for c in aeviz.pretrained() if c.name == name)).config.dataset == "signals"
+    r = page._pretrained_series(name)  # cached: the numbers the page used
     data = load("signals")
-    errors = anomaly.step_errors(model, data.x_test.numpy())
     truth, y = data.extras["mask"].numpy(), data.y_test.numpy()
+    peaks = anomaly.smooth(r["train_errors"], 5).max(1)
+
+    def t_slider():
+        return next(s for s in at.slider if s.key.startswith("anomaly_series_t::"))
 
     def expected(t):
-        return anomaly.span_report(errors, truth, y, ANOMALY_TYPES, t, 5, 3, 5)[0]
+        return anomaly.span_report(r["errors"], truth, y, ANOMALY_TYPES, t, 5, 3, 5)[0]
 
-    t_slider = next(s for s in at.slider if s.key.startswith("anomaly_series_t::"))
-    row = expected(t_slider.value)
+    assert t_slider().value == pytest.approx(np.percentile(peaks, 95), rel=0.01)
+    row = expected(t_slider().value)
     m = _metrics(at)
     assert m["Event recall"] == f"{100 * row['event recall']:.1f} %"
     assert m["Point precision"] == f"{100 * row['point precision']:.1f} %"
-    t_slider.set_value(t_slider.value * 2).run()
-    row2 = expected(next(s for s in at.slider if s.key.startswith("anomaly_series_t::")).value)
+    t_slider().set_value(t_slider().value * 2).run()
+    row2 = expected(t_slider().value)
     assert _metrics(at)["Event recall"] == f"{100 * row2['event recall']:.1f} %"
     assert row2["event recall"] <= row["event recall"]
     at.selectbox(key="anomaly_type").set_value("level shift").run()
@@ -154,21 +170,22 @@ def test_time_series_tab_with_the_pretrained_model():
 
 def test_time_series_tab_trains_a_model_when_none_is_pretrained(monkeypatch, tmp_path):
     from aeviz import io
-    from aeviz.ui import anomaly as page, common
+    from aeviz.ui import common
 
     monkeypatch.setattr(io, "PRETRAINED", tmp_path)
-    monkeypatch.setattr(page, "SERIES_TRAIN", aeviz.TrainConfig(epochs=1, batch_size=64, max_train=64))
     common.cards.clear()
     try:
         at = _app()
         at.session_state["anomaly_tab"] = "Time series"
         at.run()
-        assert "No pretrained model of the signals" in at.info[0].value
+        assert "No recurrent model of the signals yet" in at.info[0].value
+        at.slider(key="anomaly_series_epochs").set_value(1).run()
         at.button(key="anomaly-signals::start").click().run()
         at.session_state["anomaly-signals::job"].thread.join(timeout=120)
         at.run()
         assert not at.exception
-        assert "Model: session: signals rnn z8" in " ".join(c.value for c in at.caption)
+        assert at.selectbox(key="anomaly_series_model").value == "session: signals rnn z8"
+        assert at.session_state["anomaly-signals::job"].tc.epochs == 1
         assert _metrics(at)["Event recall"].endswith("%")
     finally:
         common.cards.clear()
