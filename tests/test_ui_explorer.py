@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -220,7 +221,6 @@ def test_projection_beyond_2d_runs_in_the_background(monkeypatch):
     for _ in range(200):
         if "xy" in next(iter(jobs.values())):
             break
-        import time
         time.sleep(0.05)
     at.run()
     assert calls == ["tsne"] and any(e.proto.id.endswith("ex_map") for e in at.get("plotly_chart"))
