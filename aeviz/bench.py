@@ -21,6 +21,7 @@ from . import threads
 from .config import TrainConfig
 
 BENCHES: dict[str, Callable[..., dict]] = {}
+Clocks = list[tuple[int, float, float]]  # (samples, wall s, CPU s) of each training that ran at once
 
 
 def register(name: str):
@@ -83,9 +84,11 @@ def _plain_loop(steps: int, batch_size: int, seed: int = 0) -> int:
         return samples
 
 
-def aeviz_rate(steps: int, batch_size: int = 128) -> float:
-    """Samples/s of aeviz.train on the MNIST MLP for exactly `steps` steps (no test evaluation)."""
-    return _clock(_aeviz_loop, steps, batch_size)[0]
+def clocked_training(steps: int) -> tuple[int, float, float]:
+    """(samples, wall s, CPU s of this process) of aeviz.train on the MNIST MLP for `steps` steps, batch 128."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    samples = _aeviz_loop(steps, 128)
+    return samples, time.perf_counter() - wall, time.process_time() - cpu
 
 
 def _matmul(reps: int, n: int = 1024) -> int:
@@ -137,7 +140,8 @@ def _bench_train(steps: int, repeats: int, batch_size: int) -> dict:
               "steps": steps, "repeats": repeats, "batch_size": batch_size}
     print(f"MNIST MLP 784-512-256-2, batch {batch_size}, {steps} steps x {repeats} interleaved repeats, "
           f"{n_threads} torch thread(s); medians. aeviz.train runs with TrainConfig(eval_every=0) and a "
-          f"stopping callback, so both loops do the same work (both use aeviz.train.optimizer: fused Adam). Per wall second, and per CPU second of this "
+          f"stopping callback, so both loops do the same work (both use aeviz.train.optimizer: fused Adam). "
+          f"Per wall second, and per CPU second of this "
           f"process (steadier when the machine is shared).")
     print(f"{'':14}{'per wall s':>12}{'per CPU s':>12}   wall-clock runs")
     for name, label, unit in (("aeviz", "aeviz.train", "samples"), ("plain", "plain loop", "samples"),
@@ -155,28 +159,38 @@ def _fmt(values) -> str:
     return " ".join(f"{v:.0f}" for v in values)
 
 
+def _set_env(values: dict) -> None:
+    for k, v in values.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
 @contextlib.contextmanager
-def pinned(n: int | None):
-    """Inside the block every training uses n threads (AEVIZ_THREADS); None means aeviz's own policy."""
-    old = os.environ.pop("AEVIZ_THREADS", None)
-    if n:
-        os.environ["AEVIZ_THREADS"] = str(n)
+def _environ(values: dict):
+    """Set environment variables (None removes one) inside the block."""
+    old = {k: os.environ.get(k) for k in values}
+    _set_env(values)
     try:
         yield
     finally:
-        os.environ.pop("AEVIZ_THREADS", None)
-        if old is not None:
-            os.environ["AEVIZ_THREADS"] = old
+        _set_env(old)
+
+
+def pinned(n: int | None):
+    """Inside the block every training uses n threads (AEVIZ_THREADS); None means aeviz's own policy."""
+    return _environ({"AEVIZ_THREADS": str(n) if n else None})
 
 
 def _worker(tasks, results, barrier) -> None:
-    """A training process: for each (threads, steps, together) task, train and report samples/s."""
-    aeviz_rate(5)  # warm-up: data, kernels
+    """A training process: for each (threads, steps, together) task, train and report its clocks."""
+    clocked_training(5)  # warm-up: data, kernels
     for n, steps, together in iter(tasks.get, None):
         with pinned(n):
             if together:
                 barrier.wait()
-            results.put(aeviz_rate(steps))
+            results.put(clocked_training(steps))
 
 
 def _spin(stop) -> None:
@@ -186,28 +200,29 @@ def _spin(stop) -> None:
 
 
 class _Pool:
-    """Two long-lived training processes (spawned once: importing torch takes seconds)."""
+    """Long-lived training processes (spawned once: importing torch takes seconds); env is set for them only."""
 
-    def __init__(self):
+    def __init__(self, size: int = 2, **env: str):
         self.ctx = mp.get_context("spawn")
         self.results = self.ctx.Queue()
-        self.barrier = self.ctx.Barrier(2)  # kept referenced: the children unpickle it after start()
-        self.tasks = [self.ctx.Queue(), self.ctx.Queue()]
+        self.barrier = self.ctx.Barrier(size)  # kept referenced: the children unpickle it after start()
+        self.tasks = [self.ctx.Queue() for _ in range(size)]
         self.procs = [self.ctx.Process(target=_worker, args=(q, self.results, self.barrier), daemon=True)
                       for q in self.tasks]
-        for p in self.procs:
-            p.start()
+        with _environ(env):  # a spawned child copies os.environ when it starts
+            for p in self.procs:
+                p.start()
 
-    def solo(self, n: int, steps: int) -> list[float]:
+    def solo(self, n: int, steps: int) -> Clocks:
         self.tasks[0].put((n, steps, False))
         return [self.results.get(timeout=900)]
 
-    def pair(self, n: int, steps: int) -> list[float]:
+    def pair(self, n: int, steps: int) -> Clocks:
         for q in self.tasks:
             q.put((n, steps, True))
         return [self.results.get(timeout=900), self.results.get(timeout=900)]
 
-    def beside_busy_core(self, n: int, steps: int) -> list[float]:
+    def beside_busy_core(self, n: int, steps: int) -> Clocks:
         stop = self.ctx.Event()
         spinner = self.ctx.Process(target=_spin, args=(stop,), daemon=True)
         spinner.start()
@@ -225,31 +240,39 @@ class _Pool:
             p.join(timeout=30)
 
 
-def _in_threads(n: int | None, steps: int) -> list[float]:
-    """Two aeviz.train calls in two Python threads of this process, started together."""
-    barrier, rates = threading.Barrier(2), []
+def _in_threads(n: int | None, steps: int) -> Clocks:
+    """Two aeviz.train calls in two Python threads of this process, started together (CPU time split evenly)."""
+    barrier, clocks = threading.Barrier(2), []
 
     def run():
         barrier.wait()
-        rates.append(aeviz_rate(steps))
+        clocks.append(clocked_training(steps))
 
+    cpu = time.process_time()
     with pinned(n):
         workers = [threading.Thread(target=run) for _ in range(2)]
         for w in workers:
             w.start()
         for w in workers:
             w.join()
-    return rates
+    cpu = time.process_time() - cpu
+    return [(samples, wall, cpu / 2) for samples, wall, _ in clocks]
+
+
+def _rates(clocks: Clocks) -> tuple[float, float]:
+    """(total samples per wall second of trainings running at once, samples per CPU second they used)."""
+    return sum(s / w for s, w, _ in clocks), sum(s for s, _, _ in clocks) / sum(c for _, _, c in clocks)
 
 
 @register("threads")
 def bench_threads(steps: int = 60, repeats: int = 3) -> dict:
     """Samples/s of MNIST MLP trainings with 1 or all cores' threads, alone, in two processes, in two threads."""
     n = threads.cores()
-    pool = _Pool()
+    pool, spinning = _Pool(2), _Pool(1, OMP_WAIT_POLICY="ACTIVE")
     cases = {  # name -> (how to run, threads per training or None for aeviz's policy, what it means)
         "alone_1": (pool.solo, 1, "one training alone, 1 thread"),
         f"alone_{n}": (pool.solo, n, f"one training alone, {n} threads"),
+        f"alone_{n}_active": (spinning.solo, n, f"one training alone, {n} threads, OMP_WAIT_POLICY=ACTIVE"),
         "procs_1each": (pool.pair, 1, "two processes at once, 1 thread each"),
         f"procs_{n}each": (pool.pair, n, f"two processes at once, {n} threads each"),
         "threads_policy": (_in_threads, None, "two Python threads in one process, aeviz's policy"),
@@ -260,28 +283,35 @@ def bench_threads(steps: int = 60, repeats: int = 3) -> dict:
     with pinned(None), threads.training_slot():
         policy = threads.fair_share()  # what one training alone gets
     _in_threads(None, 5)  # warm this process's kernels too
-    runs: dict[str, list[float]] = {k: [] for k in cases}
+    runs: dict[str, list[tuple[float, float]]] = {k: [] for k in cases}
     try:
         for _ in range(repeats):  # round-robin, so slow drift on the shared machine hits every case alike
             for name, (how, n_threads, _) in cases.items():
-                runs[name].append(sum(how(n_threads, steps)))
+                runs[name].append(_rates(how(n_threads, steps)))
     finally:
         pool.close()
-    med = {k: statistics.median(v) for k, v in runs.items()}
+        spinning.close()
+    med = {k: statistics.median(w for w, _ in v) for k, v in runs.items()}
+    per_cpu = {k: statistics.median(c for _, c in v) for k, v in runs.items()}
     print(f"MNIST MLP 784-512-256-2, batch 128, {steps} steps per training, {repeats} round-robin repeats, "
           f"{n} cores, aeviz's policy gives one training alone {policy} thread(s). Medians of the total "
-          f"samples/s of the trainings running at once.")
+          f"samples/s of the trainings running at once, per wall second and per CPU second they used (on a "
+          f"shared machine the wall figure also measures how much CPU the scheduler gave them). "
+          f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')} unless marked.")
+    print(f"  {'':<66} {'per wall s':>10} {'per CPU s':>10}   wall-clock runs")
     for name, (_, _, what) in cases.items():
-        print(f"  {what:<56} {med[name]:8.0f}   runs: {_fmt(runs[name])}")
+        print(f"  {what:<66} {med[name]:10.0f} {per_cpu[name]:10.0f}   {_fmt(w for w, _ in runs[name])}")
     ratios = {f"alone_{n}_vs_1": med[f"alone_{n}"] / med["alone_1"],
+              f"alone_{n}_active_vs_1": med[f"alone_{n}_active"] / med["alone_1"],
               f"procs_1each_vs_{n}each": med["procs_1each"] / med[f"procs_{n}each"],
               f"threads_policy_vs_{n}each": med["threads_policy"] / med[f"threads_{n}each"],
               "threads_policy_vs_procs_1each": med["threads_policy"] / med["procs_1each"],
               f"busy_{n}_vs_1": med[f"busy_{n}"] / med["busy_1"]}
     for k, v in ratios.items():
-        print(f"  ratio {k:<36} {v:7.3f}")
-    return {**{k: round(v, 1) for k, v in med.items()}, **{k: round(v, 3) for k, v in ratios.items()},
-            "cores": n, "policy_threads_alone": policy, "steps": steps, "repeats": repeats}
+        print(f"  ratio {k:<40} {v:7.3f}")
+    return {**{k: round(v, 1) for k, v in med.items()}, **{f"{k}_per_cpu_s": round(v, 1) for k, v in per_cpu.items()},
+            **{k: round(v, 3) for k, v in ratios.items()}, "cores": n, "policy_threads_alone": policy,
+            "steps": steps, "repeats": repeats}
 
 
 @register("denoise")

@@ -17,7 +17,7 @@ from .io import PRETRAINED, CheckpointError
 
 CHOICES = {"objective": OBJECTIVES, "arch": ARCHS, "recon": RECONS, "rnn_cell": CELLS,
            "sparsity": SPARSITIES, "noise": NOISES}
-DATASET_DEPENDENT = {"dataset", "input_shape", "recon", "hidden"}  # aeviz.config_for fills these in
+FROM_DATASET = {"input_shape", "recon", "hidden"}  # aeviz.config_for fills these in from the dataset and arch
 
 
 def _field_comments(cls) -> dict[str, str]:
@@ -31,7 +31,7 @@ def _add_config_flags(parser: argparse.ArgumentParser, cls) -> None:
     hints, comments = typing.get_type_hints(cls), _field_comments(cls)
     for f in dataclasses.fields(cls):
         kind = hints[f.name]
-        default = "from the dataset and arch" if f.name in DATASET_DEPENDENT - {"dataset"} else f.default
+        default = "from the dataset and arch" if f.name in FROM_DATASET else f.default
         kw = {"dest": f.name, "default": None, "help": f"{comments.get(f.name, '')} (default: {default})"}
         if typing.get_origin(kind) is tuple:
             kw.update(nargs="+", type=typing.get_args(kind)[0], metavar="N")

@@ -29,10 +29,13 @@ def test_bench_train_prints_its_figures_as_json_last():
     positive_numbers(result, {"cpu_ratio", "gflops_per_cpu_s", "matmul_gflops_per_cpu_s"})
 
 
-def test_two_trainings_in_threads_each_report_a_rate(monkeypatch):
+def test_two_trainings_in_threads_are_each_clocked(monkeypatch):
     monkeypatch.setenv("AEVIZ_THREADS", "3")
-    rates = bench._in_threads(1, steps=2)
-    assert len(rates) == 2 and all(r > 0 for r in rates)
+    clocks = bench._in_threads(1, steps=2)
+    assert [samples for samples, _, _ in clocks] == [256, 256]
+    assert all(wall > 0 and cpu > 0 for _, wall, cpu in clocks)
+    wall_rate, cpu_rate = bench._rates(clocks)
+    assert wall_rate > 0 and cpu_rate == pytest.approx(512 / sum(cpu for _, _, cpu in clocks))
     assert bench.os.environ["AEVIZ_THREADS"] == "3"  # pinned() restores the caller's setting
 
 

@@ -15,23 +15,17 @@ def four_cores(monkeypatch):
     monkeypatch.setattr(threads, "cores", lambda: 4)
 
 
-def test_one_core_is_left_for_everything_else_and_the_rest_is_split(four_cores):
-    assert threads.fair_share() == 3
+def test_the_cores_are_split_between_the_trainings_running(four_cores):
+    assert threads.fair_share() == 4
     with threads.training_slot():
-        assert threads.fair_share() == 3
+        assert threads.fair_share() == 4
         with threads.training_slot():
-            assert threads.fair_share() == 1  # 3 // 2
-            with threads.training_slot(), threads.training_slot():
-                assert threads.fair_share() == 1  # never below one
-        assert threads.fair_share() == 3
-
-
-@pytest.mark.parametrize("n_cores, alone", [(1, 1), (2, 1), (8, 7)])
-def test_share_of_one_training_alone(monkeypatch, n_cores, alone):
-    monkeypatch.delenv("AEVIZ_THREADS", raising=False)
-    monkeypatch.setattr(threads, "cores", lambda: n_cores)
-    with threads.training_slot():
-        assert threads.fair_share() == alone
+            assert threads.fair_share() == 2
+            with threads.training_slot():
+                assert threads.fair_share() == 1  # 4 // 3
+                with threads.training_slot(), threads.training_slot():
+                    assert threads.fair_share() == 1  # never below one
+        assert threads.fair_share() == 4
 
 
 def test_aeviz_threads_pins_every_training(four_cores, monkeypatch):
@@ -45,7 +39,7 @@ def test_a_failing_training_frees_its_slot(four_cores):
         with threads.training_slot():
             raise RuntimeError("boom")
     with threads.training_slot(), threads.training_slot():
-        assert threads.fair_share() == 1
+        assert threads.fair_share() == 2
     assert threads._busy == 0
 
 
@@ -62,10 +56,11 @@ def test_cores_counts_this_process_cpus():
     assert threads.cores() == len(os.sched_getaffinity(0))
 
 
-def test_import_aeviz_leaves_streamlit_unimported_and_starts_torch_with_one_thread():
+def test_import_aeviz_leaves_streamlit_unimported_and_starts_torch_with_one_sleeping_thread():
     code = ("import json, os, sys, aeviz, torch; print(json.dumps({'streamlit': 'streamlit' in sys.modules, "
-            "'omp': os.environ.get('OMP_NUM_THREADS'), 'torch': torch.get_num_threads()}))")
-    clean = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+            "'omp': os.environ.get('OMP_NUM_THREADS'), 'wait': os.environ.get('OMP_WAIT_POLICY'), "
+            "'torch': torch.get_num_threads()}))")
+    clean = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OMP_WAIT_POLICY")}
     out = subprocess.run([sys.executable, "-c", code], env=clean, capture_output=True, text=True, check=True,
                          timeout=120)
-    assert json.loads(out.stdout.splitlines()[-1]) == {"streamlit": False, "omp": "1", "torch": 1}
+    assert json.loads(out.stdout.splitlines()[-1]) == {"streamlit": False, "omp": "1", "wait": "PASSIVE", "torch": 1}
