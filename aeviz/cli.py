@@ -70,18 +70,16 @@ class _ProgressBar:
             self.bar = None
 
 
-def checkpoint_metrics(model, data, hist) -> dict:
-    """Model-card figures: test MSE per value, test loss terms, size and training speed."""
-    import torch
-
+def checkpoint_metrics(model, data, hist, tc: TrainConfig) -> dict:
+    """Model-card figures under the zoo's names (test MSE, PCA's at the same size), plus test loss terms."""
+    from .cards import pca_mse, test_mse
     from .train import evaluate
 
-    with torch.no_grad():
-        mse = sum(((model(xb) - xb) ** 2).sum().item() for xb in data.x_test.split(1000)) / data.x_test.numel()
-    test = {f"test_{k}": round(v, 6) for k, v in evaluate(model, data.x_test).items()}
-    return {"test_mse": round(mse, 6), **test, "n_params": model.n_params, "epochs": len(hist.epochs),
-            "train_seconds": round(hist.seconds, 2), "samples_per_s": round(hist.samples_per_s, 1),
-            "status": hist.status}
+    mse, base = test_mse(model, data.x_test.numpy()), pca_mse(data, model.config.latent_dim)
+    return {"params": model.n_params, "train_seconds": round(hist.seconds, 2), "epochs": len(hist.epochs),
+            "lr": tc.lr, "batch_size": tc.batch_size, "seed": tc.seed, "test_mse": mse, "pca_mse": base,
+            "mse_ratio": mse / base, **{f"test_{k}": v for k, v in evaluate(model, data.x_test).items()},
+            "samples_per_s": round(hist.samples_per_s, 1), "status": hist.status}
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -101,7 +99,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         model, hist = train(mc, tc, data, callback=bar)
     finally:
         bar.close()
-    metrics = checkpoint_metrics(model, data, hist)
+    metrics = checkpoint_metrics(model, data, hist, tc)
     io.save(model, out, metrics, hist.to_dict())
     print(hist.message)
     print(f"Wrote {out} (test MSE per value {metrics['test_mse']:.4g}).")
@@ -109,7 +107,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def _value(v) -> str:
-    return f"{v:.4g}" if isinstance(v, float) else str(v)
+    if isinstance(v, float):
+        return f"{v:,.0f}" if abs(v) >= 1e4 else f"{v:.4g}"
+    return str(v)
 
 
 def cmd_info(args: argparse.Namespace) -> int:

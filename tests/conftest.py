@@ -28,9 +28,10 @@ def make_checkpoint(tmp_path_factory):
         if key not in made:
             mc = aeviz.config_for(dataset, objective=objective, arch=arch, latent_dim=latent_dim, hidden=small[arch])
             data = load(dataset)
-            model, hist = aeviz.train(mc, aeviz.TrainConfig(epochs=epochs, batch_size=128), data)
+            tc = aeviz.TrainConfig(epochs=epochs, batch_size=128)
+            model, hist = aeviz.train(mc, tc, data)
             path = folder / f"{dataset}-{objective}-{arch}-z{latent_dim}-e{epochs}.safetensors"
-            made[key] = aeviz.save(model, path, checkpoint_metrics(model, data, hist), hist.to_dict())
+            made[key] = aeviz.save(model, path, checkpoint_metrics(model, data, hist, tc), hist.to_dict())
         return made[key]
 
     return make

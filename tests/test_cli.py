@@ -52,8 +52,10 @@ def test_train_writes_a_checkpoint_that_info_reads_back(tmp_path, capsys):
 
     model = aeviz.load(out)
     assert model.config == aeviz.config_for("digits", objective="variational", hidden=(32, 16), latent_dim=3)
-    assert 0 < model.metrics["test_mse"] < 1 and model.metrics["epochs"] == 1
-    assert {"test_loss", "test_recon", "test_kl", "n_params", "samples_per_s"} <= set(model.metrics)
+    m = model.metrics
+    assert 0 < m["test_mse"] < 1 and m["epochs"] == 1 and m["params"] == model.n_params
+    assert m["mse_ratio"] == pytest.approx(m["test_mse"] / m["pca_mse"])
+    assert {"test_loss", "test_recon", "test_kl", "train_seconds", "samples_per_s", "lr", "seed"} <= set(m)
     assert model.history["status"] == "finished" and len(model.history["train"]["loss"]) == 1
 
     assert cli.main(["info", str(out)]) == 0
