@@ -64,6 +64,12 @@ def test_stored_figures_match_a_recomputation(entry):
     assert _close(m["mse_ratio"], mse / pca_mse)
     if model.config.objective == "variational":
         assert _close(m["nelbo"], A.negative_elbo(model, x, samples=10, seed=1).mean())
+    if "knn_acc" in m:
+        codes = A.embed(model, data.x_train), A.embed(model, x)
+        assert _close(m["knn_acc"], A.knn_accuracy(codes[0], data.y_train.numpy(), codes[1], data.y_test.numpy()))
+    else:
+        errors = A.per_sample_mse(x, A.reconstruct(model, x))
+        assert _close(m["auroc"], A.roc(errors, data.y_test.numpy() > 0)[2])
     if "active_fraction" in m:
         assert _close(m["active_fraction"], R.activity(model, x).per_image.mean())
         assert _close(m["jacobian_norm"], R.jacobian_norms(model, x).mean())
