@@ -5,6 +5,7 @@ import io
 import zipfile
 
 import numpy as np
+import torch
 import pytest
 from PIL import Image
 
@@ -152,6 +153,28 @@ def test_imputation_keeps_known_pixels_and_beats_the_mean_image(trained, digits)
     baseline = imputation.missing_mse(x, imputation.mean_fill(x, missing, mean_image), missing).mean()
     assert errs[0] == pytest.approx(baseline)
     assert errs[-1] < 0.8 * baseline
+
+
+def test_fitting_the_code_keeps_known_pixels_leaves_weights_alone_and_beats_the_mean_image(trained, digits):
+    x = digits.x_test.numpy()
+    mean_image = digits.x_train.numpy().mean(0)
+    missing = imputation.make_mask(8, 8, "top half")
+    before = [p.detach().clone() for p in trained.parameters()]
+    states = imputation.fit_code(trained, x, missing, mean_image, steps=60)
+    assert states.shape == (61, *x.shape)
+    known = np.broadcast_to(~missing, x.shape)
+    assert all(np.array_equal(s[known], x[known]) for s in states)
+    assert all(torch.equal(a, b) for a, b in zip(before, trained.parameters()))
+    assert all(p.grad is None for p in trained.parameters())
+    errs = [imputation.missing_mse(x, s, missing).mean() for s in states]
+    assert errs[0] == pytest.approx(imputation.missing_mse(x, imputation.mean_fill(x, missing, mean_image),
+                                                           missing).mean())
+    assert errs[-1] < 0.9 * errs[0]
+
+
+def test_fill_states_names_the_methods():
+    with pytest.raises(ValueError, match="fit the code, iterated reconstruction"):
+        imputation.fill_states("guess", None, np.zeros((1, 4)), np.zeros(4, bool), np.zeros(4), 1)
 
 
 def test_missing_mse_counts_only_missing_pixels():
