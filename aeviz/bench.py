@@ -51,13 +51,15 @@ def _clock(run, *args) -> tuple[float, float]:
     return samples / (time.perf_counter() - wall), samples / (time.process_time() - cpu)
 
 
-def _aeviz_loop(steps: int, batch_size: int, seed: int = 0) -> int:
+def _aeviz_loop(steps: int, batch_size: int, seed: int = 0, arch: str = "mlp") -> int:
+    from . import config_for
     from .data import load
     from .train import train
 
     per_epoch = -(-len(load("mnist").x_train) // batch_size)
     tc = TrainConfig(epochs=-(-steps // per_epoch), batch_size=batch_size, seed=seed, eval_every=0)
-    return train(mnist_mlp(), tc, callback=lambda p: p.step >= steps)[1].samples
+    mc = mnist_mlp() if arch == "mlp" else config_for("mnist", arch=arch, latent_dim=16)
+    return train(mc, tc, callback=lambda p: p.step >= steps)[1].samples
 
 
 def _plain_loop(steps: int, batch_size: int, seed: int = 0) -> int:
@@ -67,27 +69,29 @@ def _plain_loop(steps: int, batch_size: int, seed: int = 0) -> int:
     from .train import optimizer
 
     x = load("mnist").x_train
-    with threads.training_slot():
-        threads.apply()
-        torch.manual_seed(seed)
-        gen = torch.Generator().manual_seed(seed)
-        model = build(mnist_mlp()).train()
-        opt = optimizer(model, TrainConfig(batch_size=batch_size, seed=seed))
-        done = samples = 0
-        while done < steps:
-            for idx in torch.randperm(len(x), generator=gen).split(batch_size)[: steps - done]:
-                loss = model.objective(x[idx])["loss"]
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                done, samples = done + 1, samples + len(idx)
-        return samples
+    threads.apply()
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    model = build(mnist_mlp()).train()
+    opt = optimizer(model, TrainConfig(batch_size=batch_size, seed=seed))
+    done = samples = 0
+    while done < steps:
+        for idx in torch.randperm(len(x), generator=gen).split(batch_size)[: steps - done]:
+            loss = model.objective(x[idx])["loss"]
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            done, samples = done + 1, samples + len(idx)
+    return samples
 
 
-def clocked_training(steps: int) -> tuple[int, float, float]:
-    """(samples, wall s, CPU s of this process) of aeviz.train on the MNIST MLP for `steps` steps, batch 128."""
+def clocked_training(steps: int, arch: str = "mlp") -> tuple[int, float, float]:
+    """(samples, wall s, CPU s of this process) of aeviz.train on MNIST for `steps` steps, batch 128.
+
+    arch "mlp" is the 784-512-256-2 MLP; "conv" and "rnn" are config_for's defaults with a 16-d code.
+    """
     wall, cpu = time.perf_counter(), time.process_time()
-    samples = _aeviz_loop(steps, 128)
+    samples = _aeviz_loop(steps, 128, arch=arch)
     return samples, time.perf_counter() - wall, time.process_time() - cpu
 
 
@@ -117,8 +121,7 @@ def _bench_train(steps: int, repeats: int, batch_size: int) -> dict:
     from .models import build
 
     macs = linear_macs(build(mnist_mlp()))
-    with threads.training_slot():
-        n_threads = threads.apply()  # the share one training gets; both loops get the same
+    n_threads = threads.apply()  # what one training gets; both loops get the same
     warm = min(steps, 10)
     _aeviz_loop(warm, batch_size), _plain_loop(warm, batch_size)  # warm-up: data, allocator, kernels
     runs: dict[str, list[tuple[float, float]]] = {"aeviz": [], "plain": [], "matmul": []}
@@ -126,9 +129,8 @@ def _bench_train(steps: int, repeats: int, batch_size: int) -> dict:
         order = [("aeviz", _aeviz_loop), ("plain", _plain_loop)][:: 1 if r % 2 == 0 else -1]
         for name, loop in order:
             runs[name].append(_clock(loop, steps, batch_size))
-        with threads.training_slot():
-            threads.apply()
-            runs["matmul"].append(matmul_gflops())
+        threads.apply()
+        runs["matmul"].append(matmul_gflops())
     wall = {k: statistics.median(w for w, _ in v) for k, v in runs.items()}
     cpu = {k: statistics.median(c for _, c in v) for k, v in runs.items()}
     gflops, gflops_cpu = (6 * macs * d["aeviz"] / 1e9 for d in (wall, cpu))
@@ -185,12 +187,15 @@ def pinned(n: int | None):
 
 def _worker(tasks, results, barrier) -> None:
     """A training process: for each (threads, steps, together) task, train and report its clocks."""
-    clocked_training(5)  # warm-up: data, kernels
-    for n, steps, together in iter(tasks.get, None):
+    warm = set()
+    for n, steps, together, arch in iter(tasks.get, None):
+        if arch not in warm:
+            clocked_training(5, arch)  # warm-up: data, kernels
+            warm.add(arch)
         with pinned(n):
             if together:
                 barrier.wait()
-            results.put(clocked_training(steps))
+            results.put(clocked_training(steps, arch))
 
 
 def _spin(stop) -> None:
@@ -213,22 +218,22 @@ class _Pool:
             for p in self.procs:
                 p.start()
 
-    def solo(self, n: int, steps: int) -> Clocks:
-        self.tasks[0].put((n, steps, False))
+    def solo(self, n: int, steps: int, arch: str = "mlp") -> Clocks:
+        self.tasks[0].put((n, steps, False, arch))
         return [self.results.get(timeout=900)]
 
-    def pair(self, n: int, steps: int) -> Clocks:
+    def pair(self, n: int, steps: int, arch: str = "mlp") -> Clocks:
         for q in self.tasks:
-            q.put((n, steps, True))
+            q.put((n, steps, True, arch))
         return [self.results.get(timeout=900), self.results.get(timeout=900)]
 
-    def beside_busy_core(self, n: int, steps: int) -> Clocks:
+    def beside_busy_core(self, n: int, steps: int, arch: str = "mlp") -> Clocks:
         stop = self.ctx.Event()
         spinner = self.ctx.Process(target=_spin, args=(stop,), daemon=True)
         spinner.start()
         time.sleep(0.3)
         try:
-            return self.solo(n, steps)
+            return self.solo(n, steps, arch)
         finally:
             stop.set()
             spinner.join()
@@ -240,13 +245,13 @@ class _Pool:
             p.join(timeout=30)
 
 
-def _in_threads(n: int | None, steps: int) -> Clocks:
+def _in_threads(n: int | None, steps: int, arch: str = "mlp") -> Clocks:
     """Two aeviz.train calls in two Python threads of this process, started together (CPU time split evenly)."""
     barrier, clocks = threading.Barrier(2), []
 
     def run():
         barrier.wait()
-        clocks.append(clocked_training(steps))
+        clocks.append(clocked_training(steps, arch))
 
     cpu = time.process_time()
     with pinned(n):
@@ -265,8 +270,11 @@ def _rates(clocks: Clocks) -> tuple[float, float]:
 
 
 @register("threads")
-def bench_threads(steps: int = 60, repeats: int = 3) -> dict:
-    """Samples/s of MNIST MLP trainings with 1 or all cores' threads, alone, in two processes, in two threads."""
+def bench_threads(steps: int = 60, repeats: int = 3, arch: str = "mlp") -> dict:
+    """Samples/s of MNIST trainings with 1 or all cores' threads, alone, in two processes, in two threads.
+
+    arch: mlp (784-512-256-2), conv or rnn (16-d codes).
+    """
     n = threads.cores()
     pool, spinning = _Pool(2), _Pool(1, OMP_WAIT_POLICY="ACTIVE")
     cases = {  # name -> (how to run, threads per training or None for aeviz's policy, what it means)
@@ -280,20 +288,21 @@ def bench_threads(steps: int = 60, repeats: int = 3) -> dict:
         "busy_1": (pool.beside_busy_core, 1, "one training beside a busy core, 1 thread"),
         f"busy_{n}": (pool.beside_busy_core, n, f"one training beside a busy core, {n} threads"),
     }
-    with pinned(None), threads.training_slot():
-        policy = threads.fair_share()  # what one training alone gets
-    _in_threads(None, 5)  # warm this process's kernels too
+    with pinned(None):
+        policy = threads.per_training()  # what one training gets
+    _in_threads(None, 5, arch)  # warm this process's kernels too
     runs: dict[str, list[tuple[float, float]]] = {k: [] for k in cases}
     try:
         for _ in range(repeats):  # round-robin, so slow drift on the shared machine hits every case alike
             for name, (how, n_threads, _) in cases.items():
-                runs[name].append(_rates(how(n_threads, steps)))
+                runs[name].append(_rates(how(n_threads, steps, arch)))
     finally:
         pool.close()
         spinning.close()
     med = {k: statistics.median(w for w, _ in v) for k, v in runs.items()}
     per_cpu = {k: statistics.median(c for _, c in v) for k, v in runs.items()}
-    print(f"MNIST MLP 784-512-256-2, batch 128, {steps} steps per training, {repeats} round-robin repeats, "
+    model = "MLP 784-512-256-2" if arch == "mlp" else f"{arch} autoencoder, 16-d code"
+    print(f"MNIST {model}, batch 128, {steps} steps per training, {repeats} round-robin repeats, "
           f"{n} cores, aeviz's policy gives one training alone {policy} thread(s). Medians of the total "
           f"samples/s of the trainings running at once, per wall second and per CPU second they used (on a "
           f"shared machine the wall figure also measures how much CPU the scheduler gave them). "
@@ -310,7 +319,7 @@ def bench_threads(steps: int = 60, repeats: int = 3) -> dict:
     for k, v in ratios.items():
         print(f"  ratio {k:<40} {v:7.3f}")
     return {**{k: round(v, 1) for k, v in med.items()}, **{f"{k}_per_cpu_s": round(v, 1) for k, v in per_cpu.items()},
-            **{k: round(v, 3) for k, v in ratios.items()}, "cores": n, "policy_threads_alone": policy,
+            **{k: round(v, 3) for k, v in ratios.items()}, "cores": n, "arch": arch, "policy_threads_alone": policy,
             "steps": steps, "repeats": repeats}
 
 

@@ -36,8 +36,11 @@ def pca_mse(data: Dataset, k: int) -> float:
 
 
 def _label_metrics(model: Autoencoder, data: Dataset, x_test: np.ndarray) -> dict:
-    """kNN accuracy of the codes where training labels are classes; AUROC where they are all 'normal'."""
+    """kNN accuracy of the codes where labels are classes; AUROC where they are all 'normal'; trustworthiness of
+    the codes where the label is a continuous colour (the manifolds)."""
     y_train, y_test = data.y_train.numpy(), data.y_test.numpy()
+    if not data.label_names and len(np.unique(y_train)) > 1:
+        return {"trustworthiness": A.trustworthiness(x_test, A.embed(model, x_test))}
     if len(np.unique(y_train)) > 1:
         codes = A.embed(model, data.x_train), A.embed(model, x_test)
         return {"knn_acc": A.knn_accuracy(codes[0], y_train, codes[1], y_test)}

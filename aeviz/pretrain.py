@@ -85,7 +85,7 @@ def select(names: list[str] | None, out_dir: Path) -> list[Recipe]:
 def pinned_threads(n: int = THREADS):
     """Every training and metric inside uses exactly n torch threads, whatever else is running."""
     old = os.environ.get("AEVIZ_THREADS")
-    os.environ["AEVIZ_THREADS"] = str(n)  # train() re-applies threads.fair_share() each epoch; this fixes it
+    os.environ["AEVIZ_THREADS"] = str(n)  # train() applies threads.per_training(); this fixes it
     before = torch.get_num_threads()
     threads.apply(n)
     try:

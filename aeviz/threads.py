@@ -1,24 +1,18 @@
-"""Thread policy: one OpenMP pool per busy training, never more threads than cores in total.
+"""Thread policy: one torch thread per training, and idle OpenMP threads sleep.
 
-Measured with `aeviz bench threads` on a shared 2-core machine (load 3-17 from other work):
-- With OpenMP's default spin-waiting a 2-thread training ran 2-22x slower than a 1-thread one, burning
-  4-12x the CPU per sample, because a spinning pool collapses when anything else wants a core. With idle
-  pool threads sleeping (OMP_WAIT_POLICY=PASSIVE, set before torch starts) it never collapsed: 1.0-4x the
-  speed of a 1-thread training (more the busier the machine) at a CPU cost per sample within 10 %.
-- Two trainings in one process (Streamlit sessions) with 1 thread each used 5-17 % less CPU per sample
-  than with 2 each; 2 each was ahead by the clock only while other processes loaded the cores (by 85 %
-  at load ~9, by -1 % at load ~3), i.e. only by taking CPU from them.
-So each training takes cores // (trainings running now) threads, re-checked every epoch.
-AEVIZ_THREADS pins the threads per training instead.
+Measured on a 2-core machine with `aeviz bench threads --arch mlp|conv|rnn` (README, "Serving a class"):
+- OpenMP's default spin-waiting makes a 2-thread training 1.2-1.6x faster than a 1-thread one while it is alone,
+  but a spinning pool collapses (2-22x slower) as soon as anything else wants a core: another student's
+  training, the Streamlit server, UMAP. So OMP_WAIT_POLICY=PASSIVE is set before torch starts.
+- With sleeping pool threads, waking them costs more than these small models' operations save: a second thread
+  made a lone training 0.72-0.90x as fast (MLP, conv and GRU alike), and 0.60-0.83x beside a busy core.
+- Two trainings at once (two students) with 1 thread each ran 1.21-1.38x faster in total than with 2 each.
+So every training uses 1 thread, whatever else runs. AEVIZ_THREADS sets another number, for example on a
+machine that serves one person (then OMP_WAIT_POLICY=ACTIVE too, for the spinning speed-up).
 """
 from __future__ import annotations
 
-import contextlib
 import os
-import threading
-
-_lock = threading.Lock()
-_busy = 0
 
 
 def cores() -> int:
@@ -34,37 +28,26 @@ def limit_before_torch() -> None:
 
     Streamlit reruns are new threads. libgomp's default is to spin while waiting, and a spinning pool
     collapses when another process wants its core (`aeviz bench threads`, case alone_2_active).
+    A value the user already set wins.
     """
     for var, value in (("OMP_NUM_THREADS", "1"), ("MKL_NUM_THREADS", "1"), ("OMP_WAIT_POLICY", "PASSIVE")):
         os.environ.setdefault(var, value)
 
 
-def fair_share() -> int:
-    """Threads one training should use now: AEVIZ_THREADS if set, else the cores split between the trainings."""
-    if os.environ.get("AEVIZ_THREADS"):
-        return max(1, int(os.environ["AEVIZ_THREADS"]))
-    with _lock:
-        return max(1, cores() // max(1, _busy))
-
-
-@contextlib.contextmanager
-def training_slot():
-    """Count this training as busy while inside the block."""
-    global _busy
-    with _lock:
-        _busy += 1
-    try:
-        yield
-    finally:
-        with _lock:
-            _busy -= 1
+def per_training() -> int:
+    """Threads one training uses: AEVIZ_THREADS if set, else 1."""
+    value = os.environ.get("AEVIZ_THREADS", "").strip()
+    return max(1, int(value)) if value.isdigit() else 1
 
 
 def apply(n: int | None = None) -> int:
-    """Set this thread's torch pool to n threads (default: the fair share); return n."""
+    """Set this thread's torch pool to n threads (default: per_training()); return n.
+
+    Needed in every thread that trains: torch's thread setting does not carry over to new threads.
+    """
     import torch
 
-    n = n or fair_share()
+    n = n or per_training()
     if torch.get_num_threads() != n:
         torch.set_num_threads(n)
     return n

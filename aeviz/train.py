@@ -114,41 +114,40 @@ def train(mc: ModelConfig, tc: TrainConfig = TrainConfig(), data: Dataset | None
     total, step = tc.epochs * steps_per_epoch, 0
     safe = copy.deepcopy(model.state_dict())  # last weights whose every loss was finite
     start = time.perf_counter()
-    with threads.training_slot():
-        for epoch in range(1, tc.epochs + 1):
-            threads.apply()  # re-checked each epoch: other sessions may have started or finished
-            sums: dict[str, float] = defaultdict(float)
-            for idx in torch.randperm(len(x), generator=gen).split(tc.batch_size):
-                terms = model.objective(x[idx])
-                loss = terms["loss"]
-                if not torch.isfinite(loss):
-                    model.load_state_dict(safe)
-                    hist.status = "diverged"
-                    hist.message = (f"Training stopped at epoch {epoch}, step {step + 1}: the loss became "
-                                    f"{loss.item()} (try a smaller learning rate); the weights from the last "
-                                    f"finite epoch are kept.")
-                    return _finish(model, hist, start)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                step += 1
-                vals = {k: v.item() for k, v in terms.items()}
-                hist.step_loss.append(vals["loss"])
-                hist.samples += len(idx)
-                for k, v in vals.items():
-                    sums[k] += v * len(idx)
-                if callback and callback(Progress(epoch, step, total, vals, False, model, hist)):
-                    return _stopped(model, hist, start, epoch)
-            hist.epochs.append(epoch)
-            for k, v in sums.items():
-                hist.train[k].append(v / len(x))
-            if tc.eval_every and (epoch % tc.eval_every == 0 or epoch == tc.epochs):
-                for k, v in evaluate(model, data.x_test).items():
-                    hist.test[k].append(v)
-            safe = copy.deepcopy(model.state_dict())
-            hist.seconds = time.perf_counter() - start
-            if callback and callback(Progress(epoch, step, total, vals, True, model, hist)):
+    threads.apply()  # this thread's pool: each Streamlit rerun and training thread starts afresh
+    for epoch in range(1, tc.epochs + 1):
+        sums: dict[str, float] = defaultdict(float)
+        for idx in torch.randperm(len(x), generator=gen).split(tc.batch_size):
+            terms = model.objective(x[idx])
+            loss = terms["loss"]
+            if not torch.isfinite(loss):
+                model.load_state_dict(safe)
+                hist.status = "diverged"
+                hist.message = (f"Training stopped at epoch {epoch}, step {step + 1}: the loss became "
+                                f"{loss.item()} (try a smaller learning rate); the weights from the last "
+                                f"finite epoch are kept.")
+                return _finish(model, hist, start)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            step += 1
+            vals = {k: v.item() for k, v in terms.items()}
+            hist.step_loss.append(vals["loss"])
+            hist.samples += len(idx)
+            for k, v in vals.items():
+                sums[k] += v * len(idx)
+            if callback and callback(Progress(epoch, step, total, vals, False, model, hist)):
                 return _stopped(model, hist, start, epoch)
+        hist.epochs.append(epoch)
+        for k, v in sums.items():
+            hist.train[k].append(v / len(x))
+        if tc.eval_every and (epoch % tc.eval_every == 0 or epoch == tc.epochs):
+            for k, v in evaluate(model, data.x_test).items():
+                hist.test[k].append(v)
+        safe = copy.deepcopy(model.state_dict())
+        hist.seconds = time.perf_counter() - start
+        if callback and callback(Progress(epoch, step, total, vals, True, model, hist)):
+            return _stopped(model, hist, start, epoch)
     hist.status, hist.message = "finished", f"Trained {tc.epochs} epochs in {time.perf_counter() - start:.1f} s."
     return _finish(model, hist, start)
 

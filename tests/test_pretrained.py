@@ -154,3 +154,14 @@ def test_header_length_ending_in_0x80_is_not_mistaken_for_a_pickle(tmp_path):
             assert aeviz.load(path).config == model.config
             return
     pytest.fail("no padding gave a 0x80 header byte")  # pragma: no cover
+
+
+def test_card_of_a_manifold_model_scores_trustworthiness_not_knn_on_a_colour():
+    from aeviz.config import TrainConfig
+
+    data = load_data("swiss-roll")
+    model, _ = aeviz.train(aeviz.config_for("swiss-roll", latent_dim=2), TrainConfig(epochs=3))
+    m = cards.card_metrics(model, data)
+    assert "knn_acc" not in m and "auroc" not in m
+    assert m["trustworthiness"] == pytest.approx(A.trustworthiness(data.x_test.numpy(), A.embed(model, data.x_test)))
+    assert 0.5 < m["trustworthiness"] <= 1.0
