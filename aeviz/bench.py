@@ -365,6 +365,18 @@ def bench_applications(part: str = "all", umap: bool = False, tsne: bool = True,
     return run(part, umap, tsne, seeds)
 
 
+@register("signals")
+def bench_signals(model: str = "ae-rnn-signals-z8") -> dict:
+    """Anomalous spans in the 1,000 test signals, found by a pretrained recurrent autoencoder: precision, recall."""
+    from . import io
+    from .anomaly import series_bench
+
+    path = io.PRETRAINED / f"{model}.safetensors"
+    if not path.exists():
+        raise SystemExit(f"There is no {path}; run 'aeviz pretrain' or name another signals model.")
+    return series_bench(io.load(path))
+
+
 @register("anomaly")
 def bench_anomaly(epochs: int = 80, seed: int = 0) -> dict:
     """Ten one-vs-rest MNIST tasks: AUROC per digit and mean, for a convolutional VAE and a PCA baseline."""

@@ -400,15 +400,15 @@ def _series_view(r: dict) -> None:
     data = common.dataset("signals")
     y, truth = data.y_test.numpy(), data.extras["mask"].numpy()
     c = st.columns(4)
-    window = c[0].slider("Smoothing window (steps)", 1, 15, 5, key="anomaly_window")
-    peaks = anomaly.smooth(r["train_errors"], window).max(1)  # each normal training signal's worst moment
+    d = anomaly.SPAN_DEFAULTS
+    window = c[0].slider("Smoothing window (steps)", 1, 15, d["window"], key="anomaly_window")
     hi = float(np.percentile(anomaly.smooth(r["errors"], window).max(1), 99))
-    default = min(hi, anomaly.percentile_threshold(peaks, 95))
+    default = min(hi, anomaly.series_threshold(r["train_errors"], window, d["percentile"]))
     t = c[1].slider("Threshold on the smoothed error", 0.0, hi, default, hi / 200, format="%.4f",
                     key=f"anomaly_series_t::{window}",
                     help="Starts where 5 % of the normal training signals would raise an alarm somewhere.")
-    min_len = c[2].slider("Shortest span (steps)", 1, 20, 3, key="anomaly_min_len")
-    gap = c[3].slider("Merge spans closer than (steps)", 0, 20, 5, key="anomaly_gap")
+    min_len = c[2].slider("Shortest span (steps)", 1, 20, d["min_len"], key="anomaly_min_len")
+    gap = c[3].slider("Merge spans closer than (steps)", 0, 20, d["merge_gap"], key="anomaly_gap")
     rows = anomaly.span_report(r["errors"], truth, y, ANOMALY_TYPES, t, window, min_len, gap)
     total = rows[0]
     m = st.columns(4)
@@ -422,7 +422,9 @@ def _series_view(r: dict) -> None:
     common.explain("Per event, each injected anomaly counts once (from its first to its last labelled step); per "
                    "point, every time step counts. Spikes are single steps, so smoothing widens them into spans "
                    "and point precision drops while event recall stays high. 'signals flagged' is the share of "
-                   "signals with at least one detected span: for normal signals, the false alarm rate.")
+                   "signals with at least one detected span: for normal signals, the false alarm rate. Flat lines are the "
+                   "hardest: a flat stretch is easy to reconstruct, so its error stays low, the same failure mode "
+                   "as the blank image on the digits tab.")
 
 
 def _one_signal(r: dict, data, y, truth, t: float, window: int, min_len: int, gap: int) -> None:
