@@ -96,7 +96,7 @@ def render_sampling(ctx: Ctx, idx: int) -> None:
 def _samples(ctx: Ctx) -> None:
     c1, c2 = st.columns([3, 1])
     temperature = c1.slider("Temperature T", 0.1, 2.0, 1.0, 0.1, key="ex_temp")
-    if c2.button("New samples", key="ex_resample", icon="🎲"):
+    if c2.button("New samples", key="ex_resample", icon=":material/casino:"):
         st.session_state["ex_seed"] = st.session_state.get("ex_seed", 0) + 1
     seed = st.session_state.get("ex_seed", 0)
     x = ctx.model.sample(24, temperature, torch.Generator().manual_seed(seed)).numpy()

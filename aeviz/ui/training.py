@@ -168,7 +168,7 @@ def train_with_progress(mc: ModelConfig, tc: TrainConfig, data: Dataset | None =
     """
     j = job(key)
     busy = j is not None and j.running
-    if st.button(label, key=f"{key}::start", type="primary", disabled=busy, icon="🏋️"):
+    if st.button(label, key=f"{key}::start", type="primary", disabled=busy, icon=":material/model_training:"):
         j = start(key, mc, tc, data, name)
         busy = True
     if j is None:
@@ -192,7 +192,7 @@ def _live(key: str, live_map: bool, select: bool) -> None:
     st.progress(min(1.0, j.step / max(1, j.total)),
                 text=f"Epoch {max(1, j.epoch)} of {j.tc.epochs} · step {j.step} of {j.total} · "
                      f"loss {loss:.4g} · {elapsed:.0f} s")
-    st.button("Stop", key=f"{key}::stop", icon="⏹️", on_click=j.stop.set,
+    st.button("Stop", key=f"{key}::stop", icon=":material/stop:", on_click=j.stop.set,
               help="Stops after the current step and keeps the weights trained so far.")
     cols = st.columns(2 if live_map else 1)
     with cols[0]:
@@ -246,7 +246,7 @@ def _finished(j: Job, key: str, select: bool) -> tuple[Autoencoder, History] | N
     c4.metric("parameters", f"{m['params']:,}")
     if hist.epochs:
         st.plotly_chart(plots.loss_curves(model.history, log_y=True), key=f"{key}::curves")
-    st.download_button("Download the model (.safetensors)", key=f"{key}::download", icon="💾",
+    st.download_button("Download the model (.safetensors)", key=f"{key}::download", icon=":material/download:",
                        data=lambda: io.to_bytes(model, model.metrics, model.history),
                        file_name=f"{j.name}.safetensors", mime="application/octet-stream",
                        help="Load it again later with the upload box; it stores the weights, config and loss history.")
