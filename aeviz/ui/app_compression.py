@@ -97,6 +97,8 @@ def _figure(table: pd.DataFrame, metric: str):
         trace.line.color = {"autoencoder": "#1f77b4", "PCA": "#ff7f0e"}.get(method, "#2ca02c")
         trace.marker.color = trace.line.color
         trace.line.dash = "dash" if "8-bit" in trace.name or "without" in trace.name else "dot" if "4-bit" in trace.name else "solid"
+        trace.marker.size = 5
+    fig.update_layout(legend_itemwidth=60)  # long enough a sample to tell solid, dashed and dotted apart
     return app_shared.powers_of_ten(fig) if y == "mse" else fig
 
 
