@@ -12,6 +12,7 @@ from .data import load
 from .train import train
 
 PARTS = ("reduction", "features", "compression", "augmentation", "imputation")
+SCALE = 0.5  # the augmentation page's default scale s
 
 
 def _pretrained(name: str):
@@ -104,11 +105,11 @@ def augmentation(seeds: int) -> dict:
             continue
         spread = applications.code_spread(model, d.x_train)
         for per_class in (10, 20):
-            r = applications.few_shot_gain(model, d, per_class, 5, 1.0, tuple(range(seeds)), spread, mode)
+            r = applications.few_shot_gain(model, d, per_class, 5, SCALE, tuple(range(seeds)), spread, mode)
             real, aug = np.array(r["real only"]), np.array(r["real + augmented"])
             gain = aug - real
             tag = f"{name}_{mode}_{per_class}pc"
-            print(f"{name} ({mode}, s=1, 5 variants each), {per_class} real per digit, {seeds} seeds: real "
+            print(f"{name} ({mode}, s={SCALE}, 5 variants each), {per_class} real per digit, {seeds} seeds: real "
                   f"{real.mean():.3f}±{real.std():.3f}  +variants {aug.mean():.3f}±{aug.std():.3f}  "
                   f"change {gain.mean() * 100:+.1f}±{gain.std() * 100:.1f} points")
             out.update({f"{tag}_real": round(real.mean(), 4), f"{tag}_real_std": round(real.std(), 4),

@@ -96,6 +96,15 @@ def test_features_sweep_trains_missing_sizes_on_demand():
         assert sorted(ae["size"]) == list(applications.LATENT_SIZES)
         assert ae["source"].str.contains("trained here").any()
     assert len(at.get("plotly_chart")) == 2
+    assert any("linear probe: " in c.value and "z = none" not in c.value for c in at.caption)
+
+
+def test_feature_reading_names_the_sizes_in_plain_words():
+    from aeviz.ui.app_features import _versus
+
+    assert _versus(["2", "16"], []) == "the autoencoder's code beats PCA at every size with a model (z = 2, 16)."
+    assert _versus([], ["8"]) == "PCA is as good or better at every size with a model (z = 8)."
+    assert _versus(["2"], ["32"]) == "the autoencoder's code beats PCA at z = 2 and not at z = 32."
 
 
 def test_compression_points_and_side_by_side():

@@ -61,7 +61,7 @@ def _variants(key: str, model, mode: str, spread) -> None:
     d = common.dataset(model.config.dataset)
     c = st.columns(4)
     idx = c[0].number_input("Test image", 0, len(d.x_test) - 1, 0, key="aug_idx")
-    scale = c[1].slider("How far (scale s)", 0.0, 3.0, 1.0, 0.1, key="aug_scale")
+    scale = c[1].slider("How far (scale s)", 0.0, 3.0, 0.5, 0.1, key="aug_scale")
     n = c[2].select_slider("Variants", (8, 16, 32, 64), 16, key="aug_n")
     seed = c[3].number_input("Seed", 0, 10_000, 0, key="aug_seed")
     x = d.x_test.numpy()[idx: idx + 1]
@@ -93,7 +93,7 @@ def _experiment(key: str, model, mode: str, spread) -> None:
     c = st.columns(3)
     per_class = c[0].select_slider("Real images per digit", (5, 10, 20, 50), 10, key="aug_pc")
     n_aug = c[1].slider("Variants per real image", 1, 20, 5, key="aug_k")
-    scale = c[2].slider("Scale s for the variants", 0.1, 3.0, 1.0, 0.1, key="aug_exp_scale")
+    scale = c[2].slider("Scale s for the variants", 0.1, 3.0, 0.5, 0.1, key="aug_exp_scale")
     params = (key, mode, per_class, n_aug, scale)
     if st.button("Run the experiment", key="aug_run", help="Fits 10 logistic regressions: a few seconds."):
         bar = st.progress(0.0, text="Training the classifiers…")

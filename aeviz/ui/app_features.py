@@ -112,6 +112,15 @@ def _figures(table: pd.DataFrame, sizes) -> None:
         col.plotly_chart(fig, key=f"feat_fig_{metric}")
 
 
+def _versus(wins: list[str], losses: list[str]) -> str:
+    """One sentence: at which code sizes the autoencoder beats PCA."""
+    if not losses:
+        return f"the autoencoder's code beats PCA at every size with a model (z = {', '.join(wins)})."
+    if not wins:
+        return f"PCA is as good or better at every size with a model (z = {', '.join(losses)})."
+    return f"the autoencoder's code beats PCA at z = {', '.join(wins)} and not at z = {', '.join(losses)}."
+
+
 def _reading(table: pd.DataFrame) -> None:
     ae = table[table["features"] == "autoencoder"].set_index("size")
     pca = table[table["features"] == "PCA"].set_index("size")
@@ -120,6 +129,5 @@ def _reading(table: pd.DataFrame) -> None:
     for metric in METRICS:
         wins = [str(k) for k in ae.index if ae.loc[k, metric] > pca.loc[k, metric]]
         losses = [str(k) for k in ae.index if ae.loc[k, metric] <= pca.loc[k, metric]]
-        text += (f"{metric}: the autoencoder's code beats PCA at z = {', '.join(wins) or 'none'}"
-                 f" and does not at z = {', '.join(losses) or 'none'}. ")
+        text += f"{metric}: {_versus(wins, losses)} "
     common.explain(text + "Read the table for the exact figures; a size without an autoencoder row has no model yet.")
