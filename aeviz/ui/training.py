@@ -160,15 +160,17 @@ def _collect(j: Job, select: bool) -> bool:
 
 def train_with_progress(mc: ModelConfig, tc: TrainConfig, data: Dataset | None = None, key: str = "train",
                         name: str | None = None, label: str = "Train", select: bool = True,
-                        live_map: bool = True) -> tuple[Autoencoder, History] | None:
+                        live_map: bool = True, autostart: bool = False) -> tuple[Autoencoder, History] | None:
     """A Train button plus, once pressed, live progress with Stop; returns (model, history) when done.
 
     The model is stored with common.add_session_model under `name` (and picked in the sidebar if select).
+    autostart: start training at once on the first visit, for pages whose default model trains in seconds.
     While training, or before the first run, it returns None. The latest result stays returned on later runs.
     """
     j = job(key)
     busy = j is not None and j.running
-    if st.button(label, key=f"{key}::start", type="primary", disabled=busy, icon=":material/model_training:"):
+    pressed = st.button(label, key=f"{key}::start", type="primary", disabled=busy, icon=":material/model_training:")
+    if pressed or (autostart and j is None):
         j = start(key, mc, tc, data, name)
         busy = True
     if j is None:
