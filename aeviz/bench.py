@@ -357,6 +357,14 @@ def bench_ui(runs: int = 3, presses: int = 30, screenshot: str = "") -> dict:
     return run(runs, presses, screenshot)
 
 
+@register("compare")
+def bench_compare(clicks: int = 10) -> dict:
+    """The compare page with 4 models in headless Chromium: seconds per whole rerun (see bench_ui.py)."""
+    from .bench_ui import bench_compare as run
+
+    return run(clicks)
+
+
 @register("applications")
 def bench_applications(part: str = "all", umap: bool = False, tsne: bool = True, seeds: int = 5) -> dict:
     """The application pages' figures: 2-D maps, features, rate-distortion, augmentation gain, imputation (app_bench.py)."""

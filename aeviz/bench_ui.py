@@ -160,3 +160,50 @@ def bench_ui(runs: int = 3, presses: int = 30, screenshot: str = "") -> dict:
     print(f"median of {runs}: first_screen_s {out['first_screen_s']:.2f} (target <= 10)  slider_median_ms "
           f"{out['slider_median_ms']:.0f} (<= 150)  slider_p95_ms {out['slider_p95_ms']:.0f} (<= 300)")
     return out
+
+
+COMPARE_MODELS = ("ae-mlp-z2", "vae-mlp-z2", "vae-mlp-z2-b4", "vae-mlp-z2-b0.5")
+SEED_PLUS = ".st-key-cmp_seed button[data-testid=stNumberInputStepUp]"
+RUNNING = "[data-testid=stApp][data-test-script-state=running]"
+
+
+def bench_compare(clicks: int = 10, models: tuple[str, ...] = COMPARE_MODELS) -> dict:
+    """The compare page with 4 models: seconds from a click on the seed's + (new images, noise and samples for
+    every model: a whole rerun) until the page is idle again, in headless Chromium."""
+    from playwright.sync_api import sync_playwright
+
+    port = free_port()
+    log = Path(tempfile.mkdtemp(prefix="aeviz-bench-compare-")) / "server.log"
+    server = start_server(port, log)
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1500, "height": 1100})
+            start = time.perf_counter()
+            goto_when_up(page, f"http://127.0.0.1:{port}/compare?models={','.join(models)}", start + 120)
+            page.wait_for_selector(IDLE, timeout=120_000)
+            page.wait_for_selector(".js-plotly-plot", timeout=120_000)
+            first = time.perf_counter() - start
+            page.wait_for_selector(IDLE, timeout=120_000)
+            cpu, times = cpu_seconds(server.pid), []
+            for _ in range(clicks):
+                t = time.perf_counter()
+                page.locator(SEED_PLUS).click()
+                page.wait_for_selector(RUNNING, timeout=10_000)
+                page.wait_for_selector(IDLE, timeout=120_000)
+                times.append(time.perf_counter() - t)
+            per_click_cpu = (cpu_seconds(server.pid) - cpu) / clicks
+            browser.close()
+    except Exception:
+        print(f"The app did not behave; the server's log is {log}:\n" + log.read_text()[-3000:], file=sys.stderr)
+        raise
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    out = {"models": len(models), "first_screen_s": round(first, 2),
+           "rerun_median_s": round(statistics.median(times), 3), "rerun_max_s": round(max(times), 3),
+           "server_cpu_per_rerun_s": round(per_click_cpu, 3), "load_average": round(os.getloadavg()[0], 1)}
+    print(f"compare page with {', '.join(models)}: first screen {first:.1f} s; seed change, click to idle over "
+          f"{clicks} clicks: median {out['rerun_median_s']:.2f} s, max {out['rerun_max_s']:.2f} s; server CPU "
+          f"{out['server_cpu_per_rerun_s']:.2f} s per rerun; load average {out['load_average']}")
+    return out
