@@ -1,11 +1,12 @@
 import json
+import os
 import subprocess
 import sys
 
 import pytest
 
 import aeviz
-from aeviz import bench, cli, io
+from aeviz import bench, bench_ui, cli, io
 
 
 def last_json(argv: list[str]) -> dict:
@@ -74,3 +75,13 @@ def test_bench_signals_names_a_missing_model():
     run = subprocess.run([sys.executable, "-m", "aeviz.cli", "bench", "signals", "--model", "nope"],
                          capture_output=True, text=True, timeout=120)
     assert run.returncode != 0 and "There is no" in run.stderr and "nope.safetensors" in run.stderr
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not os.path.exists(bench_ui.CHROMIUM), reason="chromium is not installed")
+def test_bench_compare_reruns_the_four_model_page_and_reports_its_figures():
+    if not all((io.PRETRAINED / f"{m}.safetensors").exists() for m in bench_ui.COMPARE_MODELS):
+        pytest.skip("the β ladder is not in pretrained/")
+    r = bench_ui.bench_compare(clicks=2)
+    assert r["models"] == 4
+    assert 0 < r["rerun_median_s"] <= r["rerun_max_s"] and r["server_cpu_per_rerun_s"] > 0
