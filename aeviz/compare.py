@@ -149,7 +149,7 @@ class Preset:
 PRESETS = (
     Preset("AE vs VAE at latent 2", ("ae-mlp-z2", "vae-mlp-z2"),
            "The VAE's KL term packs the codes into a round cloud near the origin, so random codes decode to digits."),
-    Preset("The β ladder", ("vae-mlp-z2-b0.5", "vae-mlp-z2", "vae-mlp-z2-b4"),
+    Preset("The β ladder", ("vae-mlp-z2-b0.5", "vae-mlp-z2", "vae-mlp-z2-b4", "vae-mlp-z2-b10"),
            "A larger β pulls the codes harder towards N(0, I): smoother maps and blurrier reconstructions."),
     Preset("MLP vs convolutional", ("ae-mlp-z16", "ae-conv-z16", "vae-mlp-z16", "vae-conv-z16"),
            "Convolutions share weights across the image, so they reconstruct strokes with fewer parameters."),

@@ -133,7 +133,7 @@ def test_presets_cover_the_classic_comparisons():
 
 def test_apply_preset_keeps_what_exists_and_names_what_is_missing():
     state, missing = compare.apply_preset(compare.PRESETS[1], compare.State(steps=5, cls=3), ["vae-mlp-z2", "vae-mlp-z2-b4"])
-    assert state.models == ("vae-mlp-z2", "vae-mlp-z2-b4") and missing == ["vae-mlp-z2-b0.5"]
+    assert state.models == ("vae-mlp-z2", "vae-mlp-z2-b4") and missing == ["vae-mlp-z2-b0.5", "vae-mlp-z2-b10"]
     assert state.steps == 5 and state.cls is None
     assert compare.matching_preset(state) is None
     full, _ = compare.apply_preset(compare.PRESETS[0], compare.State(), NAMES)

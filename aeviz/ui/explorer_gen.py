@@ -10,7 +10,7 @@ from aeviz.ui import common, explorer_draw
 from aeviz.ui.explorer_map import Ctx, memo, span
 from aeviz.ui.training import map_2d
 
-BETA_LADDER = ("vae-mlp-z2-b0.5", "vae-mlp-z2", "vae-mlp-z2-b4")
+BETA_LADDER = ("vae-mlp-z2-b0.5", "vae-mlp-z2", "vae-mlp-z2-b4", "vae-mlp-z2-b10")
 SLERP = (r"\mathrm{slerp}(z_0, z_1; t) = \frac{\sin((1-t)\,\Omega)}{\sin\Omega}\,z_0 + "
          r"\frac{\sin(t\,\Omega)}{\sin\Omega}\,z_1,\qquad \cos\Omega = \frac{z_0\cdot z_1}{\lVert z_0\rVert\,\lVert z_1\rVert}")
 ELBO = (r"\log p(x) \;\ge\; \underbrace{\mathbb{E}_{q(z\mid x)}\big[\log p(x\mid z)\big]}_{-\text{reconstruction}}"
@@ -138,12 +138,12 @@ def _short(v: np.ndarray) -> str:
 
 
 def _beta_ladder() -> None:
-    """The zoo's three 2-D VAEs side by side: samples and latent maps for beta = 0.5, 1, 4."""
+    """The zoo's 2-D VAEs side by side: samples and latent maps for beta = 0.5, 1, 4, 10."""
     cards = common.cards()
     if not all(n in cards for n in BETA_LADDER):
         return
     st.subheader("The β ladder: sharp images or a smooth latent space")
-    common.explain("Three VAEs that differ only in β, the weight of the KL term. Small β reconstructs sharply but "
+    common.explain("Four VAEs that differ only in β, the weight of the KL term. Small β reconstructs sharply but "
                    "leaves gaps between clusters; large β packs the codes into the prior's disc, so every sample "
                    "decodes to something plausible but the images get blurrier.")
     for col, name in zip(st.columns(len(BETA_LADDER)), BETA_LADDER):
