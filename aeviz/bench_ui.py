@@ -8,6 +8,7 @@ on a shared machine the wall-clock figures grow with the load, the CPU figures h
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import statistics
@@ -103,30 +104,22 @@ def slider_latencies(page, presses: int) -> list[float]:
     return times
 
 
-def run_once(presses: int = 30, screenshot: str | None = None) -> dict:
-    """One cold server start: first screen, then `presses` slider moves."""
+@contextlib.contextmanager
+def app_in_browser(name: str):
+    """Start the app's server and a headless Chromium page; yield (server, page, base url, server start time).
+
+    If anything fails, the server's log is printed; the server always stops.
+    """
     from playwright.sync_api import sync_playwright
 
     port = free_port()
-    log = Path(tempfile.mkdtemp(prefix="aeviz-bench-ui-")) / "server.log"
+    log = Path(tempfile.mkdtemp(prefix=f"aeviz-bench-{name}-")) / "server.log"
     start = time.perf_counter()
     server = start_server(port, log)
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport={"width": 1500, "height": 1100})
-            goto_when_up(page, f"http://127.0.0.1:{port}/", start + 120)
-            listening = time.perf_counter() - start
-            page.wait_for_selector(MAP, timeout=120_000)
-            first = time.perf_counter() - start
-            first_cpu = cpu_seconds(server.pid)
-            page.wait_for_selector(IDLE, timeout=120_000)
-            numba = numba_loaded(server.pid)
-            cpu = cpu_seconds(server.pid)
-            times = slider_latencies(page, presses)
-            press_cpu = (cpu_seconds(server.pid) - cpu) / presses
-            if screenshot:
-                page.screenshot(path=screenshot)
+            yield server, browser.new_page(viewport={"width": 1500, "height": 1100}), f"http://127.0.0.1:{port}", start
             browser.close()
     except Exception:
         print(f"The app did not behave; the server's log is {log}:\n" + log.read_text()[-3000:], file=sys.stderr)
@@ -134,6 +127,23 @@ def run_once(presses: int = 30, screenshot: str | None = None) -> dict:
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def run_once(presses: int = 30, screenshot: str | None = None) -> dict:
+    """One cold server start: first screen, then `presses` slider moves."""
+    with app_in_browser("ui") as (server, page, url, start):
+        goto_when_up(page, url + "/", start + 120)
+        listening = time.perf_counter() - start
+        page.wait_for_selector(MAP, timeout=120_000)
+        first = time.perf_counter() - start
+        first_cpu = cpu_seconds(server.pid)
+        page.wait_for_selector(IDLE, timeout=120_000)
+        numba = numba_loaded(server.pid)
+        cpu = cpu_seconds(server.pid)
+        times = slider_latencies(page, presses)
+        press_cpu = (cpu_seconds(server.pid) - cpu) / presses
+        if screenshot:
+            page.screenshot(path=screenshot)
     return {"first_screen_s": round(first, 2), "slider_median_ms": round(statistics.median(times), 1),
             "slider_p95_ms": round(statistics.quantiles(times, n=20, method="inclusive")[-1], 1),
             "numba_on_first_screen": numba, "server_up_s": round(listening, 2),
@@ -171,39 +181,25 @@ def bench_compare(clicks: int = 10, models: tuple[str, ...] = COMPARE_MODELS) ->
     """The compare page with 4 models: seconds from a click on the seed's + (new images, noise and samples for
     every model: a whole rerun) until the page is idle again, in headless Chromium."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
-    from playwright.sync_api import sync_playwright
 
-    port = free_port()
-    log = Path(tempfile.mkdtemp(prefix="aeviz-bench-compare-")) / "server.log"
-    server = start_server(port, log)
-    try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport={"width": 1500, "height": 1100})
-            start = time.perf_counter()
-            goto_when_up(page, f"http://127.0.0.1:{port}/compare?models={','.join(models)}", start + 120)
+    with app_in_browser("compare") as (server, page, url, _):
+        start = time.perf_counter()
+        goto_when_up(page, f"{url}/compare?models={','.join(models)}", start + 120)
+        page.wait_for_selector(IDLE, timeout=120_000)
+        page.wait_for_selector(".js-plotly-plot", timeout=120_000)
+        first = time.perf_counter() - start
+        page.wait_for_selector(IDLE, timeout=120_000)
+        cpu, times = cpu_seconds(server.pid), []
+        for _ in range(clicks):
+            t = time.perf_counter()
+            page.locator(SEED_PLUS).click()
+            try:
+                page.wait_for_selector(RUNNING, timeout=5_000)
+            except PlaywrightTimeout:  # a rerun quicker than the browser's look: it is idle again already
+                pass
             page.wait_for_selector(IDLE, timeout=120_000)
-            page.wait_for_selector(".js-plotly-plot", timeout=120_000)
-            first = time.perf_counter() - start
-            page.wait_for_selector(IDLE, timeout=120_000)
-            cpu, times = cpu_seconds(server.pid), []
-            for _ in range(clicks):
-                t = time.perf_counter()
-                page.locator(SEED_PLUS).click()
-                try:
-                    page.wait_for_selector(RUNNING, timeout=5_000)
-                except PlaywrightTimeout:  # a rerun quicker than the browser's look: it is idle again already
-                    pass
-                page.wait_for_selector(IDLE, timeout=120_000)
-                times.append(time.perf_counter() - t)
-            per_click_cpu = (cpu_seconds(server.pid) - cpu) / clicks
-            browser.close()
-    except Exception:
-        print(f"The app did not behave; the server's log is {log}:\n" + log.read_text()[-3000:], file=sys.stderr)
-        raise
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+            times.append(time.perf_counter() - t)
+        per_click_cpu = (cpu_seconds(server.pid) - cpu) / clicks
     out = {"models": len(models), "first_screen_s": round(first, 2),
            "rerun_median_s": round(statistics.median(times), 3), "rerun_max_s": round(max(times), 3),
            "server_cpu_per_rerun_s": round(per_click_cpu, 3), "load_average": round(os.getloadavg()[0], 1)}
