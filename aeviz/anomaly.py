@@ -199,6 +199,7 @@ def span_report(errors, true_masks, types, type_names, threshold: float, window:
 # The settings the page starts with: smoothing window, shortest span, merge gap (steps), and the threshold as the
 # percentile of the normal training signals' worst smoothed error (95: 5 % of them would raise an alarm).
 SPAN_DEFAULTS = {"window": 5, "min_len": 3, "merge_gap": 5, "percentile": 95}
+SPAN_SCORES = ("event precision", "event recall", "point precision", "point recall", "signals flagged")
 
 
 def series_threshold(train_errors, window: int, percentile: float) -> float:
@@ -221,15 +222,12 @@ def series_bench(model: Autoencoder, normal_train: int = 500) -> dict:
           f"training signals' worst smoothed error), window {s['window']}, shortest span {s['min_len']}, merge gap "
           f"{s['merge_gap']}.")
     print(f"  {'signals':<16}{'count':>6}{'event P':>9}{'event R':>9}{'point P':>9}{'point R':>9}{'flagged':>9}")
+    out = {"threshold": round(t, 5), **s}
     for r in rows:
-        print(f"  {r['signals']:<16}{r['count']:>6}" + "".join(
-            f"{r[k]:>9.3f}" for k in ("event precision", "event recall", "point precision", "point recall",
-                                      "signals flagged")))
-    out = {"threshold": round(t, 5), **{k: v for k, v in s.items()}}
-    for r in rows:
+        print(f"  {r['signals']:<16}{r['count']:>6}" + "".join(f"{r[k]:>9.3f}" for k in SPAN_SCORES))
         tag = r["signals"].replace(" ", "_")
         out |= {f"{tag}_{k.replace(' ', '_')}": (None if np.isnan(r[k]) else round(float(r[k]), 4))
-                for k in ("event precision", "event recall", "point precision", "point recall", "signals flagged")}
+                for k in SPAN_SCORES}
     return out
 
 

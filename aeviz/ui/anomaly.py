@@ -409,7 +409,8 @@ def _series_view(r: dict) -> None:
     default = min(hi, anomaly.series_threshold(r["train_errors"], window, d["percentile"]))
     t = c[1].slider("Threshold on the smoothed error", 0.0, hi, default, hi / 200, format="%.4f",
                     key=f"anomaly_series_t::{window}",
-                    help="Starts where 5 % of the normal training signals would raise an alarm somewhere.")
+                    help=f"Starts where {100 - d['percentile']} % of the normal training signals would raise an alarm "
+                         "somewhere.")
     min_len = c[2].slider("Shortest span (steps)", 1, 20, d["min_len"], key="anomaly_min_len")
     gap = c[3].slider("Merge spans closer than (steps)", 0, 20, d["merge_gap"], key="anomaly_gap")
     rows = anomaly.span_report(r["errors"], truth, y, ANOMALY_TYPES, t, window, min_len, gap)

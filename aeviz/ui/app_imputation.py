@@ -38,7 +38,7 @@ def _panel(key: str, model) -> None:
     h, w = d.sample_shape[-2:]
     missing, method, steps, idx = _controls(h, w, len(d.x_test))
     unit = "steps" if method == "fit the code" else "iterations"
-    mean_image = d.x_train.numpy().mean(0)
+    mean_image = _mean_image(model.config.dataset)
     x = d.x_test.numpy()
     errors, changes = _test_set_curve(key, model, method, missing, steps)
     states = np.stack(list(imputation.fill_states(method, model, x[idx: idx + 1], missing, mean_image, steps)))[:, 0]
@@ -82,10 +82,24 @@ def _controls(h: int, w: int, n: int) -> tuple[np.ndarray, str, int, int]:
     return imputation.make_mask(h, w, kind, rate, box, seed=0), method, steps, int(idx)
 
 
+@st.cache_data(show_spinner=False)
+def _mean_image(dataset: str) -> np.ndarray:
+    return common.dataset(dataset).x_train.numpy().mean(0)
+
+
 def _test_set_curve(key: str, model, method: str, missing, steps: int) -> tuple[list[float], list[float]]:
-    if key.startswith(common.SESSION):
-        return _curve(model, method, missing, steps)
-    return _cached_curve(key, method, missing, steps)
+    if not key.startswith(common.SESSION):
+        return _cached_curve(key, method, missing, steps)
+    # A session model is not hashable for st.cache_data: keep its curves in the session, so changing only the
+    # test image does not refit 500 images.
+    cache = st.session_state.setdefault("imp_curves", {})
+    k = (key, method, missing.tobytes(), steps)
+    if k not in cache:
+        if len(cache) >= 8:
+            cache.pop(next(iter(cache)))
+        with st.spinner(f"Filling {N_TEST} test images…"):
+            cache[k] = _curve(model, method, missing, steps)
+    return cache[k]
 
 
 @st.cache_data(show_spinner=f"Filling {N_TEST} test images…", max_entries=32)
@@ -98,7 +112,7 @@ def _curve(model, method: str, missing, steps: int) -> tuple[list[float], list[f
     d = common.dataset(model.config.dataset)
     x = d.x_test.numpy()[:N_TEST]
     errors, changes, last = [], [], None
-    for s in imputation.fill_states(method, model, x, missing, d.x_train.numpy().mean(0), steps):
+    for s in imputation.fill_states(method, model, x, missing, _mean_image(model.config.dataset), steps):
         errors.append(float(imputation.missing_mse(x, s, missing).mean()))
         if last is not None:
             changes.append(float(imputation.missing_mse(last, s, missing).mean()))
