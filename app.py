@@ -1,12 +1,13 @@
 """aeviz: an interactive lab for learning autoencoders. Start with `streamlit run app.py`."""
-import aeviz  # noqa: F401  (sets OMP/MKL threads to 1 before torch starts: many students share the cores)
 import streamlit as st
 
-from aeviz.ui import anomaly, applications, common, compare, explorer, lab
+import aeviz  # noqa: F401  (sets OMP/MKL threads to 1 before torch starts: many students share the cores)
+from aeviz.ui import state
+from aeviz.ui.pages import anomaly, augmentation, compare, compression, explorer, features, imputation, lab, reduction
 
-st.set_page_config(page_title="aeviz: autoencoder lab", page_icon=":material/explore:", layout="wide")
+st.set_page_config(page_title="aeviz: autoencoder lab", page_icon=state.ICON, layout="wide")
 
-pages = {
+PAGES = {
     "Learn": [
         st.Page(explorer.render, title="Explorer", icon=":material/explore:", url_path="explorer", default=True),
         st.Page(compare.render, title="Compare variants", icon=":material/compare:", url_path="compare"),
@@ -14,9 +15,15 @@ pages = {
     ],
     "Use": [
         st.Page(anomaly.render, title="Anomaly detection", icon=":material/warning:", url_path="anomaly"),
-        *[st.Page(fn, title=title, icon=icon, url_path=path) for path, title, icon, fn in applications.PAGES],
+        st.Page(reduction.render, title="Dimensionality reduction", icon=":material/scatter_plot:",
+                url_path="reduction"),
+        st.Page(features.render, title="Feature extraction", icon=":material/manage_search:", url_path="features"),
+        st.Page(compression.render, title="Compression", icon=":material/compress:", url_path="compression"),
+        st.Page(augmentation.render, title="Data augmentation", icon=":material/auto_awesome:",
+                url_path="augmentation"),
+        st.Page(imputation.render, title="Imputation", icon=":material/healing:", url_path="imputation"),
     ],
 }
-page = st.navigation(pages)
-common.sidebar()
+page = st.navigation(PAGES)
+state.sidebar()
 page.run()

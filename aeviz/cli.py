@@ -72,8 +72,8 @@ class _ProgressBar:
 
 def checkpoint_metrics(model, data, hist, tc: TrainConfig) -> dict:
     """Model-card figures under the zoo's names (test MSE, PCA's at the same size), plus test loss terms."""
-    from .cards import pca_mse, test_mse
     from .train import evaluate
+    from .zoo import pca_mse, test_mse
 
     mse, base = test_mse(model, data.x_test.numpy()), pca_mse(data, model.config.latent_dim)
     return {"params": model.n_params, "train_seconds": round(hist.seconds, 2), "epochs": len(hist.epochs),
@@ -156,9 +156,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 def cmd_pretrain(args: argparse.Namespace) -> int:
     """Train the pretrained zoo into --out."""
-    from . import pretrain  # lazily: only this subcommand needs it
+    from . import zoo  # lazily: only this subcommand needs it
 
-    pretrain.build_zoo(Path(args.out), args.only)
+    zoo.build_zoo(Path(args.out), args.only)
     return 0
 
 

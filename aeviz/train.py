@@ -4,8 +4,8 @@ from __future__ import annotations
 import copy
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 import torch

@@ -2,7 +2,7 @@
 
 Training runs in a thread owned by the student's session, so the page stays usable and Stop is an ordinary
 button: the thread checks a flag after every step and keeps the weights trained so far. A fragment with
-run_every polls the job; when the job ends it stores the model with common.add_session_model and reruns the app.
+run_every polls the job; when the job ends it stores the model with state.add_session_model and reruns the app.
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from aeviz.config import ConfigError, ModelConfig, TrainConfig
 from aeviz.data import Dataset, DatasetUnavailable
 from aeviz.models import Autoencoder
 from aeviz.train import History, Progress, train
-from aeviz.ui import common
+from aeviz.ui import state
 
 POLL_S = 0.5  # how often the page redraws a running job: smooth enough, cheap for the server
 MAX_POINTS = 600  # per-step points kept for the live chart (older steps are thinned)
@@ -95,7 +95,7 @@ class Job:
             self.result = (model, hist)
         except (ConfigError, DatasetUnavailable) as err:
             self.error = str(err)
-        except Exception as err:  # noqa: BLE001  a crash must not leave the page waiting forever
+        except Exception as err:
             self.error = f"Training failed: {err}"
         finally:
             self.done = True
@@ -123,7 +123,7 @@ def map_2d(z: np.ndarray, previous: np.ndarray | None = None) -> np.ndarray:
 
 def start(key: str, mc: ModelConfig, tc: TrainConfig, data: Dataset | None = None, name: str | None = None) -> Job:
     """Start training in a background thread under key (one job per key and session)."""
-    data = data or common.dataset(mc.dataset)
+    data = data or state.dataset(mc.dataset)
     job = Job(mc, tc, data, name or f"{mc.objective}-{mc.arch}-z{mc.latent_dim}")
     job.thread = threading.Thread(target=job.run, name=f"aeviz-train-{key}", daemon=True)
     st.session_state[_job_key(key)] = job
@@ -150,11 +150,11 @@ def _collect(j: Job, select: bool) -> bool:
     if j.model_key or j.result is None:
         return False
     model, _ = j.result
-    j.model_key = common.add_session_model(j.name, model)
+    j.model_key = state.add_session_model(j.name, model)
     if j.snapshots:
         st.session_state.setdefault("latent_history", {})[j.model_key] = (list(j.snapshot_epochs), np.stack(j.snapshots))
     if select:
-        common.select_model(j.model_key)
+        state.select_model(j.model_key)
     return True
 
 
@@ -163,7 +163,7 @@ def train_with_progress(mc: ModelConfig, tc: TrainConfig, data: Dataset | None =
                         live_map: bool = True, autostart: bool = False) -> tuple[Autoencoder, History] | None:
     """A Train button plus, once pressed, live progress with Stop; returns (model, history) when done.
 
-    The model is stored with common.add_session_model under `name` (and picked in the sidebar if select).
+    The model is stored with state.add_session_model under `name` (and picked in the sidebar if select).
     autostart: start training at once on the first visit, for pages whose default model trains in seconds.
     While training, or before the first run, it returns None. The latest result stays returned on later runs.
     """

@@ -1,0 +1,426 @@
+"""Compare variants: 2 to 4 models on the same images and noise, linked latent maps, and a link that shares it all."""
+from __future__ import annotations
+
+import functools
+from dataclasses import replace
+from urllib.parse import urlencode
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from aeviz import analysis, io, plots
+from aeviz.config import NOISES
+from aeviz.ui import state as ui
+from aeviz.uses import compare
+
+N_IMAGES = 6  # test images in the reconstruction columns
+N_SAMPLES = 10  # prior samples per VAE
+CUSTOM = "Custom comparison"
+ZOOM = 4  # pixels per image pixel: browsers blur small images when they scale them up
+W = {"models": "cmp_models", "noise": "cmp_noise", "level": "cmp_level", "seed": "cmp_seed",
+     "steps": "cmp_steps", "interp": "cmp_interp", "cls": "cmp_cls", "proj": "cmp_proj"}  # widget key of each State field
+PAIR = ("cmp_pair_a", "cmp_pair_b")
+BEST_CSS = "background-color: #c9efd3; font-weight: 600"
+PROJ_NAMES = {"pca": "PCA", "umap": "UMAP"}
+
+
+# --- state: widgets <-> State <-> URL ---------------------------------------------------------------------------
+
+def _seed(state: compare.State, force: bool = False) -> None:
+    """Put a state into the widgets' session keys (only the missing ones unless forced)."""
+    values = {W["models"]: list(state.models), W["noise"]: state.noise, W["level"]: state.level,
+              W["seed"]: state.seed, W["steps"]: state.steps, W["interp"]: state.interp, W["cls"]: state.cls,
+              W["proj"]: state.proj, PAIR[0]: state.pair[0], PAIR[1]: state.pair[1]}
+    for key, value in values.items():
+        if force or key not in st.session_state:
+            st.session_state[key] = value
+
+
+def _state() -> compare.State:
+    """The state the widgets hold now."""
+    ss = st.session_state
+    return compare.State(models=tuple(ss[W["models"]]), noise=ss[W["noise"]], level=float(ss[W["level"]]),
+                         seed=int(ss[W["seed"]]), pair=(int(ss[PAIR[0]]), int(ss[PAIR[1]])),
+                         steps=int(ss[W["steps"]]), interp=ss[W["interp"]], cls=ss[W["cls"]], proj=ss[W["proj"]])
+
+
+def _note(notes: list[str]) -> None:
+    """Show notes until the user changes the comparison they were about (notes of one run add up)."""
+    ss = st.session_state
+    fresh = ss.get("cmp_notes") if ss.get("cmp_notes") and ss.get("cmp_notes_for") is None else []
+    ss["cmp_notes"] = fresh + notes
+    ss["cmp_notes_for"] = None
+
+
+def _load_link(available: list[str]) -> None:
+    """Seed the widgets from a link that was just opened or edited, else from this session's last state."""
+    url = {k: v for k, v in st.query_params.to_dict().items() if k in compare.KEYS}
+    if url and url != st.session_state.get("cmp_url"):
+        parsed = compare.from_params(url, available)
+        _seed(parsed.state, force=True)
+        _note(parsed.notes)
+        return
+    _seed(st.session_state.get("cmp_state") or compare.default_state(available))
+
+
+def _save(state: compare.State) -> dict[str, str]:
+    """Remember the state and mirror it (without session models, which no one else can open) in the URL."""
+    shared = replace(state, models=tuple(m for m in state.models if not m.startswith(ui.SESSION)))
+    params = compare.to_params(shared)
+    if st.query_params.to_dict() != params:
+        st.query_params.from_dict(params)
+    st.session_state["cmp_url"] = params
+    st.session_state["cmp_state"] = state
+    return params
+
+
+def _on_preset() -> None:
+    preset = next((p for p in compare.PRESETS if p.title == st.session_state["cmp_preset"]), None)
+    if preset is None:
+        return
+    base = st.session_state.get("cmp_state") or compare.State()  # fragment widgets may be gone, this is not
+    state, missing = compare.apply_preset(preset, base, ui.model_keys())
+    _seed(state, force=True)
+    st.session_state["cmp_points"] = None
+    _note([f"This preset also needs {', '.join(missing)}, which is not among the models here; "
+           "showing the others."] if missing else [])
+
+
+def _show_notes(state: compare.State) -> None:
+    ss = st.session_state
+    if ss.get("cmp_notes") and ss.get("cmp_notes_for") in (None, state):
+        ss["cmp_notes_for"] = state
+        for note in ss["cmp_notes"]:
+            st.warning(note)
+
+
+# --- per-model arrays, cached ----------------------------------------------------------------------------------
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _noisy_test(ds: str, noise: str, level: float, seed: int) -> np.ndarray:
+    return compare.noisy(ui.dataset(ds).x_test, noise, level, seed).numpy()
+
+
+def _summary(model, ds):
+    return compare.summary(model, ui.dataset(ds))
+
+
+def _denoise(model, ds, noise, level, seed):
+    return compare.denoising_psnr(model, ui.dataset(ds).x_test, _noisy_test(ds, noise, level, seed))
+
+
+def _recon(model, ds, noise, level, seed):
+    data = ui.dataset(ds)
+    idx = compare.picks(len(data.x_test), N_IMAGES, seed)
+    return analysis.reconstruct(model, _noisy_test(ds, noise, level, seed)[idx]).reshape(len(idx), *data.sample_shape)
+
+
+def _map(model, ds, key, proj):
+    """(map as a plain figure dict, projection used): built once, as plotly objects cost ~100 ms per map per run.
+
+    Pretrained models use the zoo's precomputed maps (the Explorer's); session models get PCA.
+    """
+    data, z = ui.dataset(ds), model.config.latent_dim
+    views = io.load_views(ui.cards()[key]) if z > 2 and not key.startswith(ui.SESSION) else {}
+    method = proj if proj in views else "pca"
+    xy = views[method] if method in views else compare.map_xy(analysis.embed(model, data.x_test))
+    title = key if z <= 2 else f"{key}<br><sub>{PROJ_NAMES[method]} of the {z}-D codes</sub>"
+    axes = ("z₁", "z₂") if z <= 2 else tuple(f"{PROJ_NAMES[method]} {i}" for i in (1, 2))
+    built = plots.latent_scatter(xy, data.y_test.numpy(), data.label_names, title, height=420, axis_titles=axes)
+    fig = built.to_dict()
+    for trace, source in zip(fig["data"], built.data):  # to_dict packs arrays as base64; _dim_others needs numbers
+        if source.customdata is not None:
+            trace["customdata"] = np.asarray(source.customdata)
+    fig["layout"]["template"] = {"layout": fig["layout"]["template"]["layout"]}  # trace defaults cost, add nothing
+    fig["layout"].update(dragmode="lasso", margin={"l": 10, "r": 10, "t": 60, "b": 10}, showlegend=False,
+                         legend={"title": {"text": "class"}})
+    return fig, method
+
+
+def _interp(model, ds, pair, steps, method):
+    return compare.interpolation(model, ui.dataset(ds), pair, steps, method)
+
+
+def _prior(model, ds, seed):
+    return compare.prior_samples(model, N_SAMPLES, seed, ui.dataset(ds).sample_shape)
+
+
+COMPUTE = {f.__name__: f for f in (_summary, _denoise, _recon, _map, _interp, _prior)}
+
+
+@st.cache_data(show_spinner=False, max_entries=512)
+def _shared(name: str, what: str, args: tuple):
+    return COMPUTE[what](ui.pretrained_model(name), *args)
+
+
+def _per_model(key: str, what, *args):
+    """what(model, *args) for one model: cached for every session (pretrained) or in this session only."""
+    if not key.startswith(ui.SESSION):
+        return _shared(key, what.__name__, args)
+    store = st.session_state.setdefault("cmp_cache", {})
+    if (key, what.__name__, args) not in store:
+        store[key, what.__name__, args] = what(ui.get_model(key), *args)
+    return store[key, what.__name__, args]
+
+
+# --- views ----------------------------------------------------------------------------------------------------
+
+def _big(images, ncols: int) -> np.ndarray:
+    """A mosaic scaled up with sharp pixels."""
+    return np.kron(plots.tile(images, ncols), np.ones((ZOOM, ZOOM), np.float32))
+
+
+def _drawable(data) -> bool:
+    """Whether samples can be drawn as images (MNIST rows are; signals and 3-D points are not)."""
+    shape = data.sample_shape
+    return data.kind == "image" or (len(shape) == 2 and min(shape) > 1)
+
+
+def _resolve(keys: list[str]) -> tuple[list[str], str]:
+    """The models that share the first model's test samples, and that dataset's name; says which are left out."""
+    ds = ui.get_model(keys[0]).config.dataset
+    ref = ui.dataset(ds)
+    kept, out = [], []
+    for key in keys:
+        other = ui.get_model(key).config.dataset
+        (kept if compare.comparable(ref, ui.dataset(other)) else out).append(key)
+    if out:
+        st.info(f"{', '.join(out)} {'was' if len(out) == 1 else 'were'} trained on other data than the {ds} samples "
+                f"the first model uses, so {'it is' if len(out) == 1 else 'they are'} left out of this comparison.")
+    return kept, ds
+
+
+def _controls(available: list[str]) -> None:
+    ss = st.session_state
+    match = compare.matching_preset(_state())
+    ss["cmp_preset"] = match.title if match else CUSTOM
+    left, right = st.columns([2, 3])
+    left.selectbox("Preset", [CUSTOM, *(p.title for p in compare.PRESETS)], key="cmp_preset", on_change=_on_preset,
+                   help="Classic comparisons: each picks its models and the noise that makes its point.")
+    if match:
+        left.caption(match.why)
+    right.multiselect("Models (2 to 4)", available, key=W["models"], max_selections=compare.MAX_MODELS,
+                      help="Pretrained models, or ones you trained or uploaded in this session.")
+
+
+def _settings() -> None:
+    a, b, c = st.columns(3)
+    a.selectbox("Noise on the inputs", NOISES, key=W["noise"])
+    b.slider("Noise level (σ or fraction of pixels)", 0.0, 1.0, step=0.05, key=W["level"],
+             help="0 shows clean images; every model gets exactly the same noisy images.")
+    c.number_input("Seed (which images, which noise, which prior samples)", 0, 10**6, step=1, key=W["seed"])
+
+
+def _share(params: dict[str, str], keys: list[str]) -> None:
+    link = f"{st.context.url or ''}?{urlencode(params, safe=',')}"
+    with st.expander("Share this comparison", icon=":material/link:"):
+        st.code(link, language=None)
+        st.caption("The address bar always holds this link: send it and your class opens the same models and settings.")
+        session = [k for k in keys if k.startswith(ui.SESSION)]
+        if session:
+            st.caption(f"Session models cannot be shared by link, so it leaves out {', '.join(session)}: "
+                       "they live only in your browser session.")
+
+
+def _reconstructions(keys: list[str], ds: str, state: compare.State) -> None:
+    st.subheader("Reconstructions")
+    data = ui.dataset(ds)
+    idx = compare.picks(len(data.x_test), N_IMAGES, state.seed)
+    noisy = state.level > 0
+    ui.explain("Each row is one test image; each column is what a model makes of it. "
+                   + ("Every model gets the same noisy input, so this also shows which ones clean it up."
+                      if noisy else "Blur means the code kept too little about the image."))
+    columns = {"original": data.x_test[idx].numpy()}
+    if noisy:
+        columns["noisy input"] = _noisy_test(ds, state.noise, state.level, state.seed)[idx]
+    for key in keys:
+        columns[key] = _per_model(key, _recon, ds, state.noise, state.level, state.seed)
+    slots = st.columns(2 + compare.MAX_MODELS)  # the same column width for 2 or 4 models
+    for col, (title, images) in zip(slots, columns.items()):
+        col.markdown(f"**{title}**")
+        col.image(_big(images, 1), clamp=True)
+
+
+def _on_select(key: str) -> None:
+    """A box, lasso or click selection in one map becomes the highlight in all of them."""
+    event = st.session_state.get(key)
+    points = event["selection"]["points"] if event else []
+    ids = {p["customdata"][0] if isinstance(p["customdata"], list) else p["customdata"]
+           for p in points if "customdata" in p}
+    st.session_state["cmp_points"] = sorted(int(i) for i in ids) or None
+    st.session_state[W["cls"]] = None
+
+
+def _on_class() -> None:
+    st.session_state["cmp_points"] = None
+
+
+def _highlighted(data, cls: int | None) -> np.ndarray | None:
+    """Test indices highlighted in every map: the chosen class, else the last selection, else none."""
+    if cls is not None:
+        return np.flatnonzero(data.y_test.numpy() == cls)
+    points = st.session_state.get("cmp_points")
+    return None if points is None else np.asarray(points)
+
+
+def _dim_others(fig: dict, idx: np.ndarray | None) -> dict:
+    """Plotly's own selection look: chosen points stay, the others fade."""
+    if idx is not None:
+        fig["data"] = [{**t, "selectedpoints": np.flatnonzero(np.isin(t["customdata"], idx)).tolist(),
+                        "selected": {"marker": {"opacity": 1.0, "size": 7}}, "unselected": {"marker": {"opacity": 0.07}}}
+                       if "customdata" in t else t for t in fig["data"]]
+    return fig
+
+
+@st.fragment
+def _maps(keys: list[str], ds: str) -> None:
+    st.subheader("Latent maps, linked")
+    data = ui.dataset(ds)
+    ui.explain("Each dot is a test image placed at its code. Select dots in any map (box, lasso or click) or "
+                   "pick a class: the same images light up in every map, so you can see where each model puts them.")
+    if data.label_names:
+        a, b = st.columns([3, 1])
+        a.selectbox("Highlight a class", range(len(data.label_names)), key=W["cls"], on_change=_on_class,
+                    format_func=lambda c: data.label_names[c], placeholder="none: pick a class to highlight it")
+        b.button("Clear the selection", on_click=lambda: st.session_state.update({"cmp_points": None, W["cls"]: None}))
+    wide = [k for k in keys if ui.get_model(k).config.latent_dim > 2]
+    if wide:
+        st.radio("Map of codes with more than 2 dimensions", compare.PROJS, key=W["proj"], horizontal=True,
+                 format_func=PROJ_NAMES.get, help="PCA keeps the two directions of largest spread; UMAP keeps "
+                 "neighbours together (precomputed for pretrained models).")
+    idx = _highlighted(data, st.session_state[W["cls"]] if data.label_names else None)
+    proj, fallback = st.session_state[W["proj"]], []
+    for col, key in zip(st.columns(len(keys)), keys):
+        fig, method = _per_model(key, _map, ds, key, proj)
+        if key in wide and method != proj:
+            fallback.append(key)
+        fig = _dim_others(fig, idx)
+        fig["layout"]["showlegend"] = key == keys[-1]  # one key for all maps; the last map gives up some width
+        col.plotly_chart(fig, key=f"cmp_map::{key}", on_select=functools.partial(_on_select, f"cmp_map::{key}"),
+                         selection_mode=("points", "box", "lasso"), config={"displaylogo": False})
+    if fallback:
+        st.caption(f"{', '.join(fallback)} {'has' if len(fallback) == 1 else 'have'} no precomputed {PROJ_NAMES[proj]} "
+                   "map (only pretrained models do), so PCA is shown.")
+    if idx is not None:
+        st.caption(f"{len(idx)} test images highlighted in every map" + (" (the first 16 below)." if len(idx) > 16 else "."))
+        if _drawable(data) and len(idx):
+            st.image(_big(data.x_test[idx[:16]].numpy(), 16), clamp=True)
+    _save(_state())
+
+
+@st.fragment
+def _interpolation(keys: list[str], ds: str) -> None:
+    st.subheader("Interpolation between the same two images")
+    data = ui.dataset(ds)
+    ui.explain("Both images are encoded, the path between their codes is cut into equal steps, and every step "
+                   "is decoded. A smooth morph means the space between the codes is filled with sensible images.",
+                   r"z_t = (1-t)\,z_a + t\,z_b \quad\text{or, spherical,}\quad z_t = \frac{\sin((1-t)\Omega)}{\sin\Omega}z_a + \frac{\sin(t\Omega)}{\sin\Omega}z_b")
+    a, b, c, d = st.columns(4)
+    n = len(data.x_test) - 1
+    a.number_input("First test image", 0, n, key=PAIR[0])
+    b.number_input("Second test image", 0, n, key=PAIR[1])
+    c.slider("Steps", *compare.STEPS, key=W["steps"])
+    d.radio("Path", compare.INTERPS, key=W["interp"], horizontal=True)
+    state = _state()
+    if state.pair[0] == state.pair[1]:
+        st.info("Pick two different test images to interpolate between.")
+    else:
+        ends = data.x_test[list(state.pair)].numpy()
+        _row("the two images", _big(ends, 2))
+        for key in keys:
+            _row(key, _big(_per_model(key, _interp, ds, state.pair, state.steps, state.interp), state.steps))
+    _save(state)
+
+
+def _row(title: str, image: np.ndarray) -> None:
+    left, right = st.columns([1, 6], vertical_alignment="center")
+    left.markdown(f"**{title}**")
+    right.image(image, clamp=True)
+
+
+def _prior_samples(keys: list[str], ds: str, seed: int) -> None:
+    st.subheader("Samples from the prior")
+    vaes = [k for k in keys if ui.get_model(k).config.objective == "variational"]
+    ui.explain("Codes drawn at random from N(0, I) with the same seed, decoded by each VAE. Only a VAE is "
+                   "trained so that such random codes land where its decoder makes sense.", r"z \sim \mathcal{N}(0, I)")
+    if not vaes:
+        st.info("None of the chosen models is a VAE, and only VAEs have a prior to sample from.")
+    for key in vaes:
+        _row(key, _big(_per_model(key, _prior, ds, seed), N_SAMPLES))
+
+
+def _metrics(keys: list[str], ds: str, state: compare.State) -> None:
+    st.subheader("Metrics on the same test set")
+    with st.spinner("Measuring each model on the test set…"):
+        rows = {k: {} for k in compare.METRICS}
+        for key in keys:
+            for metric, value in _per_model(key, _summary, ds).items():
+                rows[metric][key] = value
+            rows["denoise_psnr"][key] = (_per_model(key, _denoise, ds, state.noise, state.level, state.seed)
+                                         if state.level > 0 else None)
+    df = compare.table(rows)
+    st.dataframe(_styled(df, rows), width="stretch")
+    clean = ui.dataset(ds).x_test.numpy()
+    baseline = analysis.psnr(clean, _noisy_test(ds, state.noise, state.level, state.seed)) if state.level > 0 else None
+    ui.explain("↓ lower is better, ↑ higher is better; the best value in each row is shaded and named in the "
+                   "last column. k-NN accuracy: how often the 5 nearest training codes share a test image's class. "
+                   + (f"Denoising PSNR scores each model's output for the same noisy images against the clean ones; "
+                      f"the noisy images themselves score {baseline:.2f} dB." if baseline is not None else
+                      "Raise the noise level to add a denoising row."),
+                   r"\mathrm{PSNR} = 10\log_{10}\frac{1}{\mathrm{MSE}}, \qquad -\mathrm{ELBO} = -\mathbb{E}_{q(z|x)}\log p(x|z) + \mathrm{KL}(q(z|x)\,\|\,\mathcal{N}(0,I))")
+
+
+def _styled(df: pd.DataFrame, rows: dict) -> pd.io.formats.style.Styler:
+    """Each row in its own number format (as text: st.dataframe shows missing numbers as 'None'), best cells shaded."""
+    models = [c for c in df.columns if c != "best"]
+    shown, winners = df.astype(object), {}
+    for key, values in rows.items():
+        label = compare.row_label(key)
+        if label in df.index:
+            m = compare.METRICS[key]
+            shown.loc[label, models] = [m.fmt.format(v) if v == v else "—" for v in df.loc[label, models]]
+            winners[label] = compare.best(values, m.better)
+    return shown.style.apply(lambda r: [BEST_CSS if c in winners[r.name] else "" for c in r.index], axis=1, subset=models)
+
+
+# --- the page -------------------------------------------------------------------------------------------------
+
+def render() -> None:
+    """Draw the page."""
+    st.title("Compare variants")
+    st.caption("Two to four autoencoders side by side on the same images, the same noise and the same questions: "
+               "what does a VAE do that a plain autoencoder doesn't, what does β change, MLP or convolutional?")
+    available = ui.model_keys()
+    if not available:
+        st.warning("There are no models to compare yet: pretrained/ is empty, so train some on the Explorer page.")
+        return
+    _load_link(available)
+    _controls(available)
+    keys = list(st.session_state[W["models"]])
+    if keys:
+        keys, ds = _resolve(keys)
+        data = ui.dataset(ds)
+        fitted, notes = compare.fit(_state(), len(data.x_test), len(data.label_names))
+        if notes:  # only what fit() changes: the models widget is already drawn
+            st.session_state[PAIR[0]], st.session_state[PAIR[1]] = fitted.pair
+            st.session_state[W["cls"]] = fitted.cls
+            _note(notes)
+        _settings()
+    state = _state()
+    _show_notes(state)
+    params = _save(state)
+    if len(keys) < 2:
+        st.info("Pick at least two models (of the same data) to compare them.")
+        return
+    _share(params, keys)
+    if _drawable(data):
+        _reconstructions(keys, ds, state)
+    else:
+        st.info(f"The {ds} samples are not images, so the picture rows are left out; the maps and the metrics below "
+                "still compare the models.")
+    _maps(keys, ds)
+    if _drawable(data):
+        _interpolation(keys, ds)
+        _prior_samples(keys, ds, state.seed)
+    _metrics(keys, ds, state)

@@ -1,0 +1,229 @@
+"""The Explorer: pick, upload or train a model; see its latent map; select, slide, interpolate, sample."""
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+import aeviz
+from aeviz import config, data
+from aeviz.ui import state, training
+from aeviz.ui.pages.explorer import generate, latent_map, views
+from aeviz.ui.pages.explorer.latent_map import PROJECTIONS, Ctx
+
+VIEWS = ("Reconstructions", "Traversal", "Interpolation", "Sampling (VAE)", "Latent history")
+BACKGROUNDS = {"decoded images": "decoded", "prior density": "prior", "nothing": "none"}
+LEARNING_RATES = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 1.0, 10.0)
+
+
+def render() -> None:
+    """Draw the page."""
+    st.title("Explorer")
+    st.caption("An autoencoder squeezes each input through a small code z and rebuilds it. Here you see where "
+               "every test sample lands in that code space, and what the decoder makes of any point in it.")
+    chooser = st.container()  # filled last: the map is what a class waits for, the chooser can follow
+    key = state.current_key()
+    if key is None:
+        with chooser:
+            _chooser()
+        st.info("There is no model yet: train one above.")
+        return
+    ctx = _context(key)
+    _header(ctx)
+    idx = _selection(ctx)
+    left, right = st.columns([3, 2], gap="large")
+    with left:
+        _map(ctx, idx)
+    with right:
+        st.subheader("Selected sample")
+        views.selected_panel(ctx, idx)
+        st.subheader("Latent sliders")
+        state.explain("Move a slider to change one coordinate of the code; the decoder redraws the sample at once.")
+        views.render_sliders(ctx, idx)
+    _views(ctx, idx)
+    with chooser:
+        _chooser()
+
+
+def _context(key: str) -> Ctx:
+    model = state.get_model(key)
+    d = state.dataset(model.config.dataset)
+    return Ctx(key, model, d, state.codes(key), d.y_test.numpy())
+
+
+def _header(ctx: Ctx) -> None:
+    c = ctx.model.config
+    metrics = getattr(ctx.model, "metrics", {}) or {}
+    where = "trained or uploaded in this session" if not ctx.pretrained else "from the pretrained zoo"
+    st.markdown(f"#### `{ctx.key.removeprefix(state.SESSION)}` · {c.objective} objective, {c.arch} nets, "
+                f"{c.dataset} data · {where}")
+    cols = st.columns(5)
+    cols[0].metric("latent size", c.latent_dim)
+    cols[1].metric("parameters", f"{ctx.model.n_params:,}")
+    mse = metrics.get("test_mse")
+    cols[2].metric("test MSE", f"{mse:.4f}" if mse is not None else "—",
+                   help="Mean squared error per value on the held-out test samples.")
+    ratio = metrics.get("mse_ratio")
+    cols[3].metric("MSE ÷ PCA's", f"{ratio:.2f}" if ratio is not None else "—",
+                   help="Test MSE divided by that of PCA with as many components: below 1 beats the linear baseline.")
+    nelbo = metrics.get("nelbo")
+    cols[4].metric("−ELBO (nats)", f"{nelbo:.1f}" if nelbo is not None else "—",
+                   help="Variational models only: the negative evidence lower bound per test sample.")
+
+
+# --- choosing a model ----------------------------------------------------------------------------------
+
+def _chooser() -> None:
+    with st.expander("Choose a model: the pretrained zoo, your own training run, or an upload",
+                     expanded=not state.model_keys()):
+        zoo, train, upload = st.tabs(["Pretrained zoo", "Train your own", "Upload"])
+        with zoo:
+            _zoo()
+        with train:
+            _train_form()
+        with upload:
+            st.markdown("Use **Upload a checkpoint** in the sidebar: an aeviz `.safetensors` file (for example one "
+                        "you downloaded after training here). A wrong or broken file gets one sentence and the "
+                        "current model stays.")
+
+
+def _zoo() -> None:
+    cards = state.cards()
+    if not cards:
+        st.info("The pretrained zoo is empty on this server: train a model in the next tab.")
+        return
+    rows = sorted(cards.values(), key=lambda c: (config.OBJECTIVES.index(c.config.objective), c.name))
+    table = {"variant": [c.config.objective for c in rows], "model": [c.name for c in rows],
+             "architecture": [c.config.arch for c in rows], "latent": [c.config.latent_dim for c in rows],
+             "dataset": [c.config.dataset for c in rows], "parameters": [c.metrics.get("params") for c in rows],
+             "test MSE": [c.metrics.get("test_mse") for c in rows], "MSE ÷ PCA's": [c.metrics.get("mse_ratio") for c in rows],
+             "−ELBO": [c.metrics.get("nelbo") for c in rows], "epochs": [c.metrics.get("epochs") for c in rows],
+             "train s": [c.metrics.get("train_seconds") for c in rows]}
+    st.caption("Grouped by variant. Click a row to explore that model. 'MSE ÷ PCA's' compares the test error with "
+               "PCA using as many components as the latent size: below 1 means the network beats the linear baseline.")
+    number = st.column_config.NumberColumn
+    st.dataframe(table, hide_index=True, on_select=_on_zoo_pick, selection_mode="single-row", key="ex_zoo",
+                 height=35 * (len(rows) + 1) + 3,
+                 column_config={"parameters": number(format="localized"), "test MSE": number(format="%.4f"),
+                                "MSE ÷ PCA's": number(format="%.2f"), "−ELBO": number(format="%.1f"),
+                                "train s": number(format="%.1f")})
+    st.session_state["ex_zoo_names"] = [c.name for c in rows]
+
+
+def _on_zoo_pick() -> None:
+    rows = st.session_state["ex_zoo"]["selection"]["rows"]
+    names = st.session_state.get("ex_zoo_names", [])
+    if rows and rows[0] < len(names):
+        state.select_model(names[rows[0]])
+
+
+def _train_form() -> None:
+    st.caption("The defaults (an MLP with a 2-D code, 10 epochs) train in well under a minute. Training runs in "
+               "the background: keep exploring, and press Stop at any time to keep the weights so far.")
+    offline = [n for n, e in data.REGISTRY.items() if e.offline]
+    c = st.columns(4)
+    dataset = c[0].selectbox("Dataset", offline, key="ex_t_data", help=data.REGISTRY[
+        st.session_state.get("ex_t_data", offline[0])].description)
+    objective = c[1].selectbox("Objective", config.OBJECTIVES, key="ex_t_obj")
+    arch = c[2].selectbox("Architecture", config.ARCHS, key="ex_t_arch",
+                          help="mlp for anything; conv for images; rnn reads rows or time steps as a sequence.")
+    latent = c[3].number_input("Latent size", 1, 128, 2, key="ex_t_latent", help="2 lets you see the code directly.")
+    c = st.columns(4)
+    epochs = c[0].number_input("Epochs", 1, 500, 10, key="ex_t_epochs")
+    lr = c[1].select_slider("Learning rate", LEARNING_RATES, 1e-3, key="ex_t_lr", format_func=lambda v: f"{v:g}")
+    batch = c[2].select_slider("Batch size", (16, 32, 64, 128, 256, 512), 128, key="ex_t_batch")
+    seed = c[3].number_input("Seed", 0, 10_000, 0, key="ex_t_seed")
+    knobs = _objective_knobs(objective)
+    try:
+        mc = aeviz.config_for(dataset, objective=objective, arch=arch, latent_dim=int(latent), **knobs)
+        tc = aeviz.TrainConfig(epochs=int(epochs), batch_size=int(batch), lr=float(lr), seed=int(seed))
+    except (aeviz.ConfigError, aeviz.DatasetUnavailable) as err:
+        st.error(str(err))
+        return
+    training.train_with_progress(mc, tc, key="ex_train", name=f"{objective}-{arch}-z{latent}-{dataset}")
+
+
+def _objective_knobs(objective: str) -> dict:
+    """The chosen objective's own hyper-parameters (the others keep their defaults)."""
+    c = st.columns(3)
+    if objective == "variational":
+        return {"beta": c[0].slider("β (weight of the KL term)", 0.0, 10.0, 1.0, 0.1, key="ex_t_beta")}
+    if objective == "denoising":
+        return {"noise": c[0].selectbox("Noise", config.NOISES, key="ex_t_noise"),
+                "noise_level": c[1].slider("Noise level", 0.0, 1.0, 0.5, 0.05, key="ex_t_level",
+                                           help="σ for gaussian noise, the fraction of values hit otherwise.")}
+    if objective == "sparse":
+        kind = c[0].selectbox("Penalty", config.SPARSITIES, key="ex_t_sparsity",
+                              help="l1 pushes codes to exactly zero; kl pushes each unit's mean activation to ρ.")
+        knobs = {"sparsity": kind, "sparsity_weight": c[1].select_slider(
+            "Sparsity weight", (1e-5, 1e-4, 1e-3, 1e-2, 0.1, 1.0), 1e-3, key="ex_t_sw", format_func=lambda v: f"{v:g}")}
+        if kind == "kl":
+            knobs["sparsity_target"] = c[2].slider("Target activation ρ", 0.01, 0.5, 0.05, 0.01, key="ex_t_rho")
+        return knobs
+    if objective == "contractive":
+        return {"contractive_weight": c[0].select_slider(
+            "Contractive weight λ", (1e-5, 1e-4, 1e-3, 1e-2, 0.1, 1.0), 1e-3, key="ex_t_cw", format_func=lambda v: f"{v:g}")}
+    return {}
+
+
+# --- the map and the selection -------------------------------------------------------------------------
+
+def _selection(ctx: Ctx) -> int:
+    """The selected test index: a click on the map wins, then the index box (both stay in sync)."""
+    n = len(ctx.z)
+    clicked = latent_map.clicked("ex_map")
+    if clicked is not None:
+        st.session_state["ex_idx"] = clicked
+    st.session_state["ex_idx"] = int(np.clip(st.session_state.get("ex_idx", 0), 0, n - 1))
+    return st.session_state["ex_idx"]
+
+
+def _map(ctx: Ctx, idx: int) -> None:
+    st.subheader("Latent map")
+    two_d = ctx.z.shape[1] <= 2
+    c1, c2 = st.columns([3, 2])
+    if two_d:
+        options = list(BACKGROUNDS) if ctx.kind == "image" else ["nothing", "prior density"]
+        background = BACKGROUNDS[c1.radio("Beneath the points", options, horizontal=True, key="ex_bg",
+                                          help="The decoded plane shows what the decoder draws at every point; "
+                                               "the prior is where a VAE expects its codes.")]
+        method, titles = "z", ("z₁", "z₂")
+    else:
+        label = c1.radio("Projection of the codes", list(PROJECTIONS), horizontal=True, key="ex_proj",
+                         help="PCA is linear and instant; UMAP and t-SNE keep neighbours together but take seconds.")
+        method, background = PROJECTIONS[label], "none"
+        titles = (f"{label} 1", f"{label} 2")
+    c2.number_input("Selected test sample #", 0, len(ctx.z) - 1, key="ex_idx",
+                    help="Or click a point on the map.")
+    xy = latent_map.projection(ctx, method)
+    if xy is None:
+        return
+    fig = latent_map.figure(ctx, xy, titles, idx, background)
+    st.plotly_chart(fig, on_select="rerun", selection_mode="points", key="ex_map", config={"scrollZoom": True})
+    _map_note(ctx, two_d, background)
+
+
+def _map_note(ctx: Ctx, two_d: bool, background: str) -> None:
+    coloured = "coloured by its class (the model never saw the labels)" if ctx.data.label_names else \
+        "coloured by its position along the sheet"
+    if not two_d:
+        state.explain(f"The {ctx.z.shape[1]}-dimensional codes are drawn in 2-D by a projection; nearby points "
+                       "have similar codes. The decoded plane needs a 2-D latent. Click a point to select it.")
+    elif background == "decoded":
+        state.explain(f"Each test sample sits at its code z = (z₁, z₂), {coloured}. Beneath: the image the decoder "
+                       "draws at each point of a 15 × 15 grid, aligned with the axes. Click a point to select it.")
+    elif background == "prior":
+        state.explain(f"Each test sample sits at its code, {coloured}. The blue contours are the standard normal "
+                       "prior a VAE is trained to fill; a plain autoencoder leaves holes in it, and decoding a code "
+                       "from a hole gives nonsense.", r"p(z) = \mathcal{N}(0, I)")
+    else:
+        state.explain(f"Each test sample sits at its code z = (z₁, z₂), {coloured}. Click a point to select it.")
+
+
+def _views(ctx: Ctx, idx: int) -> None:
+    renderers = (lambda: views.render_reconstructions(ctx), lambda: views.render_traversal(ctx, idx),
+                 lambda: generate.render_interpolation(ctx, idx), lambda: generate.render_sampling(ctx, idx),
+                 lambda: latent_map.render_history(ctx))
+    for tab, draw in zip(st.tabs(list(VIEWS), key="ex_view", on_change="rerun"), renderers):
+        if tab.open:  # only the open tab runs: the others cost nothing
+            with tab:
+                draw()

@@ -1,0 +1,209 @@
+"""The latent map: projections (precomputed or computed in the background), the decoded plane, the
+VAE prior's contours, click-to-select, and the latent history recorded during training."""
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import streamlit as st
+
+from aeviz import analysis, io, plots
+from aeviz.data import Dataset
+from aeviz.models import Autoencoder
+from aeviz.ui import state, training
+from aeviz.ui.pages.explorer import draw
+
+PROJECTIONS = {"PCA": "pca", "UMAP": "umap", "t-SNE": "tsne"}
+NAMES = {v: k for k, v in PROJECTIONS.items()}
+PLANE_N = 15  # decoded images per side of the latent plane
+
+
+@dataclass
+class Ctx:
+    """What every explorer view needs about the current model."""
+
+    key: str
+    model: Autoencoder
+    data: Dataset
+    z: np.ndarray  # codes of the test set
+    labels: np.ndarray
+
+    @property
+    def kind(self) -> str:
+        """image, signal or points."""
+        return draw.kind(self.data)
+
+    @property
+    def is_vae(self) -> bool:
+        """The model has a prior to sample from."""
+        return self.model.config.objective == "variational"
+
+    @property
+    def pretrained(self) -> bool:
+        """A zoo model (shared, read-only)."""
+        return not self.key.startswith(state.SESSION)
+
+
+def memo(ctx: Ctx, what: tuple, fn):
+    """fn() computed once per model and session (pretrained models are shared, but these are cheap)."""
+    store = st.session_state.setdefault("ex_memo", {})
+    k = (ctx.key, id(ctx.model), *what)
+    if k not in store:
+        store[k] = fn()
+    return store[k]
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _views(name: str) -> dict[str, np.ndarray]:
+    """The zoo's precomputed views (pca, umap, snapshots) of a pretrained model; empty if it has none or a bad one."""
+    try:
+        return io.load_views(state.cards()[name])
+    except io.CheckpointError:  # the page then computes what it needs, as for a model trained here
+        return {}
+
+
+def views(ctx: Ctx) -> dict[str, np.ndarray]:
+    """Precomputed views of the current model (pretrained only)."""
+    return _views(ctx.key) if ctx.pretrained else {}
+
+
+def span(xy: np.ndarray, vae: bool) -> tuple[np.ndarray, np.ndarray]:
+    """A square box that holds nearly all points (and the prior's 2.5-sigma disc for a VAE), padded 5 %.
+
+    Square, so that with equal axis scales the decoded images are not stretched and the prior's circles stay round.
+    """
+    lo, hi = np.percentile(xy, 0.5, axis=0), np.percentile(xy, 99.5, axis=0)
+    if vae:
+        lo, hi = np.minimum(lo, -2.5), np.maximum(hi, 2.5)
+    half = 0.525 * float((hi - lo).max()) + 1e-6
+    mid = (lo + hi) / 2
+    return mid - half, mid + half
+
+
+# --- projections for latents beyond 2-D: precomputed, or computed in a background thread ---------------
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _shared_projection(name: str, method: str) -> np.ndarray:
+    """A projection of a pretrained model's codes, computed once for every session."""
+    return analysis.project(state.pretrained_codes(name), method)
+
+
+def projection(ctx: Ctx, method: str) -> np.ndarray | None:
+    """2-D map of the codes by method; None while it is still being computed in the background."""
+    if ctx.z.shape[1] <= 2:
+        return training.map_2d(ctx.z)
+    if method in views(ctx):
+        return views(ctx)[method]
+    if method == "pca":
+        return memo(ctx, ("pca",), lambda: analysis.project(ctx.z, "pca"))
+    done = st.session_state.setdefault("ex_projections", {})
+    k = (ctx.key, id(ctx.model), method)
+    if k in done:
+        return done[k]
+    _background_projection(ctx, method, k)
+    return None
+
+
+def _background_projection(ctx: Ctx, method: str, k: tuple) -> None:
+    """Start (once) a thread that computes the projection; a polling fragment shows progress."""
+    jobs = st.session_state.setdefault("ex_projection_jobs", {})
+    if k not in jobs:
+        out: dict = {"started": time.perf_counter()}
+        fn = (lambda: _shared_projection(ctx.key, method)) if ctx.pretrained else (lambda: analysis.project(ctx.z, method))
+
+        def run():
+            try:
+                out["xy"] = fn()
+            except Exception as err:
+                out["error"] = f"The {NAMES[method]} projection failed: {err}"
+        threading.Thread(target=run, daemon=True, name=f"aeviz-{method}").start()
+        jobs[k] = out
+    st.fragment(_poll_projection, run_every=0.5)(k, method, len(ctx.z))
+
+
+def _poll_projection(k: tuple, method: str, n: int) -> None:
+    out = st.session_state["ex_projection_jobs"][k]
+    if "xy" in out:
+        st.session_state["ex_projections"][k] = out["xy"]
+        st.rerun()
+    if "error" in out:
+        st.error(out["error"])
+        return
+    note = " (the first UMAP in this server compiles numba: up to a minute)" if method == "umap" else ""
+    status = st.status(f"Computing the {NAMES[method]} map of {n:,} codes{note}…", state="running", expanded=True)
+    status.write(f"{time.perf_counter() - out['started']:.0f} s so far; the rest of the page keeps working.")
+
+
+# --- the map figure -------------------------------------------------------------------------------------
+
+def figure(ctx: Ctx, xy: np.ndarray, axis_titles, selected: int | None, background: str, height: int = 640):
+    """The latent scatter with, for 2-D latents, the decoded plane or the prior's contours beneath it."""
+    fig = plots.latent_scatter(xy, ctx.labels, ctx.data.label_names, selected=selected, axis_titles=axis_titles,
+                               height=height)
+    if ctx.z.shape[1] == 2 and background != "none":
+        lo, hi = span(ctx.z, ctx.is_vae)
+        if background == "decoded" and ctx.kind == "image":
+            grid = memo(ctx, ("plane", PLANE_N), lambda: decoded_plane(ctx.model, lo, hi, PLANE_N))
+            plots.add_image_layer(fig, grid, lo, hi)
+        elif background == "prior":
+            plots.add_prior_contours(fig, lo, hi)
+        fig.update_xaxes(range=[lo[0], hi[0]], constrain="domain")
+        fig.update_yaxes(range=[lo[1], hi[1]], scaleanchor="x", scaleratio=1, constrain="domain")
+    fig.update_layout(dragmode="pan", clickmode="event+select", legend=dict(orientation="h", y=1.02, yanchor="bottom"))
+    return fig
+
+
+def decoded_plane(model: Autoencoder, lo, hi, n: int) -> np.ndarray:
+    """The images decoded on an n x n grid over [lo, hi], tiled edge to edge (top row = highest z2)."""
+    x_hat = analysis.decode(model, analysis.latent_grid(tuple(lo), tuple(hi), n))
+    return plots.tile(plots.as_images(x_hat.reshape(len(x_hat), *x_hat.shape[-2:])), n, pad=0)
+
+
+def clicked(key: str) -> int | None:
+    """The test index of the point last clicked on the map with this key, if it is new."""
+    points = (st.session_state.get(key) or {}).get("selection", {}).get("points", [])
+    idx = next((p.get("customdata") for p in points if isinstance(p.get("customdata"), (int, float))), None)
+    if idx is None:
+        return None
+    seen = st.session_state.get(f"{key}::seen")
+    st.session_state[f"{key}::seen"] = idx
+    return None if seen == idx else int(idx)
+
+
+# --- the latent history --------------------------------------------------------------------------------
+
+def history(ctx: Ctx) -> tuple[list[int], np.ndarray] | None:
+    """(epochs, K x N x 2 maps) of the latent space during training, from the zoo or this session."""
+    v = views(ctx)
+    if "snapshots" in v:
+        return [int(e) for e in v.get("snapshot_epochs", np.arange(len(v["snapshots"])))], v["snapshots"]
+    return training.snapshots(ctx.key)
+
+
+def render_history(ctx: Ctx) -> None:
+    """Scrub through the epochs and watch the clusters form."""
+    state.explain("Each frame is the test set's latent map saved while the model trained. Early on every digit "
+                   "sits in one blob; the reconstruction loss slowly pulls the classes apart, even though the "
+                   "model never saw a label. Axes rescale to each frame; beyond 2-D latents the frames are PCA maps.")
+    hist = history(ctx)
+    if hist is None:
+        st.info("This model has no recorded latent history: train one on this page (the snapshots are kept "
+                "in your session) or pick a 2-D zoo model such as ae-mlp-z2.")
+        return
+    st.fragment(_history_frame)(ctx, *hist)
+
+
+def _history_frame(ctx: Ctx, epochs: list[int], snaps: np.ndarray) -> None:
+    if len(epochs) == 1:  # nothing to scrub
+        epoch = epochs[0]
+    else:
+        epoch = st.select_slider("Epoch", options=epochs, value=epochs[-1], key=f"ex_hist::{ctx.key}",
+                                 help="0 is the untrained network.")
+    k = epochs.index(epoch)
+    titles = ("z₁", "z₂") if ctx.z.shape[1] == 2 else ("principal component 1", "principal component 2")
+    fig = plots.latent_scatter(snaps[k], ctx.labels[: snaps.shape[1]], ctx.data.label_names, axis_titles=titles,
+                               title=f"Latent map after epoch {epoch}" if epoch else "Latent map before training",
+                               height=460)
+    st.plotly_chart(fig, key="ex_hist_map")

@@ -1,0 +1,149 @@
+"""Explorer views on one selected test sample: its code, latent sliders, a traversal grid, reconstructions."""
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+import streamlit as st
+
+from aeviz import analysis, plots
+from aeviz.ui import state
+from aeviz.ui.pages.explorer import draw
+from aeviz.ui.pages.explorer.latent_map import Ctx, memo
+
+MAX_SLIDERS = 8  # beyond this a panel of sliders stops being readable
+
+
+def code_text(z) -> str:
+    """A code as short numbers, e.g. (0.53, -1.20); long codes are cut after 16 values."""
+    z = np.asarray(z).reshape(-1)
+    more = f", … {len(z) - 16} more" if len(z) > 16 else ""
+    return "(" + ", ".join(f"{v:.2f}" for v in z[:16]) + more + ")"
+
+
+def code_range(ctx: Ctx) -> tuple[np.ndarray, np.ndarray]:
+    """Per-dimension slider ranges from the spread of the test codes, padded 10 %."""
+    lo, hi = np.percentile(ctx.z, 0.5, axis=0), np.percentile(ctx.z, 99.5, axis=0)
+    pad = 0.1 * (hi - lo) + 1e-3
+    return (lo - pad).astype(np.float64), (hi + pad).astype(np.float64)
+
+
+def ranked_dims(ctx: Ctx, idx: int) -> np.ndarray:
+    """Latent dimensions by how much one standard deviation of each changes the decoded sample, largest first."""
+    def rank():
+        influence = analysis.dimension_influence(ctx.model, ctx.z[idx], ctx.z.std(0) + 1e-6)
+        return np.argsort(-influence)
+    return memo(ctx, ("rank", idx), rank) if ctx.z.shape[1] > MAX_SLIDERS else np.arange(ctx.z.shape[1])
+
+
+def selected_panel(ctx: Ctx, idx: int) -> None:
+    """The selected sample, its reconstruction, error and code."""
+    x = ctx.data.x_test[idx].numpy()
+    x_hat = analysis.decode(ctx.model, ctx.z[idx][None])[0]
+    name = _label(ctx, idx)
+    st.markdown(f"**Test sample #{idx}** · {name} · reconstruction MSE {analysis.per_sample_mse(x[None], x_hat[None])[0]:.4f}")
+    draw.pair(ctx.data, x, x_hat, key="ex_pair", size=112)
+    st.caption(f"Its code z = {code_text(ctx.z[idx])}")
+
+
+def _label(ctx: Ctx, idx: int) -> str:
+    y = ctx.labels[idx]
+    names = ctx.data.label_names
+    return f"class {names[int(y)]}" if names else f"colour value {float(y):.2f}"
+
+
+def render_sliders(ctx: Ctx, idx: int) -> None:
+    """One slider per (most influential) latent dimension, starting at the selected code; redraws only itself."""
+    st.fragment(_sliders)(ctx, idx)
+
+
+def _sliders(ctx: Ctx, idx: int) -> None:
+    z = ctx.z[idx].astype(np.float64).copy()
+    dims = ranked_dims(ctx, idx)[:MAX_SLIDERS]
+    lo, hi = code_range(ctx)
+    if ctx.kind == "image":
+        sliders_box, image_box = st.columns(2)
+    else:  # a line or a 3-D plot needs the column's full width: it goes above the sliders
+        image_box, sliders_box = st.container(), st.container()
+    with sliders_box.container(key="ex_sliders"):
+        if ctx.z.shape[1] > MAX_SLIDERS:
+            st.caption(f"The {MAX_SLIDERS} of {ctx.z.shape[1]} dimensions that change the output most here; "
+                       "the others stay at the selected code.")
+        for d in dims:
+            step = float((hi[d] - lo[d]) / 100)
+            digits = int(max(2, -np.floor(np.log10(step))))  # a tight code range still shows its steps
+            z[d] = st.slider(f"z{d + 1}", float(lo[d]), float(hi[d]), float(np.clip(z[d], lo[d], hi[d])), step=step,
+                             format=f"%.{digits}f", key=f"ex_z::{ctx.key}::{idx}::{d}")
+    with image_box.container(key="ex_decoded"):
+        x_hat = analysis.decode(ctx.model, z[None])[0]
+        draw.sample(ctx.data, x_hat, "decoded from the sliders", key="ex_slider_sample", size=224)
+        st.markdown(f"z = `{code_text(z)}`")
+
+
+def render_traversal(ctx: Ctx, idx: int) -> None:
+    """Each row sweeps one latent dimension across ±2 standard deviations around the selected code."""
+    state.explain("Each row starts from the selected code and moves one latent dimension from −2 to +2 standard "
+                   "deviations of the test codes, keeping the others fixed. A dimension whose row changes smoothly "
+                   "and meaningfully has learned a factor of variation (thickness, slant, width).",
+                   r"z^{(d)}(t) = z + t\,\sigma_d\,e_d,\qquad t \in [-2, 2]")
+    steps = st.slider("Steps per row", 5, 13, 9, key="ex_trav_steps")
+    dims = ranked_dims(ctx, idx)[:MAX_SLIDERS]
+    std = ctx.z.std(0)
+    codes = np.concatenate([analysis.traversal(ctx.z[idx], [d], 2 * float(std[d]), steps) for d in dims])
+    x_hat = analysis.decode(ctx.model, codes)
+    names = ", ".join(f"z{d + 1}" for d in dims)
+    if ctx.kind == "image":
+        st.image(draw.mosaic(x_hat, steps, size=56), caption=f"Rows, top to bottom: {names}")
+    elif ctx.kind == "signal":
+        for d, rows in zip(dims[:4], x_hat.reshape(len(dims), steps, -1)[:4]):
+            st.plotly_chart(draw.signal_figure({f"t={t:+.1f}": r for t, r in zip(np.linspace(-2, 2, steps), rows)},
+                                                        height=200, title=f"sweeping z{d + 1}"), key=f"ex_trav_{d}")
+    else:
+        series = {f"z{d + 1}": rows for d, rows in zip(dims, x_hat.reshape(len(dims), steps, -1))}
+        st.plotly_chart(draw.points_figure(ctx.data.x_test, series, height=420,
+                                                    title="Each curve: the decoded points as one dimension sweeps"),
+                        key="ex_trav_points")
+
+
+def errors(ctx: Ctx) -> np.ndarray:
+    """Reconstruction MSE of every test sample."""
+    return memo(ctx, ("errors",), lambda: analysis.per_sample_mse(
+        ctx.data.x_test.numpy(), analysis.decode(ctx.model, ctx.z)))
+
+
+def render_reconstructions(ctx: Ctx) -> None:
+    """Originals beside their reconstructions, best or worst first, each with its error."""
+    state.explain("Each pair is a test sample (left) and what the autoencoder rebuilds from its code (right), "
+                   "with the mean squared error per value. The worst ones show what the bottleneck throws away.",
+                   r"\mathrm{MSE}(x, \hat x) = \frac{1}{D}\sum_{i=1}^{D} (x_i - \hat x_i)^2")
+    err = errors(ctx)
+    c1, c2, c3 = st.columns(3)
+    c1.metric("mean test MSE", f"{err.mean():.4f}")
+    c2.metric("PSNR", f"{10 * np.log10(1 / max(err.mean(), 1e-12)):.1f} dB")
+    order_by = c3.radio("Order", ["worst first", "best first", "by index"], horizontal=True, key="ex_rec_order",
+                        disabled=ctx.kind == "points", help="Points are all drawn at once, coloured by their error.")
+    order = {"worst first": np.argsort(-err), "best first": np.argsort(err)}.get(order_by, np.arange(len(err)))[:24]
+    x = ctx.data.x_test.numpy()[order]
+    x_hat = analysis.decode(ctx.model, ctx.z[order])
+    captions = [f"#{i} · MSE {err[i]:.4f}" for i in order]
+    if ctx.kind == "image":
+        pairs = [draw.mosaic(np.stack([a, b]), 2, size=56) for a, b in zip(x, x_hat)]
+        st.image(pairs, caption=captions, width=120)
+    elif ctx.kind == "signal":
+        for row in range(0, 6, 2):
+            cols = st.columns(2)
+            for col, j in zip(cols, (row, row + 1)):
+                col.plotly_chart(draw.signal_figure({"x": x[j], "x̂": x_hat[j]}, height=200, title=captions[j]),
+                                 key=f"ex_rec_sig_{j}")
+    else:
+        st.plotly_chart(_points_errors(ctx, err), key="ex_rec_points")
+    st.plotly_chart(plots.histogram({"test samples": err}, title="Reconstruction error over the test set",
+                                    x_title="MSE per sample"), key="ex_rec_hist")
+
+
+def _points_errors(ctx: Ctx, err: np.ndarray) -> go.Figure:
+    x_hat = analysis.decode(ctx.model, ctx.z)
+    fig = go.Figure(go.Scatter3d(x=x_hat[:, 0], y=x_hat[:, 1], z=x_hat[:, 2], mode="markers", name="reconstructions",
+                                 marker=dict(size=3, color=err, colorscale="Viridis", showscale=True,
+                                             colorbar=dict(title="MSE"))))
+    fig.update_layout(height=460, margin=dict(l=0, r=0, t=30, b=0), title="Reconstructed points, coloured by error")
+    return fig

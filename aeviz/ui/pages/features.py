@@ -1,0 +1,134 @@
+"""Feature extraction: how useful autoencoder codes are to a simple classifier, against PCA and raw pixels."""
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from aeviz import analysis, plots
+from aeviz.ui import state
+from aeviz.uses import applications
+
+DATASET = "mnist"
+METRICS = ("linear probe", "5-NN")
+
+
+def render() -> None:
+    """Draw the page."""
+    st.title("Feature extraction")
+    st.caption("Use the encoder as a feature extractor: encode each image to its code z and train a simple "
+               "classifier on the codes of 4,000 labelled training digits. If the code keeps what tells digits "
+               "apart, a straight line (linear probe) or the 5 nearest neighbours (5-NN) classify the 1,000 test "
+               "digits well. The autoencoder never saw a label.")
+    sizes = applications.LATENT_SIZES
+    _train_button(sizes)
+    rows = [{"features": "raw pixels", "size": 784, **_raw_scores(), "source": "the 784 pixel values"}]
+    for k in sizes:
+        model, source = state.sweep_model(k, DATASET, train=False)
+        if model is not None:
+            rows.append({"features": "autoencoder", "size": k, **_model_scores(source, model), "source": source})
+    rows += [{"features": "PCA", "size": k, **_pca_scores(k), "source": "fit on the training images"} for k in sizes]
+    table = pd.DataFrame(rows + _extra_rows())
+    st.session_state["feat_table"] = table
+    _figures(table, sizes)
+    st.dataframe(table, hide_index=True, height=36 * (len(table) + 1) + 4,
+                 column_config={m: st.column_config.NumberColumn(format="%.3f") for m in METRICS})
+    _reading(table)
+
+
+def _train_button(sizes) -> None:
+    missing = [k for k in sizes if state.sweep_model(k, DATASET, train=False)[0] is None]
+    if not missing:
+        return
+    mc, tc = applications.quick_configs(DATASET, missing[0])
+    st.info(f"No pretrained autoencoder with z = {', '.join(map(str, missing))}. The button trains them here "
+            f"(MLP {mc.hidden}, {tc.epochs} epochs each, seeded: up to about half a minute each on a busy CPU); "
+            "they are then kept for every student.")
+    if st.button(f"Train z = {', '.join(map(str, missing))} now", key="feat_train"):
+        for k in missing:
+            state.sweep_model(k, DATASET, train=True)
+        st.rerun()
+
+
+@st.cache_data(show_spinner="Fitting the classifiers on raw pixels…")
+def _raw_scores() -> dict[str, float]:
+    d = state.dataset(DATASET)
+    return applications.feature_scores(d.x_train.numpy(), d.y_train.numpy(), d.x_test.numpy(), d.y_test.numpy())
+
+
+@st.cache_data(show_spinner=False)
+def _pca_scores(k: int) -> dict[str, float]:
+    d = state.dataset(DATASET)
+    tr, te = applications.pca_features(d.x_train.numpy(), d.x_test.numpy(), k)
+    return applications.feature_scores(tr, d.y_train.numpy(), te, d.y_test.numpy())
+
+
+@st.cache_data(show_spinner=False)
+def _cached_scores(source: str, _model) -> dict[str, float]:
+    return _scores(_model)
+
+
+def _scores(model) -> dict[str, float]:
+    d = state.dataset(DATASET)
+    tr, te = analysis.embed(model, d.x_train), analysis.embed(model, d.x_test)
+    return applications.feature_scores(tr, d.y_train.numpy(), te, d.y_test.numpy())
+
+
+def _model_scores(source: str, model) -> dict[str, float]:
+    """Scores of a shared model are cached under its source; a session model is scored afresh."""
+    return _cached_scores(source, model) if not source.startswith(state.SESSION) else _scores(model)
+
+
+def _extra_rows() -> list[dict]:
+    """Pretrained VAEs and the sidebar model, as single points beside the sweep."""
+    rows, seen = [], set()
+    for name, card in state.cards().items():
+        c = card.config
+        if c.dataset == DATASET and c.objective == "variational" and c.arch == "mlp" and c.beta == 1.0:
+            rows.append({"features": "VAE (μ)", "size": c.latent_dim, **_model_scores(f"pretrained {name}", state.pretrained_model(name)),
+                         "source": f"pretrained {name}"})
+            seen.add(name)
+    key = state.current_key()
+    sweep = {state.sweep_source(k, DATASET) for k in applications.LATENT_SIZES}
+    if key and key not in seen and key not in sweep:
+        model = state.get_model(key)
+        if model.config.dataset == DATASET and applications.is_image_model(model):
+            source = key if key.startswith(state.SESSION) else f"pretrained {key}"
+            rows.append({"features": f"sidebar: {key.removeprefix(state.SESSION)}", "size": model.config.latent_dim,
+                         **_model_scores(source, model), "source": source})
+    return rows
+
+
+def _figures(table: pd.DataFrame, sizes) -> None:
+    cols = st.columns(2)
+    for col, metric in zip(cols, METRICS):
+        series = {}
+        for feat, group in table[table["features"] != "raw pixels"].groupby("features", sort=False):
+            group = group.sort_values("size")
+            series[feat] = (group["size"], group[metric], [f"z={s}: {v:.3f}" for s, v in zip(group["size"], group[metric])])
+        raw = float(table.loc[table["features"] == "raw pixels", metric].iloc[0])
+        series["raw pixels (784 values)"] = (list(sizes), [raw] * len(sizes), [f"{raw:.3f}"] * len(sizes))
+        fig = plots.xy_series(series, "code size (numbers per image, log scale)", f"{metric} test accuracy",
+                              f"{metric} accuracy on 1,000 test digits", log_x=True, height=380)
+        fig.update_xaxes(tickvals=list(sizes))
+        col.plotly_chart(fig, key=f"feat_fig_{metric}")
+
+
+def _versus(wins: list[str], losses: list[str]) -> str:
+    """One sentence: at which code sizes the autoencoder beats PCA."""
+    if not losses:
+        return f"the autoencoder's code beats PCA at every size with a model (z = {', '.join(wins)})."
+    if not wins:
+        return f"PCA is as good or better at every size with a model (z = {', '.join(losses)})."
+    return f"the autoencoder's code beats PCA at z = {', '.join(wins)} and not at z = {', '.join(losses)}."
+
+
+def _reading(table: pd.DataFrame) -> None:
+    ae = table[table["features"] == "autoencoder"].set_index("size")
+    pca = table[table["features"] == "PCA"].set_index("size")
+    raw = table[table["features"] == "raw pixels"].iloc[0]
+    text = f"Raw pixels: linear probe {raw['linear probe']:.3f}, 5-NN {raw['5-NN']:.3f}. "
+    for metric in METRICS:
+        wins = [str(k) for k in ae.index if ae.loc[k, metric] > pca.loc[k, metric]]
+        losses = [str(k) for k in ae.index if ae.loc[k, metric] <= pca.loc[k, metric]]
+        text += f"{metric}: {_versus(wins, losses)} "
+    state.explain(text + "Read the table for the exact figures; a size without an autoencoder row has no model yet.")

@@ -1,0 +1,48 @@
+"""A canvas to draw a digit with the mouse or a finger; returns it as a 28x28 MNIST-like image.
+
+It uses streamlit-drawable-canvas (Fabric.js bundled in the wheel, Streamlit components v2): nothing is
+loaded from the internet. The drawing comes back when a stroke ends.
+"""
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+from streamlit_drawable_canvas import st_canvas
+
+from aeviz import images, plots
+
+SIDE = 224  # 8 canvas pixels per MNIST pixel: easy to draw on, quick to send
+STROKE = 18  # about 2.2 MNIST pixels after scaling the digit into its 20 px box, like MNIST's pen
+
+
+def draw_digit(key: str, side: int = SIDE) -> np.ndarray | None:
+    """A drawing canvas (white pen on black, as MNIST); the digit as a (28, 28) array in [0,1], or None if blank."""
+    st.caption("Draw one digit with the mouse (or a finger), filling most of the box; "
+               "the bin icon above the canvas clears it.")  # also gives the canvas's floating toolbar room
+    result = st_canvas(stroke_width=STROKE, stroke_color="#ffffff", background_color="#000000", height=side,
+                       width=side, drawing_mode="freedraw", return_image_data=True, key=key)
+    rgba = result.image_data
+    if rgba is None:
+        return None
+    try:
+        return images.from_array(rgba[..., :3], name="the drawing")
+    except images.ImageError:  # an empty canvas is not a mistake, just nothing drawn yet
+        return None
+
+
+def show_images(images, captions, width: int = 140) -> None:
+    """A row of images with captions, scaled up without smoothing so pixels stay visible."""
+    cols = st.columns(len(images))
+    for col, img, cap in zip(cols, images, captions):
+        col.image(_upscale(plots.as_images(np.asarray(img)[None])[0], width), caption=cap, clamp=True, width=width)
+
+
+def _upscale(img: np.ndarray, width: int) -> np.ndarray:
+    f = max(1, width // img.shape[-1])
+    return np.kron(img, np.ones((f, f), np.float32))
+
+
+def show_grid(images, ncols: int, width: int = 700, caption: str | None = None) -> None:
+    """A mosaic of images, scaled up without smoothing."""
+    mosaic = _upscale(plots.tile(images, ncols), width)
+    st.image(mosaic, caption=caption, clamp=True, width=min(width, mosaic.shape[1]))

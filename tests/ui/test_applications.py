@@ -1,0 +1,194 @@
+"""AppTest of the application pages against the real pretrained/ models; live training is shrunk to a few epochs."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+import aeviz
+from aeviz.ui import state
+from aeviz.uses import applications
+
+TIMEOUT = 180
+
+
+@pytest.fixture(autouse=True)
+def quick_training(monkeypatch):
+    """Pages train their small models in 2 epochs here, so a test takes seconds instead of a minute."""
+    real = applications.quick_configs
+
+    def shrunk(dataset, latent_dim):
+        mc, tc = real(dataset, latent_dim)
+        return mc, aeviz.TrainConfig(epochs=2, batch_size=tc.batch_size, lr=tc.lr, eval_every=0)
+
+    monkeypatch.setattr(applications, "quick_configs", shrunk)
+
+
+def _needs(*names):
+    missing = [n for n in names if n not in state.cards()]
+    if missing:
+        pytest.skip(f"pretrained/ lacks {', '.join(missing)}")
+
+
+def _script(page: str) -> None:
+    import importlib
+
+    from aeviz.ui import state
+
+    state.sidebar()
+    importlib.import_module(f"aeviz.ui.pages.{page}").render()
+
+
+def _app(page: str) -> AppTest:
+    at = AppTest.from_function(_script, kwargs={"page": page})
+    at.run(timeout=TIMEOUT)
+    assert not at.exception, at.exception
+    return at
+
+
+def test_every_page_module_is_registered_once_in_app_py():
+    from pathlib import Path
+
+    import aeviz.ui.pages as pages
+
+    app = (Path(__file__).parents[2] / "app.py").read_text()
+    names = sorted(p.stem if p.suffix == ".py" else p.name for p in Path(pages.__file__).parent.iterdir()
+                   if not p.name.startswith("_") and (p.suffix == ".py" or (p / "__init__.py").exists()))
+    assert names == ["anomaly", "augmentation", "compare", "compression", "explorer", "features", "imputation", "lab",
+                     "reduction"]
+    assert all(app.count(f"st.Page({n}.render") == 1 for n in names)
+
+
+def test_reduction_swiss_roll_then_slow_maps_then_mnist(monkeypatch):
+    from aeviz import analysis
+
+    at = _app("reduction")
+    table = at.session_state["red_table"]
+    assert list(table.index) == ["Autoencoder code", "PCA"]  # UMAP and t-SNE wait for the student
+    assert 0.5 < table.loc["PCA", "trustworthiness"] <= 1.0
+    assert table.loc["PCA", "unrolled (linear R²)"] < 0.5  # PCA leaves the roll rolled up
+    assert "trained here" in table.loc["Autoencoder code", "how"]
+    assert len(at.get("plotly_chart")) == 3  # the 3-D data and two maps
+
+    def fake(x, method, seed=0):  # stand-in: the real UMAP and t-SNE take a minute on a busy CPU
+        flat = np.asarray(x).reshape(len(x), -1)
+        return flat[:, :2] if method == "umap" else flat[:, 1:3]
+
+    monkeypatch.setattr(analysis, "project", fake)
+    at.toggle(key="red_slow").set_value(True).run(timeout=TIMEOUT)
+    table = at.session_state["red_table"]
+    assert list(table.index) == ["Autoencoder code", "PCA", "UMAP", "t-SNE"]
+    assert "UMAP" in at.caption[-1].value
+
+    at.radio(key="red_data").set_value("mnist").run(timeout=TIMEOUT)
+    table = at.session_state["red_table"]
+    assert "5-NN accuracy" in table.columns and 0.1 < table.loc["PCA", "5-NN accuracy"] < 1.0
+    assert "unrolled (linear R²)" not in table.columns
+
+
+def test_features_sweep_trains_missing_sizes_on_demand():
+    _needs("ae-mlp-z2")
+    at = _app("features")
+    table = at.session_state["feat_table"]
+    raw = table[table["features"] == "raw pixels"].iloc[0]
+    assert 0.8 < raw["linear probe"] <= 1.0 and 0.8 < raw["5-NN"] <= 1.0
+    assert sorted(table.loc[table["features"] == "PCA", "size"]) == list(applications.LATENT_SIZES)
+    ae = table[table["features"] == "autoencoder"]
+    assert 2 in set(ae["size"]) and ae["source"].str.startswith("pretrained").all()
+    if at.button:  # some sizes have no pretrained model: the button trains them
+        at.button(key="feat_train").click().run(timeout=TIMEOUT)
+        table = at.session_state["feat_table"]
+        ae = table[table["features"] == "autoencoder"]
+        assert sorted(ae["size"]) == list(applications.LATENT_SIZES)
+        assert ae["source"].str.contains("trained here").any()
+    assert len(at.get("plotly_chart")) == 2
+    assert any("linear probe: " in c.value and "z = none" not in c.value for c in at.caption)
+
+
+def test_feature_reading_names_the_sizes_in_plain_words():
+    from aeviz.ui.pages.features import _versus
+
+    assert _versus(["2", "16"], []) == "the autoencoder's code beats PCA at every size with a model (z = 2, 16)."
+    assert _versus([], ["8"]) == "PCA is as good or better at every size with a model (z = 8)."
+    assert _versus(["2"], ["32"]) == "the autoencoder's code beats PCA at z = 2 and not at z = 32."
+
+
+def test_compression_points_and_side_by_side():
+    _needs("ae-mlp-z2")
+    at = _app("compression")
+    table = at.session_state["comp_table"]
+    jpeg = table[table["method"] == "JPEG"]
+    assert (jpeg["bytes"] > jpeg["bytes_without_tables"]).all() and jpeg["bytes"].min() > 100
+    ae = table[(table["method"] == "autoencoder") & (table["k"] == 2)]
+    assert sorted(ae["bytes"]) == [1.0, 2.0, 8.0]  # 4 bits, 8 bits, float32
+    at.selectbox(key="comp_rate").set_value((2, 8)).run(timeout=TIMEOUT)
+    shown = at.session_state["comp_shown"]
+    assert shown[0] == "original · 784 B" and shown[1].startswith("autoencoder · 2 B")
+    assert shown[-1].startswith("JPEG q=")
+    at.radio(key="comp_metric").set_value("MSE").run(timeout=TIMEOUT)
+    assert not at.exception
+
+
+def test_augmentation_grid_download_and_experiment():
+    _needs("vae-mlp-z16")
+    at = _app("augmentation")
+    assert not at.radio and "plain autoencoder" in at.caption[1].value  # ae-mlp-z2 can only move its code
+    at.sidebar.selectbox(key="model").set_value("vae-mlp-z16").run(timeout=TIMEOUT)
+    assert at.radio(key="aug_mode").value == "posterior"
+    at.slider(key="aug_scale").set_value(0.0).run(timeout=TIMEOUT)
+    out = at.session_state["aug_out"]
+    assert out.shape == (16, 1, 28, 28)
+    assert np.allclose(out, out[0])  # scale 0: every variant is the plain reconstruction
+    at.slider(key="aug_scale").set_value(2.0).run(timeout=TIMEOUT)
+    out = at.session_state["aug_out"]
+    assert out.min() >= 0 and out.max() <= 1 and not np.allclose(out, out[0])
+    at.select_slider(key="aug_pc").set_value(5)
+    at.slider(key="aug_k").set_value(2).run(timeout=TIMEOUT)
+    at.button(key="aug_run").click().run(timeout=TIMEOUT)
+    mean, std = at.session_state["aug_gain"]
+    assert -1 < mean < 1 and std >= 0
+    assert "±" in at.metric[2].value
+    assert any(m.value.startswith(("**No clear effect", "**Augmentation")) for m in at.markdown)
+
+
+def test_image_pages_refuse_a_points_model_in_one_sentence():
+    mc, tc = applications.quick_configs("swiss-roll", 2)
+    model, _ = aeviz.train(mc, tc)
+    at = AppTest.from_function(_imputation_with_session_model)
+    at.session_state["session_models"] = {"session: roll": model}
+    at.session_state["model"] = "session: roll"
+    at.run(timeout=TIMEOUT)
+    assert not at.exception
+    assert "works on images" in at.info[0].value
+
+
+def _imputation_with_session_model():
+    from aeviz.ui import state
+    from aeviz.ui.pages import imputation
+
+    state.sidebar()
+    imputation.render()
+
+
+def test_imputation_beats_mean_image_and_keeps_known_pixels():
+    _needs("ae-mlp-z16")
+    at = _app("imputation")
+    at.sidebar.selectbox(key="model").set_value("ae-mlp-z16").run(timeout=TIMEOUT)
+    assert at.selectbox(key="imp_method").value == "fit the code"
+    result = at.session_state["imp_result"]
+    curve = result["curve"]
+    assert len(curve) == 101 and curve[0] == pytest.approx(result["test_mean_fill"])
+    # Measured: top half missing, 0.064 for the mean image, 0.055 after 100 steps of fitting the code.
+    assert result["test_autoencoder"] < 0.95 * result["test_mean_fill"]
+    assert any("ends below the mean-image baseline" in c.value for c in at.caption)
+    at.selectbox(key="imp_method").set_value("iterated reconstruction").run(timeout=TIMEOUT)
+    at.selectbox(key="imp_mask").set_value("random pixels").run(timeout=TIMEOUT)
+    at.slider(key="imp_rate").set_value(0.3)
+    at.slider(key="imp_iters").set_value(3).run(timeout=TIMEOUT)
+    assert not at.exception
+    result = at.session_state["imp_result"]
+    assert len(result["curve"]) == 4
+    # Scattered missing pixels are easy for both methods: 0.07 for the mean image, about 0.03 here.
+    assert result["test_autoencoder"] < 0.6 * result["test_mean_fill"]
+    assert at.metric[0].value == f"{result['test_mean_fill']:.4f}"
+    assert at.metric[1].label == "test set · autoencoder, 3 iterations"

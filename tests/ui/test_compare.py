@@ -1,0 +1,226 @@
+"""AppTest for the Compare page: presets, the URL round trip (bad links included), linked selection, metrics."""
+import base64
+import json
+
+import numpy as np
+import pytest
+import streamlit as st
+import torch
+from safetensors.numpy import save_file as save_numpy
+from streamlit.proto.WidgetStates_pb2 import WidgetState
+from streamlit.testing.v1 import AppTest
+
+import aeviz
+from aeviz import io
+from aeviz.data import load
+from aeviz.ui import state
+from aeviz.uses import compare
+
+PRESET_MODELS = sorted({m for p in compare.PRESETS for m in p.models})
+OBJECTIVES = {"ae": "vanilla", "vae": "variational", "dae": "denoising", "cae": "contractive"}
+
+
+def _tiny_zoo(folder):
+    """Untrained, seeded stand-ins with the preset names: the page's behaviour does not depend on training."""
+    for i, name in enumerate(PRESET_MODELS):
+        kind, arch, z = name.split("-")[:3]
+        beta = float(name.split("-b")[1]) if "-b" in name else 1.0
+        torch.manual_seed(i)
+        mc = aeviz.config_for("mnist", objective=OBJECTIVES[kind], arch=arch, latent_dim=int(z[1:]), beta=beta,
+                              hidden=(4, 8) if arch == "conv" else (16,))
+        io.save(aeviz.build(mc).eval(), folder / f"{name}.safetensors", metrics={"train_seconds": 10.0 + i})
+        if mc.latent_dim > 2:  # the zoo stores 2-D maps of the test codes beside the weights
+            maps = np.random.default_rng(i).normal(size=(2, 1000, 2)).astype(np.float32)
+            save_numpy({"pca": maps[0], "umap": maps[1]}, str(folder / f"{name}.views.safetensors"))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def zoo(tmp_path_factory):
+    """The real pretrained/ when it holds every preset model, else a tiny stand-in zoo."""
+    real = {c.name for c in io.pretrained()} if io.PRETRAINED.is_dir() else set()
+    folder = io.PRETRAINED
+    if not set(PRESET_MODELS) <= real:
+        folder = tmp_path_factory.mktemp("zoo")
+        _tiny_zoo(folder)
+    saved = io.PRETRAINED
+    io.PRETRAINED = folder
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    yield folder
+    io.PRETRAINED = saved
+    st.cache_resource.clear()
+    st.cache_data.clear()
+
+
+def page():
+    from aeviz.ui.pages import compare as compare_page
+
+    compare_page.render()
+
+
+def run(params=None, session=None) -> AppTest:
+    at = AppTest.from_function(page)
+    at.query_params.update(params or {})
+    for k, v in (session or {}).items():
+        at.session_state[k] = v
+    return at.run(timeout=120)
+
+
+def headers(at) -> list[str]:
+    """The bold column and row titles of the image views."""
+    return [m.value.strip("*") for m in at.markdown if m.value.startswith("**")]
+
+
+def _array(value) -> np.ndarray:
+    """A plotly JSON array: a plain list or a typed array {"dtype", "bdata" (base64)}."""
+    if isinstance(value, dict):
+        return np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"])
+    return np.asarray(value)
+
+
+def highlighted_per_map(at) -> list[list[int]]:
+    """Test indices each latent map shows highlighted (plotly's selectedpoints, by customdata)."""
+    out = []
+    for chart in at.get("plotly_chart"):
+        traces = json.loads(chart.proto.spec)["data"]
+        out.append(sorted(int(i) for t in traces if t.get("selectedpoints") is not None
+                          for i in _array(t["customdata"])[t["selectedpoints"]]))
+    return out
+
+
+def select_points(at, chart, indices) -> AppTest:
+    """Send a plotly selection event exactly as the browser does (AppTest cannot drag a lasso)."""
+    states = at._tree.get_widget_states()
+    event = WidgetState(id=chart.proto.id)
+    event.string_value = json.dumps({"selection": {"points": [{"customdata": int(i)} for i in indices],
+                                                   "point_indices": list(range(len(indices))), "box": [], "lasso": []}})
+    states.widgets.append(event)
+    return at._run(states, timeout=120)
+
+
+@pytest.mark.parametrize("preset", compare.PRESETS, ids=lambda p: p.title)
+def test_each_preset_sets_its_models_noise_and_link(preset):
+    at = run()
+    at.selectbox(key="cmp_preset").set_value(preset.title).run(timeout=120)
+    assert not at.exception
+    assert at.multiselect(key="cmp_models").value == list(preset.models)
+    assert at.slider(key="cmp_level").value == preset.level
+    assert at.query_params["models"] == ",".join(preset.models)
+    assert at.query_params["level"] == f"{preset.level:g}"
+    assert preset.why in [c.value for c in at.caption]
+    assert headers(at)[: 1 + (preset.level > 0) + len(preset.models)] == (
+        ["original"] + ["noisy input"] * (preset.level > 0) + list(preset.models))
+    assert len(at.get("plotly_chart")) == len(preset.models)
+    assert at.selectbox(key="cmp_preset").value == preset.title
+
+
+def test_a_link_opens_its_comparison_and_widget_changes_update_the_link():
+    at = run({"models": "ae-mlp-z16,dae-mlp-z16,cae-mlp-z16", "noise": "masking", "level": "0.25", "steps": "5",
+              "pair": "7,42", "seed": "3"})
+    assert not at.exception and not at.warning
+    assert at.multiselect(key="cmp_models").value == ["ae-mlp-z16", "dae-mlp-z16", "cae-mlp-z16"]
+    assert at.selectbox(key="cmp_noise").value == "masking"
+    assert at.slider(key="cmp_level").value == 0.25
+    assert at.slider(key="cmp_steps").value == 5
+    assert (at.number_input(key="cmp_pair_a").value, at.number_input(key="cmp_pair_b").value) == (7, 42)
+    at.slider(key="cmp_steps").set_value(9).run(timeout=120)
+    assert at.query_params["steps"] == "9"
+    at.multiselect(key="cmp_models").unselect("cae-mlp-z16").run(timeout=120)
+    assert at.query_params["models"] == "ae-mlp-z16,dae-mlp-z16"
+    assert at.query_params["noise"] == "masking" and at.query_params["pair"] == "7,42"
+    assert at.multiselect(key="cmp_models").value == ["ae-mlp-z16", "dae-mlp-z16"]  # not reset from the link
+
+
+def test_a_bad_link_opens_with_clear_notes_not_an_error():
+    at = run({"models": "ae-mlp-z2,foo,vae-mlp-z2", "level": "abc", "pair": "5,99999"})
+    assert not at.exception
+    notes = [w.value for w in at.warning]
+    assert "The link names a model that does not exist here: foo; showing the others." in notes
+    assert "The link's level 'abc' is not a noise level between 0 and 1; using 0.0." in notes
+    assert any("beyond the 1000 test images" in n for n in notes)
+    assert at.multiselect(key="cmp_models").value == ["ae-mlp-z2", "vae-mlp-z2"]
+    assert at.slider(key="cmp_level").value == 0.0
+    assert at.query_params["models"] == "ae-mlp-z2,vae-mlp-z2" and at.query_params["pair"] == "0,1"
+    at.slider(key="cmp_steps").set_value(6).run(timeout=120)
+    assert not at.warning  # the notes were about the link; once the user moves on they go
+
+
+def test_a_link_to_only_unknown_models_shows_the_default_comparison():
+    at = run({"models": "nope,nada"})
+    assert not at.exception
+    assert at.multiselect(key="cmp_models").value == list(compare.default_state(state.model_keys()).models)
+    assert any("nope, nada" in w.value for w in at.warning)
+
+
+def test_selecting_points_in_one_map_highlights_them_in_all():
+    at = run({"models": "ae-mlp-z2,vae-mlp-z2,ae-mlp-z16"})
+    assert highlighted_per_map(at) == [[], [], []]
+    chosen = [3, 17, 256, 999]
+    at = select_points(at, at.get("plotly_chart")[1], chosen)
+    assert not at.exception
+    assert highlighted_per_map(at) == [chosen] * 3
+    assert "4 test images highlighted in every map." in [c.value for c in at.caption]
+    at.button[0].click().run(timeout=120)  # "Clear the selection"
+    assert highlighted_per_map(at) == [[], [], []]
+
+
+def test_picking_a_class_highlights_it_in_every_map_and_in_the_link():
+    at = run({"models": "ae-mlp-z2,vae-mlp-z2"})
+    at.selectbox(key="cmp_cls").set_value(3).run(timeout=120)
+    threes = np.flatnonzero(load("mnist").y_test.numpy() == 3).tolist()
+    assert highlighted_per_map(at) == [threes, threes]
+    assert at.query_params["cls"] == "3"
+    at = select_points(at, at.get("plotly_chart")[0], [1, 2])  # a point selection replaces the class
+    assert highlighted_per_map(at) == [[1, 2], [1, 2]] and at.selectbox(key="cmp_cls").value is None
+    assert "cls" not in at.query_params
+
+
+def test_metrics_table_shows_each_models_numbers_and_marks_the_best():
+    keys = ["ae-mlp-z2", "vae-mlp-z2", "vae-mlp-z2-b4"]
+    at = run({"models": ",".join(keys), "level": "0.5"})
+    df = at.dataframe[0].value
+    assert list(df.columns) == [*keys, "best"]
+    data = load("mnist")
+    mse = {k: compare.summary(aeviz.load(io.PRETRAINED / f"{k}.safetensors"), data)["mse"] for k in keys}
+    assert [df.loc["test MSE ↓", k] for k in keys] == [f"{mse[k]:.4f}" for k in keys]
+    assert df.loc["test MSE ↓", "best"] == min(mse, key=mse.get)
+    assert df.loc["negative ELBO (nats, VAEs) ↓", "ae-mlp-z2"] == "—"
+    assert df.loc["negative ELBO (nats, VAEs) ↓", "best"] in keys[1:]
+    assert "denoising PSNR (dB) ↑" in df.index and "latent size" in df.index
+    assert df.loc["latent size", "best"] == ""
+
+
+def test_other_data_is_left_out_and_session_models_stay_out_of_the_link():
+    signals = aeviz.build(aeviz.config_for("signals", arch="rnn", latent_dim=4, hidden=(8,))).eval()
+    mine = aeviz.build(aeviz.config_for("mnist", latent_dim=2, hidden=(16,))).eval()
+    session = {"session_models": {"session: sig": signals, "session: mine": mine},
+               "cmp_models": ["ae-mlp-z2", "session: sig", "session: mine"]}
+    at = run(session=session)
+    assert not at.exception
+    assert ("session: sig was trained on other data than the mnist samples the first model uses, so it is "
+            "left out of this comparison.") in [i.value for i in at.info]
+    assert "session: sig" not in headers(at) and "session: mine" in headers(at)
+    assert at.query_params["models"] == "ae-mlp-z2"
+    assert any("Session models cannot be shared by link" in c.value and "session: mine" in c.value for c in at.caption)
+
+
+def test_fewer_than_two_models_asks_for_more():
+    at = run({"models": "ae-mlp-z2"})
+    assert not at.exception
+    assert "Pick at least two models (of the same data) to compare them." in [i.value for i in at.info]
+    assert not at.get("plotly_chart")
+
+
+def test_umap_maps_come_from_the_zoo_and_session_models_fall_back_to_pca():
+    mine = aeviz.build(aeviz.config_for("mnist", latent_dim=8, hidden=(16,))).eval()
+    at = run({"models": "ae-mlp-z16,ae-mlp-z2", "proj": "umap"}, {"session_models": {"session: mine": mine}})
+    assert at.radio(key="cmp_proj").value == "umap"
+    traces = json.loads(at.get("plotly_chart")[0].proto.spec)["data"]
+    umap = io.load_views(state.cards()["ae-mlp-z16"])["umap"]
+    for t in traces:
+        idx = _array(t["customdata"]).astype(int)
+        assert np.allclose(_array(t["x"]), umap[idx, 0])
+    at.multiselect(key="cmp_models").select("session: mine").run(timeout=120)
+    assert ("session: mine has no precomputed UMAP map (only pretrained models do), so PCA is shown."
+            in [c.value for c in at.caption])
+    assert at.query_params["proj"] == "umap"

@@ -1,0 +1,303 @@
+"""The Explorer page in AppTest: every pretrained model, every view, and each control path.
+
+The pretrained zoo is whatever aeviz.io.PRETRAINED holds (pretrained/, or AEVIZ_PRETRAINED); models are
+picked by what they are (a 2-D VAE, a latent > 2 image model, ...) rather than by name.
+A click on the latent map is simulated by writing the selection Streamlit would receive into the chart's
+session_state key ("ex_map"): AppTest cannot click inside a plotly canvas.
+"""
+from __future__ import annotations
+
+import re
+import sys
+import time
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+import aeviz
+from aeviz import io
+from aeviz.data import load
+
+VIEWS = ("Reconstructions", "Traversal", "Interpolation", "Sampling (VAE)", "Latent history")
+
+
+def _page(sidebar: bool = True):
+    from aeviz.ui import state
+    from aeviz.ui.pages import explorer
+
+    if sidebar:
+        state.sidebar()
+    explorer.render()
+
+
+CARDS = {c.name: c for c in io.pretrained()} if io.PRETRAINED.is_dir() else {}
+pytestmark = pytest.mark.skipif(not CARDS, reason="the pretrained zoo is empty")
+
+
+def _first(pred) -> str:
+    hits = [n for n, c in sorted(CARDS.items()) if pred(c.config)]
+    if not hits:
+        pytest.skip("no pretrained model of this kind")
+    return hits[0]
+
+
+def _app(model: str | None = None, sidebar: bool = True) -> AppTest:
+    """The page as app.py draws it. Without the sidebar for session models: AppTest cannot rerun a picker
+    whose format_func reads session state (it calls format_func outside the session)."""
+    at = AppTest.from_function(_page, default_timeout=60, kwargs={"sidebar": sidebar})
+    if model:
+        at.session_state["model"] = model
+    return at.run()
+
+
+def _view(at: AppTest, view: str) -> AppTest:
+    at.session_state["ex_view"] = view
+    return at.run()
+
+
+def _metrics(at: AppTest) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+def _shown(at: AppTest) -> str:
+    """The model named in the page's header."""
+    return next(re.match(r"#### `([^`]+)`", m.value).group(1) for m in at.markdown if m.value.startswith("#### `"))
+
+
+def _code(at: AppTest) -> str:
+    return next(m.value for m in at.markdown if m.value.startswith("z = `"))
+
+
+def _decoded(at: AppTest) -> str:
+    return next(i for i in at.image if "decoded from the sliders" in i.captions).value[0]
+
+
+def test_first_screen_shows_the_default_model_without_umap():
+    umap_before = "umap" in sys.modules
+    at = _app()
+    assert not at.exception
+    assert _shown(at) == "ae-mlp-z2" and _metrics(at)["latent size"] == "2"
+    assert float(_metrics(at)["test MSE"]) == pytest.approx(CARDS["ae-mlp-z2"].metrics["test_mse"], abs=1e-4)
+    assert [s.label for s in at.slider][:2] == ["z1", "z2"]
+    assert any(e.proto.id.endswith("ex_map") for e in at.get("plotly_chart"))
+    assert at.session_state["ex_idx"] == 0 and any("**Test sample #0**" in m.value for m in at.markdown)
+    if not umap_before:
+        assert "umap" not in sys.modules and "numba" not in sys.modules
+
+
+@pytest.mark.parametrize("name", sorted(CARDS))
+def test_every_pretrained_model_renders_every_view(name):
+    at = _app(name)
+    assert not at.exception and _shown(at) == name
+    for view in VIEWS[1:]:
+        _view(at, view)
+        assert not at.exception, (name, view, at.exception)
+    assert at.error.len == 0
+
+
+def test_moving_a_slider_changes_the_code_and_the_image():
+    at = _app("ae-mlp-z2")
+    code, image = _code(at), _decoded(at)
+    z1 = at.slider[0]
+    z1.set_value(round(z1.max - 0.01 * (z1.max - z1.min), 2)).run()
+    assert _code(at) != code and _decoded(at) != image
+    assert _code(at).startswith(f"z = `({z1.value:.2f},")
+
+
+def test_a_click_on_the_map_selects_that_sample():
+    at = _app("ae-mlp-z2")
+    at.session_state["ex_map"] = {"selection": {"points": [{"customdata": 42, "x": 0.0, "y": 0.0}],
+                                                "point_indices": [42], "box": [], "lasso": []}}
+    at.run()
+    assert at.session_state["ex_idx"] == 42
+    assert at.number_input(key="ex_idx").value == 42
+    assert any("**Test sample #42**" in m.value for m in at.markdown)
+    z = at.slider[0].value  # the sliders start at the new sample's code
+    assert _code(at).startswith(f"z = `({z:.2f},")
+
+
+def test_the_index_box_selects_a_sample_and_the_sliders_follow():
+    at = _app("ae-mlp-z2")
+    before = at.slider[0].value
+    at.number_input(key="ex_idx").set_value(7).run()
+    assert any("**Test sample #7**" in m.value for m in at.markdown)
+    assert at.slider[0].value != before
+
+
+def test_reconstructions_sort_worst_and_best_with_their_errors():
+    at = _app("ae-mlp-z2")
+    worst = [float(c.split("MSE ")[1]) for c in at.image[-1].captions]
+    assert len(worst) == 24 and worst == sorted(worst, reverse=True)
+    at.radio(key="ex_rec_order").set_value("best first").run()
+    best = [float(c.split("MSE ")[1]) for c in at.image[-1].captions]
+    assert best == sorted(best) and best[0] < worst[-1]
+
+
+def test_traversal_grid_and_large_latents_show_the_top_dimensions():
+    name = _first(lambda c: c.latent_dim > 8 and c.arch == "mlp" and c.dataset == "mnist")
+    at = _view(_app(name), "Traversal")
+    assert at.slider(key="ex_trav_steps").value == 9
+    latent = [s for s in at.slider if re.fullmatch(r"z\d+", s.label)]
+    assert len(latent) == 8
+    assert any("dimensions that change the output most" in c.value for c in at.caption)
+    assert any(c.startswith("Rows, top to bottom: z") for i in at.image for c in i.captions)
+
+
+def test_interpolation_between_a_3_and_an_8_linear_and_spherical():
+    at = _view(_app("ae-mlp-z2"), "Interpolation")
+    path = at.session_state["ex_int_path"]
+    y = load("mnist").y_test.numpy()
+    a, b = int(np.flatnonzero(y == 3)[0]), int(np.flatnonzero(y == 8)[0])
+    assert path.shape == (9, 2)
+    assert any(f"#{a} → #{b}, linear, 9 steps" in c for i in at.image for c in i.captions)
+    np.testing.assert_allclose(path[1] - path[0], path[2] - path[1], rtol=1e-4, atol=1e-6)  # a straight line
+    at.radio(key="ex_int_method").set_value("spherical").run()
+    at.slider(key="ex_int_steps").set_value(5).run()
+    sph = at.session_state["ex_int_path"]
+    assert sph.shape == (5, 2)
+    np.testing.assert_allclose(sph[[0, -1]], path[[0, -1]], atol=1e-5)  # same ends, another path
+    assert not np.allclose(sph[2], (path[0] + path[-1]) / 2)
+
+
+def test_interpolation_by_index():
+    at = _view(_app("ae-mlp-z2"), "Interpolation")
+    at.radio(key="ex_int_by").set_value("by index").run()
+    at.number_input(key="ex_int_b").set_value(5).run()
+    assert any("#0 → #5" in c for i in at.image for c in i.captions)
+
+
+def test_sampling_a_vae_with_temperature_and_its_elbo():
+    name = _first(lambda c: c.objective == "variational" and c.latent_dim == 2 and c.dataset == "mnist")
+    at = _view(_app(name), "Sampling (VAE)")
+    assert not at.exception
+    samples = at.session_state["ex_samples"]
+    assert samples.shape == (24, 1, 28, 28)
+    at.slider(key="ex_temp").set_value(0.3).run()
+    cold = at.session_state["ex_samples"]
+    assert cold.shape == samples.shape and not np.allclose(cold, samples)
+    m = _metrics(at)
+    nelbo, rec, kl = (float(m[k]) for k in ("−ELBO (nats)", "reconstruction −log p(x|z)", "KL(q(z|x) ‖ N(0,I))"))
+    assert kl > 0 and nelbo == pytest.approx(rec + kl, abs=0.2)
+    assert at.button(key="ex_resample")
+
+
+def test_sampling_says_why_a_plain_autoencoder_cannot():
+    at = _view(_app("ae-mlp-z2"), "Sampling (VAE)")
+    assert "Sampling needs a variational autoencoder" in at.info[0].value
+    ladder = ("vae-mlp-z2-b0.5", "vae-mlp-z2", "vae-mlp-z2-b4", "vae-mlp-z2-b10")
+    if all(n in CARDS for n in ladder):  # the beta ladder is shown to every model, one column per rung
+        shown = [m.value for m in at.markdown if m.value.startswith("**β = ")]
+        assert [v.split("**")[1] for v in shown] == ["β = 0.5", "β = 1", "β = 4", "β = 10"]
+
+
+def test_latent_history_scrubs_through_epochs():
+    name = _first(lambda c: c.latent_dim == 2 and c.dataset == "mnist")
+    at = _view(_app(name), "Latent history")
+    if at.info:
+        pytest.skip("this zoo has no latent snapshots")
+    epochs = at.select_slider(key=f"ex_hist::{name}")
+    assert str(epochs.value) == epochs.options[-1]  # AppTest lists options as strings
+    epochs.set_value(int(epochs.options[0])).run()
+    assert at.select_slider(key=f"ex_hist::{name}").value == int(epochs.options[0])
+    assert not at.exception
+
+
+def test_projection_beyond_2d_runs_in_the_background(monkeypatch):
+    import aeviz.analysis
+
+    name = _first(lambda c: c.latent_dim > 2 and c.dataset == "mnist")
+    calls = []
+    real = aeviz.analysis.project
+
+    def fake(codes, method, seed=0):  # t-SNE takes seconds: the page's behaviour is what is tested here
+        calls.append(method)
+        return real(codes, "pca") if method == "tsne" else real(codes, method, seed)
+    monkeypatch.setattr(aeviz.analysis, "project", fake)
+    at = _app(name)
+    assert at.radio(key="ex_proj").value == "PCA"
+    at.radio(key="ex_proj").set_value("t-SNE").run()
+    assert not at.exception
+    jobs = at.session_state["ex_projection_jobs"]
+    assert len(jobs) == 1
+    for _ in range(200):
+        if "xy" in next(iter(jobs.values())):
+            break
+        time.sleep(0.05)
+    at.run()
+    assert calls == ["tsne"] and any(e.proto.id.endswith("ex_map") for e in at.get("plotly_chart"))
+
+
+def test_upload_a_good_and_a_bad_file(tmp_path):
+    d = load("digits")
+    model, hist = aeviz.train(aeviz.config_for("digits", hidden=(16,)), aeviz.TrainConfig(epochs=1), d)
+    good = io.to_bytes(model, {"test_mse": 0.1}, hist.to_dict())
+    at = _app()
+    at.sidebar.file_uploader[0].set_value(("mine.safetensors", good, "application/octet-stream")).run()
+    assert at.session_state["model"] == "session: mine" and _shown(at) == "mine"
+    assert not at.exception and [s.label for s in at.slider][:2] == ["z1", "z2"]
+
+    at = _app("vae-mlp-z2" if "vae-mlp-z2" in CARDS else None)
+    before = _shown(at)
+    at.sidebar.file_uploader[0].set_value(("broken.safetensors", b"\x80\x04 not a checkpoint",
+                                           "application/octet-stream")).run()
+    assert "pickled PyTorch file" in at.sidebar.error[0].value
+    assert _shown(at) == before and not at.exception  # the page keeps its current model
+
+
+def test_train_one_epoch_then_explore_it_and_its_history():
+    at = _app(sidebar=False)
+    at.selectbox(key="ex_t_data").set_value("digits")
+    at.number_input(key="ex_t_epochs").set_value(1)
+    at.selectbox(key="ex_t_obj").set_value("variational").run()
+    assert at.slider(key="ex_t_beta").value == 1.0  # the objective's own knob appears
+    at.button(key="ex_train::start").click().run()
+    at.session_state["ex_train::job"].thread.join(timeout=60)
+    at.run()
+    key = "session: variational-mlp-z2-digits"
+    assert at.session_state["model"] == key and _shown(at) == key.removeprefix("session: ")
+    assert at.download_button(key="ex_train::download")
+    _view(at, "Latent history")
+    assert at.select_slider(key=f"ex_hist::{key}").options == ["0", "1"]
+
+
+def test_stop_keeps_the_model_trained_so_far():
+    at = _app(sidebar=False)
+    at.selectbox(key="ex_t_data").set_value("digits")
+    at.number_input(key="ex_t_epochs").set_value(500).run()
+    at.button(key="ex_train::start").click().run()
+    job = at.session_state["ex_train::job"]
+    at.button(key="ex_train::stop").click().run()
+    job.thread.join(timeout=60)
+    at.run()
+    assert job.result[1].status == "stopped" and job.epoch < 500
+    assert any("Stopped at epoch" in w.value for w in at.warning)
+    assert at.session_state["model"] == "session: vanilla-mlp-z2-digits"
+
+
+def test_nonsense_settings_get_one_sentence():
+    at = _app(sidebar=False)
+    at.selectbox(key="ex_t_data").set_value("swiss-roll")
+    at.selectbox(key="ex_t_arch").set_value("conv").run()
+    assert at.error[0].value.startswith("The convolutional nets need images")
+    assert not at.exception and "ex_train::start" not in [b.key for b in at.button]
+
+
+@pytest.mark.parametrize("dataset,arch,latent", [("signals", "rnn", 3), ("swiss-roll", "mlp", 2),
+                                                 ("mnist-rows", "rnn", 3), ("digits", "mlp", 1)])
+def test_other_kinds_draw_as_lines_points_or_images(dataset, arch, latent):
+    d = load(dataset)
+    mc = aeviz.config_for(dataset, arch=arch, hidden=(16,) if arch == "rnn" else (16, 8), latent_dim=latent)
+    model, _ = aeviz.train(mc, aeviz.TrainConfig(epochs=1, max_train=256), d)
+    at = AppTest.from_function(_page, default_timeout=60, kwargs={"sidebar": False})
+    at.session_state["session_models"] = {"session: odd": model}
+    at.session_state["model"] = "session: odd"
+    at.run()
+    assert not at.exception and _shown(at) == "odd"
+    for view in VIEWS[1:]:
+        _view(at, view)
+        assert not at.exception, (dataset, view, at.exception)
+    if d.kind == "image" or dataset == "mnist-rows":
+        assert any("decoded from the sliders" in i.captions for i in at.image)
+    else:
+        assert not at.image or all("decoded from the sliders" not in i.captions for i in at.image)
