@@ -317,13 +317,14 @@ class RedisStore(RoomStore):
         meta_text = meta_json(meta)
         limits = self.limits
         sha = check_blob(blob, limits.bytes_per_entry)
+        blob = bytes(blob)
         member = self._member(code, student_token)
         now = self.clock()
         entry = {"member_id": member.id, "author": member.name, "name": name, "meta": json.loads(meta_text),
                  "size": len(blob), "sha256": sha, "created": now}
         reply = self._submit(args=self._args(code, hash_secret(student_token), limits.entries_per_room,
                                              limits.submissions_per_minute, rate_window(now),
-                                             json.dumps(entry, ensure_ascii=False), bytes(blob)))
+                                             json.dumps(entry, ensure_ascii=False), blob))
         status = _status(reply)
         if status == "gone":
             raise NotFound(no_room_message(code))
