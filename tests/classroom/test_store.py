@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import socket
 import subprocess
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -456,3 +457,106 @@ def test_open_store_redis(redis_url):
     with pytest.raises(StoreError, match=f"^Cannot reach the room store at redis://127.0.0.1:{port}/0: "
                                          f"is redis-server running\\?$"):
         open_store(f"redis://:hunter2@127.0.0.1:{port}/0")  # and the password stays out of the message
+
+
+# ------------------------------------------------------------------ races
+
+def race(calls) -> list:
+    """Run the calls on threads released together; each result is a value or the exception it raised."""
+    barrier = threading.Barrier(len(calls))
+    results = [None] * len(calls)
+
+    def run(i, call):
+        barrier.wait()
+        try:
+            results[i] = call()
+        except Exception as err:  # noqa: BLE001 - the test looks at what came back
+            results[i] = err
+
+    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
+
+
+def test_caps_hold_when_replicas_race(backend):
+    """Two store objects (two replicas), ten threads: the last places on a board and in a room go once."""
+    limits = Limits(entries_per_room=4, members_per_room=6)
+    one, two = backend.make(limits), backend.make(limits)
+    room, _ = one.open_room()
+    joined = race([lambda s=(one, two)[i % 2]: s.join(room.code, "Ana") for i in range(10)])
+    members = [r for r in joined if not isinstance(r, Exception)]
+    assert len(members) == 6 and all(isinstance(r, LimitError) for r in joined if r not in members)
+    assert sorted(m.name for m, _ in members) == ["Ana"] + [f"Ana ({n})" for n in range(2, 7)]
+    tokens = [token for _, token in members]
+    submitted = race([lambda s=(one, two)[i % 2], t=tokens[i]: s.submit(room.code, t, "m", {}, checkpoint())
+                      for i in range(6)])
+    assert sum(not isinstance(r, Exception) for r in submitted) == 4
+    assert sum(isinstance(r, LimitError) for r in submitted) == 2
+    assert len(two.entries(room.code)) == 4
+
+
+# ------------------------------------------------------------------ what each backend leaves behind
+
+def test_sqlite_files_follow_the_board(tmp_path):
+    store = SQLiteStore(tmp_path, clock=Clock())
+    code, secret, _, token = room_with_student(store)
+    entries = [store.submit(code, token, f"m{i}", {}, checkpoint((float(i),))) for i in range(4)]
+
+    def files():
+        return sorted(p.read_bytes() for p in (tmp_path / "blobs").rglob("*") if p.is_file())
+
+    assert files() == sorted(checkpoint((float(i),)) for i in range(4))  # no temporary files either
+    store.withdraw(code, token, entries[0].id)
+    store.remove_entry(code, secret, entries[1].id)
+    assert files() == sorted(checkpoint((float(i),)) for i in (2, 3))
+    assert store.clear_board(code, secret) == 2 and files() == []
+    store.submit(code, token, "again", {}, checkpoint())
+    store.close_room(code, secret)
+    assert list((tmp_path / "blobs").iterdir()) == []
+
+
+def test_sqlite_refuses_a_newer_schema(tmp_path):
+    import sqlite3
+
+    SQLiteStore(tmp_path)
+    with sqlite3.connect(tmp_path / "rooms.sqlite3") as con:
+        assert con.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        con.execute("PRAGMA user_version = 99")
+    with pytest.raises(StoreError, match="has schema version 99, newer than this aeviz understands \\(1\\); "
+                                         "update aeviz.$"):
+        SQLiteStore(tmp_path)
+
+
+def test_redis_keys_follow_the_rooms(redis_url):
+    import redis
+
+    from aeviz.classroom.redis_store import RedisStore
+
+    clock, prefix = Clock(), f"keys-{uuid.uuid4().hex[:8]}:"
+    store = RedisStore(redis_url, clock=clock, prefix=prefix)
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    code, secret, _, token = room_with_student(store)
+    first = store.submit(code, token, "m", {}, checkpoint())
+    second = store.submit(code, token, "m", {}, checkpoint())
+    store.hide_entry(code, secret, second.id)
+    room = f"{prefix}room:{code}"
+    assert client.exists(f"{room}:blob:{first.id}", f"{room}:blob:{second.id}", f"{room}:hidden") == 3
+    store.withdraw(code, token, second.id)
+    assert client.exists(f"{room}:blob:{second.id}", f"{room}:hidden") == 0
+    store.close_room(code, secret)
+    def left():
+        keys = (k.removeprefix(prefix) for k in client.scan_iter(f"{prefix}*"))
+        return sorted(k for k in keys if not k.startswith("rate:"))
+
+    assert left() == ["next_entry", "next_member"]
+    rates = list(client.scan_iter(f"{prefix}rate:*"))
+    assert len(rates) == 1 and client.ttl(rates[0]) > 0  # the rate counter expires by itself
+    code, _, _, token = room_with_student(store)
+    store.submit(code, token, "m", {}, checkpoint())
+    clock.now += 25 * 3600
+    new, _ = store.open_room()  # purges expired rooms first
+    assert left() == sorted(["next_entry", "next_member", "rooms", f"room:{new.code}"])
