@@ -78,7 +78,10 @@ def _report(name: str, store, seconds: float, submits: int, blob: bytes) -> None
     room, secret = store.open_room()
     store.push_view(room.code, secret, View("explorer", "vae-2d", {"digit": "3", "z0": "0.5", "z1": "-1.2"}))
     store.set_task(room.code, secret, "Train a VAE with beta = 4 and submit it. " * 20)
-    state = lambda: store.room_state(room.code)  # noqa: E731
+
+    def state():
+        return store.room_state(room.code)
+
     state()
     one = _latencies_us(state, seconds)
     many = _rate_threads(state, seconds, ROOM_STATE_THREADS)

@@ -20,8 +20,9 @@ import re
 import secrets
 import struct
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I
 CODE_RE = re.compile(r"[A-HJ-NP-Z2-9]{4,6}")
@@ -109,8 +110,9 @@ class RoomStore(abc.ABC):
     """The operations both backends provide. Thread-safe; one object per process is enough.
 
     Errors: NotFound (room or entry), PermissionError (wrong or missing teacher secret, unknown student token,
-    someone else's entry), LimitError (a limit or size cap), ValueError (a bad name, code, blob or view),
-    StoreError (the backend cannot be used). Every message is one sentence.
+    someone else's entry), LimitError (a limit or size cap), ValueError (a bad name, blob or view), TypeError
+    (an argument of the wrong type: a bug in the caller), StoreError (the backend cannot be used). Every message is
+    one sentence, meant for the user.
     """
 
     limits: Limits
@@ -275,7 +277,7 @@ def clean_line(text: str, what: str = "A display name", limit: int = NAME_CHARS)
     """One line of user text: NFC, whitespace runs (tabs and newlines too) become one space, control and
     invisible format characters are removed, trimmed; 1 to `limit` characters, else ValueError. HTML stays text."""
     if not isinstance(text, str):
-        raise ValueError(f"{what} must be text.")
+        raise TypeError(f"{what} must be text.")
     text = unicodedata.normalize("NFC", text)
     text = "".join(" " if ch.isspace() else ch for ch in text if ch.isspace() or not _drop(ch))
     text = " ".join(text.split())
@@ -306,7 +308,7 @@ def clean_task(text: str) -> str:
     """The task's markdown: line ends normalised, control characters other than newline and tab removed, at most
     TASK_CHARS characters (LimitError)."""
     if not isinstance(text, str):
-        raise ValueError("The task must be text.")
+        raise TypeError("The task must be text.")
     text = unicodedata.normalize("NFC", text.replace("\r\n", "\n").replace("\r", "\n"))
     text = "".join(ch for ch in text if ch in "\n\t" or unicodedata.category(ch) not in ("Cc", "Cs")).strip()
     if len(text) > TASK_CHARS:
@@ -316,7 +318,7 @@ def clean_task(text: str) -> str:
 
 def view_json(view: View) -> str:
     if not isinstance(view, View):
-        raise ValueError("push_view needs a View(page, model, params).")
+        raise TypeError("push_view needs a View(page, model, params).")
     if not isinstance(view.page, str) or not view.page.strip() or len(view.page) > 100:
         raise ValueError("A view's page must be a name of 1 to 100 characters.")
     if not isinstance(view.model, str) or len(view.model) > 300:
@@ -388,7 +390,7 @@ def check_blob(blob: bytes, limit: int) -> str:
     """Refuse anything that is not a complete .safetensors file, from its header alone (nothing is loaded, nothing
     unpickled); returns the blob's sha256. LimitError over `limit` bytes, else ValueError with a reason."""
     if not isinstance(blob, (bytes, bytearray, memoryview)):
-        raise ValueError("A checkpoint must be given as bytes.")
+        raise TypeError("A checkpoint must be given as bytes.")
     blob = bytes(blob)
     size = len(blob)
     if size > limit:
@@ -410,7 +412,7 @@ def check_blob(blob: bytes, limit: int) -> str:
     except (UnicodeDecodeError, ValueError):
         raise ValueError(f"{bad}: its header is not valid JSON.") from None
     if not isinstance(header, dict):
-        raise ValueError(f"{bad}: its header is not a JSON object.")
+        raise ValueError(f"{bad}: its header is not a JSON object.")  # noqa: TRY004 - bad data, not a bad call
     spans = []
     for key, info in header.items():
         if key == "__metadata__":

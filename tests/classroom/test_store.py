@@ -6,15 +6,15 @@ import subprocess
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pytest
 from safetensors.numpy import save
 
-from aeviz.classroom import Limits, LimitError, NotFound, StoreError, View, open_store
+from aeviz.classroom import LimitError, Limits, NotFound, StoreError, View, open_store
 from aeviz.classroom.sqlite import SQLiteStore
 from aeviz.classroom.store import CODE_RE
 
@@ -184,7 +184,7 @@ def test_two_store_objects_share_a_room(backend):
 
 def test_rooms_are_isolated(store):
     a, secret_a, _, token_a = room_with_student(store, "Ana")
-    b, secret_b, _, token_b = room_with_student(store, "Ben")
+    b, _, _, _ = room_with_student(store, "Ben")
     entry_a = store.submit(a, token_a, "a's model", {}, checkpoint())
     store.push_view(a, secret_a, View("lab"))
     store.set_task(a, secret_a, "room A's task")
@@ -241,7 +241,7 @@ def test_push_versions_increase(store):
     assert store.room_state(room.code) == (View("lab", "model-2", {"i": "2"}), 3, False, "")
     store.set_frozen(room.code, secret, True)
     store.set_task(room.code, secret, "  Line one\r\nline two\x07  ")
-    view, version, frozen, task = store.room_state(room.code)
+    _, version, frozen, task = store.room_state(room.code)
     assert (version, frozen, task) == (3, True, "Line one\nline two")
     with pytest.raises(ValueError, match="^A view's params must map text to text"):
         store.push_view(room.code, secret, View("lab", "m", {"epochs": 5}))
@@ -269,7 +269,7 @@ def test_moderation(store):
 
 def test_student_withdraws_only_their_own(store):
     code, _, ana, ana_token = room_with_student(store, "Ana")
-    ben, ben_token = store.join(code, "Ben")
+    _, ben_token = store.join(code, "Ben")
     entry = store.submit(code, ana_token, "ana's", {"loss": 0.5}, checkpoint())
     assert (entry.author, entry.member_id, entry.name, entry.meta) == ("Ana", ana.id, "ana's", {"loss": 0.5})
     with pytest.raises(PermissionError, match=f"^Entry {entry.id} in room {code} belongs to another student; "
