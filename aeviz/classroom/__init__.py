@@ -80,7 +80,7 @@ def _open_redis(url: str, limits: Limits | None) -> RoomStore:
         import redis
     except ImportError:
         raise StoreError(f"The room store at {shown} needs the redis package (pip install redis).") from None
-    from .redis_store import RedisStore
+    from .redis_store import RedisStore, unreachable_message
 
     try:
         client = redis.Redis.from_url(url, socket_connect_timeout=3, socket_timeout=10, health_check_interval=30)
@@ -91,7 +91,7 @@ def _open_redis(url: str, limits: Limits | None) -> RoomStore:
     except redis.AuthenticationError:
         raise StoreError(f"The room store at {shown} refused the password in AEVIZ_STORE.") from None
     except (redis.ConnectionError, redis.TimeoutError, OSError):
-        raise StoreError(f"Cannot reach the room store at {shown}: is redis-server running?") from None
+        raise StoreError(unreachable_message(shown)) from None
     except redis.RedisError as err:
         raise StoreError(f"The room store at {shown} answered with an error ({err}).") from None
     return RedisStore(client, limits)

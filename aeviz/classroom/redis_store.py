@@ -14,6 +14,12 @@ Every write that depends on a check (room still open, count under its cap, name 
 script, so two replicas cannot both take the last place on a board. Teacher secrets are checked in Python with
 hmac.compare_digest before the script runs; the script re-checks that the room is still the same one.
 Single-node Redis only: the scripts build some key names themselves (not Redis Cluster compatible).
+
+Running it for a class: keep data across a Redis restart with `appendonly yes`; never let Redis evict room keys
+(`maxmemory-policy noeviction`: a full Redis then refuses a submission with a LimitError sentence). Checkpoints live in
+memory: at the default limits the worst case is 50 rooms x 60 entries x 8 MB = 24 GB, while a typical aeviz
+checkpoint is 0.1-2 MB (60 x 1 MB took 63 MB of used_memory in `python -m aeviz.classroom.measure`); set
+`maxmemory` and, if needed, lower Limits.
 """
 from __future__ import annotations
 
@@ -24,7 +30,7 @@ import time
 import redis
 
 from .store import (Clock, Entry, Limits, LimitError, Member, NotFound, Room, RoomState, RoomStore, StoreError, View,
-                    board_full_message, check_blob, check_new_secret, check_teacher, clean_line, clean_task,
+                    backend_errors_as_sentences, board_full_message, check_blob, check_new_secret, check_teacher, clean_line, clean_task,
                     code_lengths, entry_id_or_refuse, hash_secret, members_full_message, meta_json, name_candidates,
                     new_code, no_entry_message, no_room_message, normalise_code, not_your_entry_message,
                     rate_message, rate_window, rooms_full_message, token_hash_or_refuse, unknown_token_message,
@@ -150,6 +156,19 @@ def _status(reply) -> str:
     return _text(reply[0] if isinstance(reply, list) else reply)
 
 
+def where(client: redis.Redis) -> str:
+    """The server a client talks to, as a URL without a password, for messages."""
+    kw = client.connection_pool.connection_kwargs
+    if "path" in kw:
+        return f"unix://{kw['path']}?db={kw.get('db', 0)}"
+    return f"redis://{kw.get('host', 'localhost')}:{kw.get('port', 6379)}/{kw.get('db', 0)}"
+
+
+def unreachable_message(shown: str) -> str:
+    return f"Cannot reach the room store at {shown}: is redis-server running?"
+
+
+@backend_errors_as_sentences
 class RedisStore(RoomStore):
     """The room store in a Redis database. `client` is a redis.Redis (bytes replies) or a URL."""
 
@@ -170,7 +189,17 @@ class RedisStore(RoomStore):
         self._withdraw = self.r.register_script(_WITHDRAW)
 
     def __repr__(self) -> str:
-        return f"RedisStore({self.r!r}, prefix={self.prefix!r})"
+        return f"RedisStore({where(self.r)!r}, prefix={self.prefix!r})"
+
+    backend_errors = (redis.RedisError,)
+
+    def failure(self, err: Exception) -> Exception:
+        if isinstance(err, (redis.ConnectionError, redis.TimeoutError)):
+            return StoreError(unreachable_message(where(self.r)))
+        if str(err).startswith("OOM"):
+            return LimitError(f"The room store at {where(self.r)} is out of memory; the teacher can clear a board "
+                              f"or close a room.")
+        return StoreError(f"The room store at {where(self.r)} answered with an error ({err}).")
 
     # ------------------------------------------------------------ helpers
 

@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .store import (Clock, Entry, Limits, LimitError, Member, NotFound, Room, RoomState, RoomStore, StoreError, View,
-                    board_full_message, check_blob, check_new_secret, check_teacher, clean_line, clean_task,
+                    backend_errors_as_sentences, board_full_message, check_blob, check_new_secret, check_teacher, clean_line, clean_task,
                     code_lengths, entry_id_or_refuse, hash_secret, members_full_message, meta_json, name_candidates,
                     new_code, no_entry_message, no_room_message, normalise_code, not_your_entry_message,
                     rate_message, rate_window, rooms_full_message, token_hash_or_refuse, unknown_token_message,
@@ -83,6 +83,7 @@ def _entry(row) -> Entry:
     return Entry(id_, code, member_id, author, name, json.loads(meta), size, sha, created, bool(hidden))
 
 
+@backend_errors_as_sentences
 class SQLiteStore(RoomStore):
     """The room store in a folder. Thread-safe. `connections`: "pool" (default) lends each call an idle connection
     (a new one only when all are busy); "thread" keeps one per thread; "shared" is one behind a lock.
@@ -113,6 +114,11 @@ class SQLiteStore(RoomStore):
 
     def __repr__(self) -> str:
         return f"SQLiteStore({str(self.folder)!r})"
+
+    backend_errors = (sqlite3.Error,)
+
+    def failure(self, err: Exception) -> Exception:
+        return StoreError(f"The room store in {self.folder} failed ({err}).")
 
     # ------------------------------------------------------------ connections and transactions
 
@@ -209,17 +215,21 @@ class SQLiteStore(RoomStore):
 
     def _write_blob(self, folder: Path, blob: bytes) -> Path:
         """Temp file, fsync, rename: a reader never sees half a checkpoint."""
-        folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{secrets.token_hex(8)}.safetensors"
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".part")
+        tmp = None
         try:
+            folder.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".part")
             with os.fdopen(fd, "wb") as f:
                 f.write(blob)
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
+        except BaseException as err:
+            if tmp:
+                Path(tmp).unlink(missing_ok=True)
+            if isinstance(err, OSError):  # a full disk, say
+                raise StoreError(f"Could not save the checkpoint in {folder} ({err.strerror or err}).") from err
             raise
         return path
 

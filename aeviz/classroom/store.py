@@ -12,6 +12,7 @@ HTML is the renderer's job.
 from __future__ import annotations
 
 import abc
+import functools
 import hashlib
 import hmac
 import json
@@ -181,6 +182,27 @@ class RoomStore(abc.ABC):
     @abc.abstractmethod
     def withdraw(self, code: str, student_token: str | None, entry_id: int) -> None:
         """Remove one of the student's own entries; PermissionError for someone else's."""
+
+
+OPERATIONS = ("open_room", "get_room", "close_room", "join", "rejoin", "push_view", "set_frozen", "set_task",
+              "hide_entry", "remove_entry", "clear_board", "room_state", "submit", "entries", "entry_blob", "withdraw")
+
+
+def backend_errors_as_sentences(cls):
+    """Class decorator: in every operation, the backend's own exceptions (cls.backend_errors) become the one-sentence
+    exception that cls.failure(self, err) makes, so a UI that catches StoreError never shows a traceback."""
+    for name in OPERATIONS:
+        fn = cls.__dict__[name]
+
+        @functools.wraps(fn)
+        def operation(self, *args, _fn=fn, **kwargs):
+            try:
+                return _fn(self, *args, **kwargs)
+            except self.backend_errors as err:
+                raise self.failure(err) from err
+
+        setattr(cls, name, operation)
+    return cls
 
 
 # ---------------------------------------------------------------- checks both backends share

@@ -560,3 +560,14 @@ def test_redis_keys_follow_the_rooms(redis_url):
     clock.now += 25 * 3600
     new, _ = store.open_room()  # purges expired rooms first
     assert left() == sorted(["next_entry", "next_member", "rooms", f"room:{new.code}"])
+
+
+def test_a_redis_that_goes_away_is_one_sentence():
+    pytest.importorskip("redis")
+    from aeviz.classroom.redis_store import RedisStore
+
+    port = free_port()  # as if redis-server stopped after the app started
+    store = RedisStore(f"redis://127.0.0.1:{port}/2")
+    with pytest.raises(StoreError, match=f"^Cannot reach the room store at redis://127.0.0.1:{port}/2: "
+                                         f"is redis-server running\\?$"):
+        store.room_state("ABCD")
