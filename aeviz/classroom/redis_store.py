@@ -196,7 +196,7 @@ class RedisStore(RoomStore):
     def failure(self, err: Exception) -> Exception:
         if isinstance(err, (redis.ConnectionError, redis.TimeoutError)):
             return StoreError(unreachable_message(where(self.r)))
-        if str(err).startswith("OOM"):
+        if str(err).startswith("OOM") or "maxmemory" in str(err):  # the text differs inside a script
             return LimitError(f"The room store at {where(self.r)} is out of memory; the teacher can clear a board "
                               f"or close a room.")
         return StoreError(f"The room store at {where(self.r)} answered with an error ({err}).")

@@ -36,16 +36,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def redis_url(tmp_path_factory):
-    if not REDIS_SERVER.exists():
-        pytest.skip(f"{REDIS_SERVER} is not installed, so the Redis backend is not tested")
+def start_redis(folder: Path, *options: str) -> tuple[subprocess.Popen, str]:
+    """A redis-server on a free port of 127.0.0.1 without persistence, answering; (process, URL)."""
     import redis
 
     port = free_port()
-    folder = tmp_path_factory.mktemp("redis")
     proc = subprocess.Popen([str(REDIS_SERVER), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                             "--appendonly", "no", "--dir", str(folder)],
+                             "--appendonly", "no", "--dir", str(folder), *options],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"redis://127.0.0.1:{port}/0"
     client = redis.Redis.from_url(url)
@@ -61,9 +58,21 @@ def redis_url(tmp_path_factory):
         proc.kill()
         pytest.fail("redis-server did not answer within 10 s")
     client.close()
-    yield url
+    return proc, url
+
+
+def stop(proc: subprocess.Popen) -> None:
     proc.terminate()
     proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory):
+    if not REDIS_SERVER.exists():
+        pytest.skip(f"{REDIS_SERVER} is not installed, so the Redis backend is not tested")
+    proc, url = start_redis(tmp_path_factory.mktemp("redis"))
+    yield url
+    stop(proc)
 
 
 @dataclass
@@ -571,3 +580,25 @@ def test_a_redis_that_goes_away_is_one_sentence():
     with pytest.raises(StoreError, match=f"^Cannot reach the room store at redis://127.0.0.1:{port}/2: "
                                          f"is redis-server running\\?$"):
         store.room_state("ABCD")
+
+
+def test_a_full_redis_refuses_with_a_sentence(tmp_path):
+    if not REDIS_SERVER.exists():
+        pytest.skip(f"{REDIS_SERVER} is not installed")
+    from aeviz.classroom.redis_store import RedisStore
+
+    proc, url = start_redis(tmp_path, "--maxmemory", "8mb", "--maxmemory-policy", "noeviction")
+    try:
+        store = RedisStore(url, Limits(submissions_per_minute=100), Clock())
+        code, secret, _, token = room_with_student(store)
+        blob = checkpoint(np.zeros(250_000))  # 1 MB
+        with pytest.raises(LimitError, match=f"^The room store at {url} is out of memory; the teacher can clear a "
+                                             f"board or close a room.$"):
+            for _ in range(20):
+                store.submit(code, token, "m", {}, blob)
+        entries = store.entries(code)
+        assert 0 < len(entries) < 8 and all(store.entry_blob(code, e.id) == blob for e in entries)  # no half entry
+        store.clear_board(code, secret)
+        store.submit(code, token, "fits again", {}, blob)
+    finally:
+        stop(proc)
