@@ -33,7 +33,7 @@ from .store import (Clock, Entry, Limits, LimitError, Member, NotFound, Room, Ro
                     backend_errors_as_sentences, board_full_message, check_blob, check_new_secret, check_teacher, clean_line, clean_task,
                     code_lengths, entry_id_or_refuse, hash_secret, members_full_message, meta_json, name_candidates,
                     new_code, no_entry_message, no_room_message, normalise_code, not_your_entry_message,
-                    rate_message, rate_window, rooms_full_message, token_hash_or_refuse, unknown_token_message,
+                    rate_message, rate_window, rooms_full_message, unknown_token_message,
                     view_from_json, view_json)
 
 # ARGV[1] prefix, ARGV[2] code, ARGV[3] now; a script that needs an open room starts with this.
@@ -229,14 +229,14 @@ class RedisStore(RoomStore):
         return reply
 
     def _member(self, code: str, token: str | None) -> Member:
-        token_hash = token_hash_or_refuse(code, token)
-        with self.r.pipeline(transaction=False) as pipe:
+        token_hash = hash_secret(token) if token and isinstance(token, str) else ""
+        with self.r.pipeline(transaction=False) as pipe:  # one round trip
             pipe.hget(self._key(code), "expires")
             pipe.hget(self._key(code, ":tokens"), token_hash)
             expires, member = pipe.execute()
-        if expires is None or float(expires) <= self.clock():
+        if expires is None or float(expires) <= self.clock():  # the room first, as in SQLite
             raise NotFound(no_room_message(code))
-        if member is None:
+        if not token_hash or member is None:
             raise PermissionError(unknown_token_message(code))
         return self._member_from(code, member)
 

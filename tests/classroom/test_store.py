@@ -149,6 +149,8 @@ def test_codes_are_normalised_and_validated(store):
     unused = next(c for c in ("ZZZZ", "YYYY") if c != room.code)
     with pytest.raises(NotFound, match=f"^No open room has the code {unused}.$"):
         store.join(unused, "Ana")
+    with pytest.raises(NotFound, match=f"^No open room has the code {unused}.$"):  # the room before the token
+        store.rejoin(unused, None)
 
 
 def test_restart_keeps_everything(backend):
