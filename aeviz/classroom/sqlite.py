@@ -87,10 +87,10 @@ def _entry(row) -> Entry:
 class SQLiteStore(RoomStore):
     """The room store in a folder. Thread-safe. `connections`: "pool" (default) lends each call an idle connection
     (a new one only when all are busy); "thread" keeps one per thread; "shared" is one behind a lock.
-    Streamlit runs each rerun on a new thread, which makes "thread" open a connection per rerun: measured with
-    `python -m aeviz.classroom.measure`, room_state from a fresh thread each call ran 591/s with "thread" and
-    2,333/s with "shared" (thread start-up dominates), while 30 long-lived threads ran 101,000/s with "thread"
-    and 54,000/s with "shared". The pool keeps both: no connect per rerun, no lock between readers."""
+    Streamlit runs each rerun on a new thread, which makes "thread" open a connection per rerun. Measured with
+    `python -m aeviz.classroom.measure` (2 shared cores, busy): room_state takes a median 10 us in every mode,
+    but called from a fresh thread each time it took 120 us with "pool" or "shared" and 300-330 us with "thread"
+    (the connect). "pool" keeps both: no connect per rerun, and readers do not queue behind one lock."""
 
     def __init__(self, folder: str | os.PathLike, limits: Limits | None = None, clock: Clock = time.time,
                  connections: str = "pool"):
