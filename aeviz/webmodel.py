@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -248,3 +249,17 @@ def read(blob: bytes) -> tuple[dict, str, dict[str, np.ndarray]]:
     if META_SPEC not in meta:
         raise WebExportError("not an aeviz web-model blob (no spec in its metadata)")
     return json.loads(meta[META_SPEC]), meta.get(META_HASH, ""), load_numpy(blob)
+
+
+_exported: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def exported(model: models.Autoencoder, encoder: bool = False) -> WebModel:
+    """export(), remembered per model until its weights change (torch bumps a tensor's _version on every
+    in-place write: optimiser steps, load_state_dict), so a page can call it on every rerun."""
+    version = tuple(p._version for p in model.parameters())
+    cached = _exported.setdefault(model, {})
+    hit = cached.get(encoder)
+    if hit is None or hit[0] != version:
+        cached[encoder] = hit = (version, export(model, encoder))
+    return hit[1]

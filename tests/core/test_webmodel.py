@@ -102,3 +102,14 @@ def test_a_blob_without_a_spec_is_not_read_as_a_model():
 
     with pytest.raises(WebExportError, match="no spec"):
         webmodel.read(save({"w": np.zeros(2, np.float32)}))
+
+
+def test_exported_remembers_a_model_until_its_weights_change():
+    model = fresh()
+    first = webmodel.exported(model)
+    assert webmodel.exported(model) is first
+    assert webmodel.exported(model, encoder=True).has_encoder and not first.has_encoder
+    with torch.no_grad():
+        model.decoder[0].weight.mul_(2)
+    again = webmodel.exported(model)
+    assert again is not first and again.hash != first.hash
