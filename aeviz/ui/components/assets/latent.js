@@ -105,7 +105,7 @@ function sampleView(shape, size, parent, title) {
 class View {
   constructor(data, host) {
     this.data = data;
-    this.root = el("div", `aeviz-latent aeviz-${data.mode}`, host);
+    this.root = el("div", `aeviz-latent aeviz-mode-${data.mode}`, host);
     this.root.dataset.frames = "0";
     this.root.dataset.commits = "0";
     this.value = data.value;
