@@ -23,6 +23,8 @@ def model(latent_dim, objective="vanilla"):
                                          input_shape=(1, 8, 8), hidden=(16, 8))).eval()
 
 mode = st.session_state.get("mode", "pad")
+if st.session_state.get("move_to") and "v" in st.session_state:  # Python moves the point before the view renders
+    st.session_state["v"]["z"] = st.session_state.pop("move_to")
 if mode == "pad":
     v = latent.latent_pad([exported(model(2)), exported(model(2, "variational"))], key="v", x_range=(-3, 3),
                           y_range=(-2, 2), z=(0.5, -0.5), codes=np.zeros((4, 2)), labels=[0, 1, 2, 3])
@@ -76,6 +78,16 @@ def test_a_view_returns_its_default_then_the_committed_value(mode):
     assert not at.exception
     assert value(at) == committed
     assert views(at)[0]["value"] == committed  # the browser is told the committed value back
+
+
+def test_python_moves_the_point_by_writing_the_state_before_the_view_renders():
+    at = app("pad")
+    at.session_state["move_to"] = [2.0, 1.0]
+    at.run()
+    assert not at.exception
+    assert value(at) == [2.0, 1.0] and views(at)[0]["value"] == [2.0, 1.0]
+    at.run()  # and it stays there: it is the component's state now, not a one-off
+    assert value(at) == [2.0, 1.0]
 
 
 def test_a_pad_of_two_models_ships_two_carriers_and_the_codes():

@@ -129,3 +129,26 @@ def test_a_drag_decodes_in_the_browser_and_commits_once_on_release(app):
         want = aeviz.load(MODEL).decode(torch.tensor([z], dtype=torch.float32))[0, 0].numpy()
     assert np.abs(pixels[..., 0].astype(int) - np.round(want * 255).astype(int)).max() <= 1
     assert errors == []
+
+
+def test_arrow_keys_move_the_point_and_commit_once_on_key_release(app):
+    page, sent, errors = app
+    view, pad = page.locator(VIEW), page.locator(PAD)
+    page.wait_for_selector(bench_ui.IDLE)
+    runs, z0 = int(code_text(page, "runs")), json.loads(code_text(page, "committed"))
+    commits = int(view.get_attribute("data-commits"))
+    pad.focus()
+    sent.clear()
+    for _ in range(4):  # one key held down: a keydown, then auto-repeats
+        page.keyboard.down("ArrowRight")
+    held = (len(sent), int(view.get_attribute("data-commits")))
+    page.keyboard.up("ArrowRight")
+    assert held == (0, commits), "nothing is committed while the key is down"
+    committed = page.locator("[data-testid=stMarkdownContainer] p", has_text="committed:").locator("code")
+    committed.filter(has_not_text=json.dumps(z0)).wait_for(timeout=30_000)
+    page.wait_for_selector(bench_ui.IDLE, timeout=30_000)
+    z = json.loads(code_text(page, "committed"))
+    step = 0.02 * (X_RANGE[1] - X_RANGE[0])  # one press moves 2% of the axis
+    assert z[0] == pytest.approx(min(z0[0] + 4 * step, X_RANGE[1])) and z[1] == pytest.approx(z0[1])
+    assert int(code_text(page, "runs")) == runs + 1
+    assert errors == []

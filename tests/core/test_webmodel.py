@@ -30,7 +30,7 @@ def test_the_blob_carries_spec_hash_and_every_named_tensor_as_the_model_holds_it
     spec, digest, tensors = webmodel.read(wm.blob)
     assert spec == wm.spec and digest == wm.hash and len(digest) == 16
     state = model.state_dict()
-    named = {op[k] for net in ("decoder", "encoder") for op in spec[net] for k, v in op.items()
+    named = {v for net in ("decoder", "encoder") for op in spec[net] for v in op.values()
              if isinstance(v, str) and v in state}
     assert named == set(tensors) == set(state)  # these nets use every parameter, and nothing else is shipped
     for name, arr in tensors.items():
@@ -113,3 +113,12 @@ def test_exported_remembers_a_model_until_its_weights_change():
         model.decoder[0].weight.mul_(2)
     again = webmodel.exported(model)
     assert again is not first and again.hash != first.hash
+
+
+def test_webmodel_is_core_it_never_imports_streamlit():
+    import subprocess
+    import sys
+
+    code = "import sys, aeviz.webmodel; print('streamlit' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -203,8 +203,7 @@ class Pad extends View {
 
     pad.addEventListener("pointerdown", (e) => {
       if (e.button !== 0) return;
-      pad.setPointerCapture(e.pointerId);
-      pad.focus();
+      pad.setPointerCapture(e.pointerId); // (the press focuses the pad natively, for the arrow keys after)
       this.busy = true;
       this.moveTo(e);
     });
