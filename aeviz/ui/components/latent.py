@@ -8,6 +8,7 @@ a dict with one entry (``STATE[mode]``): ``{"z": [...]}``, ``{"t": 0.4}``, ``{"t
 ``{"level": 0.3}``. To move a view from Python, set that entry before the view renders, e.g.
 ``st.session_state[key]["z"] = [0.5, -1.0]`` (or ``st.session_state[key] = {"z": [...]}`` before its first
 render). Without JavaScript (AppTest) each function returns the committed value, or the default.
+A release reruns the whole script; call the view inside an ``@st.fragment`` to rerun only that fragment.
 
 The JS and CSS are package assets (aeviz/pyproject.toml declares the component ``aeviz.latent`` and its
 asset_dir), so they are served as files and cached by the browser, not resent with every element.

@@ -114,7 +114,10 @@ class View {
     this.models = null;
     this.queued = false;
     this.build();
+    const note = el("div", "aeviz-note", this.root);
+    note.textContent = "loading the model…";
     Promise.all(data.models.map(whenModel)).then((ms) => {
+      note.remove();
       this.models = ms;
       this.root.dataset.ready = "1";
       this.schedule();
@@ -139,7 +142,13 @@ class View {
       this.queued = false;
       if (!this.models) return;
       const t0 = performance.now();
-      this.draw();
+      try {
+        this.draw();
+      } catch (err) { // a blob this decoder cannot run: say so in place rather than show stale pictures
+        if (!this.error) this.error = el("div", "aeviz-note aeviz-error", this.root);
+        this.error.textContent = `The browser could not run this model: ${err.message}`;
+        throw err;
+      }
       this.root.dataset.frames = String(Number(this.root.dataset.frames) + 1);
       this.root.dataset.ms = (performance.now() - t0).toFixed(2);
       window.__aevizFrames = (window.__aevizFrames || 0) + 1;
