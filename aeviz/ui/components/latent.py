@@ -1,0 +1,173 @@
+"""Drag in the browser: latent pads, sliders, paths, temperature grids and a live denoiser that run the model
+in JavaScript while the user drags, and tell Python only the value let go of (one rerun per release).
+
+Every function renders, inside one container keyed ``f"{key}-box"``, one weights carrier per model (data =
+the model's blob, cached by the browser by content hash; rendered on every run so the cache holds) and the
+view itself (data = JSON naming the models by hash). The view's state lives in ``st.session_state[key]``,
+a dict with one entry (``STATE[mode]``): ``{"z": [...]}``, ``{"t": 0.4}``, ``{"temperature": 1.2}`` or
+``{"level": 0.3}``. To move a view from Python, set that entry before the view renders, e.g.
+``st.session_state[key]["z"] = [0.5, -1.0]`` (or ``st.session_state[key] = {"z": [...]}`` before its first
+render). Without JavaScript (AppTest) each function returns the committed value, or the default.
+A release reruns the whole script; call the view inside an ``@st.fragment`` to rerun only that fragment.
+
+The JS and CSS are package assets (aeviz/pyproject.toml declares the component ``aeviz.latent`` and its
+asset_dir), so they are served as files and cached by the browser, not resent with every element.
+"""
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import streamlit as st
+
+from aeviz.webmodel import WebModel
+
+NAME = "aeviz.latent"
+STATE = {"pad": "z", "sliders": "z", "path": "t", "temperature": "temperature", "denoise": "level"}
+
+Models = WebModel | Sequence[WebModel]
+
+
+@functools.cache
+def _component():
+    """Registered on first use, inside a script run: the runtime has scanned the package manifests by then."""
+    return st.components.v2.component(NAME, js="latent.js", css="latent.css")
+
+
+def _noop() -> None:
+    pass
+
+
+def _floats(a, digits: int | None = None) -> list[float]:
+    a = np.asarray(a, dtype=np.float64).ravel()
+    return (np.round(a, digits) if digits is not None else a).tolist()
+
+
+def _as_list(models: Models) -> list[WebModel]:
+    out = [models] if isinstance(models, WebModel) else list(models)
+    if not out:
+        raise ValueError("no model to show")
+    return out
+
+
+def _same(models: list[WebModel], what: str) -> None:
+    values = {getattr(m, what) for m in models}
+    if len(values) > 1:
+        raise ValueError(f"these models differ in {what} ({sorted(values)}); one view shows models that agree")
+
+
+def _committed(key: str, name: str):
+    """The value the browser last committed (from the previous run), or None."""
+    try:
+        state = st.session_state[key]
+    except KeyError:
+        return None
+    return state.get(name) if isinstance(state, dict) else None
+
+
+def _view(mode: str, models: Models, key: str, default, titles: Sequence[str] | None,
+          on_change: Callable[[], None] | None, **data):
+    models = _as_list(models)
+    _same(models, "input_shape")
+    name = STATE[mode]
+    titles = list(titles) if titles is not None else [m.spec["label"] for m in models]
+    if len(titles) != len(models):
+        raise ValueError(f"{len(titles)} titles for {len(models)} models")
+    committed = _committed(key, name)
+    value = committed if committed is not None else default
+    mount = _component()
+    with st.container(gap=None, key=f"{key}-box"):
+        for wm in {m.hash: m for m in models}.values():
+            mount(key=f"{key}-{wm.hash}", data=wm.blob)
+        result = mount(key=key, default={name: default}, **{f"on_{name}_change": on_change or _noop},
+                       data={"mode": mode, "state": name, "value": value, "models": [m.hash for m in models],
+                             "titles": titles, "sample_shape": list(models[0].input_shape), **data})
+    got = result.get(name) if result is not None else None
+    return got if got is not None else value
+
+
+def latent_pad(models: Models, *, key: str, x_range: tuple[float, float], y_range: tuple[float, float],
+               z: Sequence[float] = (0.0, 0.0), codes=None, labels=None, titles: Sequence[str] | None = None,
+               size: int = 320, image_size: int = 160, on_change: Callable[[], None] | None = None) -> list[float]:
+    """A 2-D latent pad: drag the point (or use the arrow keys) and every model decodes it live beside the pad.
+
+    codes: (N, 2) test codes drawn as small dots (coloured by the integer `labels`, if given) for orientation.
+    Returns the committed z (2 floats): `z` until the user releases the point somewhere.
+    """
+    models = _as_list(models)
+    if any(m.latent_dim != 2 for m in models):
+        raise ValueError("the latent pad needs models with a 2-D latent space; use latent_sliders for more")
+    data = {"x_range": _floats(x_range), "y_range": _floats(y_range), "size": int(size), "image_size": int(image_size),
+            "codes": _floats(codes, 3) if codes is not None else [],
+            "labels": np.asarray(labels, dtype=int).ravel().tolist() if labels is not None else []}
+    return _view("pad", models, key, _floats(z), titles, on_change, **data)
+
+
+def latent_sliders(models: Models, *, key: str, z: Sequence[float] | None = None, lo: float = -3.0, hi: float = 3.0,
+                   titles: Sequence[str] | None = None, image_size: int = 160,
+                   on_change: Callable[[], None] | None = None) -> list[float]:
+    """One slider per latent dimension; the models decode continuously while a slider moves.
+
+    Returns the committed z (latent_dim floats): `z` (default zeros) until a slider is released.
+    """
+    models = _as_list(models)
+    _same(models, "latent_dim")
+    z = _floats(z if z is not None else np.zeros(models[0].latent_dim))
+    if len(z) != models[0].latent_dim:
+        raise ValueError(f"z has {len(z)} numbers; the models' code has {models[0].latent_dim}")
+    return _view("sliders", models, key, z, titles, on_change, lo=float(lo), hi=float(hi), image_size=int(image_size))
+
+
+def latent_path(models: Models, *, key: str, start: Sequence[float], end: Sequence[float], method: str = "linear",
+                t: float = 0.5, steps: int = 8, titles: Sequence[str] | None = None, image_size: int = 160,
+                thumb_size: int = 48, on_change: Callable[[], None] | None = None) -> float:
+    """A scrubber along the path from `start` to `end` ("linear", or "spherical" as analysis.interpolate does),
+    with a strip of `steps` decoded stops for orientation. Returns the committed t in [0, 1].
+    """
+    models = _as_list(models)
+    _same(models, "latent_dim")
+    if method not in ("linear", "spherical", "slerp"):
+        raise ValueError(f"unknown path method {method!r}; choose linear or spherical")
+    return _view("path", models, key, float(t), titles, on_change, start=_floats(start), end=_floats(end),
+                 method=method, steps=int(steps), image_size=int(image_size), thumb_size=int(thumb_size))
+
+
+def temperature_grid(models: Models, *, key: str, eps, temperature: float = 1.0, t_max: float = 2.0, cols: int = 8,
+                     titles: Sequence[str] | None = None, image_size: int = 56,
+                     on_change: Callable[[], None] | None = None) -> float:
+    """Fixed prior draws `eps` (n, latent_dim) decoded as z = T * eps while the T slider moves.
+
+    Returns the committed temperature T.
+    """
+    models = _as_list(models)
+    _same(models, "latent_dim")
+    eps = np.asarray(eps, dtype=np.float64)
+    if eps.ndim != 2 or eps.shape[1] != models[0].latent_dim:
+        raise ValueError(f"eps must be (n, {models[0].latent_dim}), not {eps.shape}")
+    return _view("temperature", models, key, float(temperature), titles, on_change,
+                 eps=np.round(eps, 5).tolist(), t_max=float(t_max), cols=int(cols), image_size=int(image_size))
+
+
+def denoise_live(models: Models, *, key: str, image, noise, level: float = 0.3, max_level: float = 1.0,
+                 titles: Sequence[str] | None = None, image_size: int = 160,
+                 on_change: Callable[[], None] | None = None) -> float:
+    """A clean sample, its corruption clip(image + level * noise, 0, 1) and every model's reconstruction,
+    all computed in the browser while the noise slider moves (the models must be exported with encoder=True).
+
+    `noise` is a fixed standard-normal field of the sample's shape, so Python can compute the same corruption
+    with noisy(image, noise, level). Returns the committed level.
+    """
+    models = _as_list(models)
+    if not all(m.has_encoder for m in models):
+        raise ValueError("denoise_live runs the encoder too: export the models with encoder=True")
+    image, noise = np.asarray(image), np.asarray(noise)
+    if image.size != int(np.prod(models[0].input_shape)) or noise.shape != image.shape:
+        raise ValueError(f"image and noise must both have the models' sample shape {models[0].input_shape}")
+    return _view("denoise", models, key, float(level), titles, on_change, image=_floats(image), noise=_floats(noise),
+                 max_level=float(max_level), image_size=int(image_size))
+
+
+def noisy(image, noise, level: float) -> np.ndarray:
+    """The corruption denoise_live shows: data.corrupt's gaussian noise with a given field."""
+    return np.clip(np.asarray(image, np.float64) + level * np.asarray(noise, np.float64), 0.0, 1.0)

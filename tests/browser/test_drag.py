@@ -1,0 +1,154 @@
+"""A real mouse drag on the latent pad in Chromium: the image follows the pointer with no message to the server,
+and the release sends one value, which reruns the app once."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import aeviz
+from aeviz import bench_ui
+from aeviz.io import PRETRAINED
+
+ROOT = Path(aeviz.__file__).resolve().parent.parent
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]
+MODEL = PRETRAINED / "ae-mlp-z2.safetensors"
+X_RANGE, Y_RANGE = (-12.0, 28.0), (-18.0, 12.0)
+
+pytestmark = [pytest.mark.browser,
+              pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"no Chromium at {CHROMIUM}"),
+              pytest.mark.skipif(not MODEL.exists(), reason="the ae-mlp-z2 checkpoint is missing")]
+
+APP = f"""
+import json
+import aeviz
+import numpy as np
+import streamlit as st
+from aeviz.webmodel import exported
+from aeviz.ui.components.latent import latent_pad
+
+st.session_state.runs = st.session_state.get("runs", 0) + 1
+st.markdown(f"runs: `{{st.session_state.runs}}`")
+model = st.cache_resource(aeviz.load)({str(MODEL)!r})
+codes = np.random.default_rng(0).normal(0, 6, size=(300, 2))
+z = latent_pad(exported(model), key="pad", x_range={X_RANGE}, y_range={Y_RANGE}, codes=codes,
+               labels=np.arange(300) % 10)
+st.markdown(f"committed: `{{json.dumps(z)}}`")
+"""
+
+PAD = ".st-key-pad-box .aeviz-pad"
+VIEW = ".st-key-pad-box .aeviz-latent"
+IMAGE = ".st-key-pad-box canvas.aeviz-img"
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory):
+    from playwright.sync_api import sync_playwright
+
+    script = tmp_path_factory.mktemp("drag") / "app.py"
+    script.write_text(APP)
+    port = bench_ui.free_port()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(script), "--server.port", str(port),
+                               "--server.address", "127.0.0.1", "--server.headless", "true"],
+                              cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            page = browser.new_page(viewport={"width": 1100, "height": 800})
+            sent: list[str] = []
+            page.on("websocket", lambda ws: ws.on("framesent", lambda payload: sent.append(payload)))
+            errors: list[str] = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            bench_ui.goto_when_up(page, f"http://127.0.0.1:{port}/", time.perf_counter() + 120)
+            page.wait_for_selector(f"{VIEW}[data-ready='1'][data-frames='1']", timeout=120_000)
+            page.wait_for_selector(bench_ui.IDLE, timeout=60_000)
+            yield page, sent, errors
+            browser.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def code_text(page, label: str) -> str:
+    return page.locator("[data-testid=stMarkdownContainer] p", has_text=f"{label}:").locator("code").inner_text()
+
+
+def readout_of(page) -> str:
+    return page.locator(".st-key-pad-box .aeviz-readout").inner_text()
+
+
+def test_a_drag_decodes_in_the_browser_and_commits_once_on_release(app):
+    page, sent, errors = app
+    view, pad = page.locator(VIEW), page.locator(PAD)
+    runs = int(code_text(page, "runs"))
+    assert json.loads(code_text(page, "committed")) == [0.0, 0.0]
+    frames = int(view.get_attribute("data-frames"))
+    box = pad.bounding_box()
+    x, y = box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.5
+    sent.clear()
+
+    page.mouse.move(x, y)
+    page.mouse.down()
+    start = [float(v.split("=")[1]) for v in readout_of(page).split(",")]
+    for k in range(1, 6):
+        page.mouse.move(x + 18 * k, y - 12 * k, steps=3)
+    # the last move's frame is drawn on the next animation frame: wait for it, then look before releasing
+    view.evaluate("(v, n) => new Promise((ok) => { const f = () => (Number(v.dataset.frames) > n ? ok() : "
+                  "requestAnimationFrame(f)); f(); })", frames)
+    drawn = int(view.get_attribute("data-frames")) - frames
+    during = len(sent)
+    readout = readout_of(page)
+    page.mouse.up()
+
+    assert drawn > 0, "the image did not follow the pointer"
+    assert during == 0, f"{during} websocket messages left the browser during the drag"
+    assert view.get_attribute("data-commits") == "1"
+
+    committed = page.locator("[data-testid=stMarkdownContainer] p", has_text="committed:").locator("code")
+    committed.filter(has_not_text="[0.0, 0.0]").wait_for(timeout=30_000)
+    page.wait_for_selector(bench_ui.IDLE, timeout=30_000)
+    assert int(code_text(page, "runs")) == runs + 1, "the release should rerun the app exactly once"
+    assert len(sent) >= 1
+    z = json.loads(code_text(page, "committed"))
+    assert z[0] > start[0] + 1 and z[1] > start[1] + 1  # dragged right and up: z1 and z2 grew
+    assert readout == f"z₁ = {z[0]:.2f}, z₂ = {z[1]:.2f}"  # what the user saw is what Python got
+
+    # The pixels on the canvas are the model's decoding of the committed z, to within one grey level.
+    pixels = np.array(page.locator(IMAGE).evaluate(
+        "c => Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data)")).reshape(28, 28, 4)
+    with torch.no_grad():
+        want = aeviz.load(MODEL).decode(torch.tensor([z], dtype=torch.float32))[0, 0].numpy()
+    assert np.abs(pixels[..., 0].astype(int) - np.round(want * 255).astype(int)).max() <= 1
+    assert errors == []
+
+
+def test_arrow_keys_move_the_point_and_commit_once_on_key_release(app):
+    page, sent, errors = app
+    view, pad = page.locator(VIEW), page.locator(PAD)
+    page.wait_for_selector(bench_ui.IDLE)
+    runs, z0 = int(code_text(page, "runs")), json.loads(code_text(page, "committed"))
+    commits = int(view.get_attribute("data-commits"))
+    pad.focus()
+    sent.clear()
+    for _ in range(4):  # one key held down: a keydown, then auto-repeats
+        page.keyboard.down("ArrowRight")
+    held = (len(sent), int(view.get_attribute("data-commits")))
+    page.keyboard.up("ArrowRight")
+    assert held == (0, commits), "nothing is committed while the key is down"
+    committed = page.locator("[data-testid=stMarkdownContainer] p", has_text="committed:").locator("code")
+    committed.filter(has_not_text=json.dumps(z0)).wait_for(timeout=30_000)
+    page.wait_for_selector(bench_ui.IDLE, timeout=30_000)
+    z = json.loads(code_text(page, "committed"))
+    step = 0.02 * (X_RANGE[1] - X_RANGE[0])  # one press moves 2% of the axis
+    assert z[0] == pytest.approx(min(z0[0] + 4 * step, X_RANGE[1])) and z[1] == pytest.approx(z0[1])
+    assert int(code_text(page, "runs")) == runs + 1
+    assert errors == []
