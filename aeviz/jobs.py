@@ -1,41 +1,47 @@
-"""Training in worker processes: a small pool, one spawned process per job, progress through one pipe per job.
+"""Training in worker processes: at most AEVIZ_WORKERS at once, one fresh process per job, a queue for the rest.
 
-Why one `multiprocessing.Process` (spawn) per job rather than a reused ProcessPoolExecutor or torch.multiprocessing
-(measured on the shared 2-core machine, scripts in the jobs branch report):
-- A spawned worker needs about 2 s to import torch and aeviz and 1-1.5 s more for scikit-learn and the dataset;
-  the training itself then runs as fast as in-process. Reusing processes would save those seconds, but
-- ProcessPoolExecutor marks the whole pool broken when one worker is killed (`kill -9`, the OOM killer): every
-  queued and running future fails with BrokenProcessPool, so one student's crash would cost everyone their run.
-  With a process per job, a death shows only as that job's pipe closing; the others never notice.
-- Stop is a message down the job's own pipe that the worker polls after each step (no shared lock a killed
-  worker could leave held), and the same pipe reads end-of-file in the worker when the server dies, so an
-  orphaned worker stops by itself.
-- torch.multiprocessing adds shared-memory tensor passing, which is not wanted: only safetensors bytes and plain
-  numbers cross the pipe.
-The parent runs ONE reader thread: it waits on every running job's pipe at once, applies the (throttled) progress
-messages to each job's record, notices ended workers, and starts queued jobs in submission order when a slot frees.
-The page only ever copies the latest record (`JobPool.status`).
+How, and why (measured on the shared 2-core machine; numbers in the jobs branch's report):
+- One process per job, started when a slot frees. A fresh worker needs ~1.1 s to import torch and aeviz and
+  ~1 s more for scikit-learn and the dataset; a training then runs as fast as in the server. A reused pool
+  would save those seconds but not its failure mode: ProcessPoolExecutor marks itself broken when one worker is
+  killed (`kill -9`, the OOM killer), failing every queued and running job, so one crash would cost everyone.
+- The worker is started with subprocess (`python -c`), not multiprocessing's spawn (nor ProcessPoolExecutor or
+  torch.multiprocessing, which use it): Streamlit installs the page script as `__main__`, and spawn re-runs
+  `__main__` in every child, so each worker would execute the whole app in bare mode (observed: the page's own
+  submit ran again inside the worker and failed). Everything else is multiprocessing's: a socket-pair
+  Connection per job and `multiprocessing.connection.wait` over all of them.
+- Stop is a message down the job's pipe that the worker polls after each step (no shared lock that a killed
+  worker could leave held). If the server dies, the worker reads end-of-file on the same pipe and exits.
+- ONE reader thread in the server waits on every running job's pipe, applies the progress messages (the worker
+  sends at most ~10 a second, thinned to MAX_POINTS steps and MAX_SNAPSHOTS latent maps) to the job's record,
+  notices ended workers and starts queued jobs in submission order. The page only copies the latest record.
+- Only plain numbers, numpy maps and the safetensors bytes of the trained model cross the pipe; configs travel
+  as JSON. The worker's environment gets one OpenMP/MKL thread that sleeps when idle (aeviz.threads) before
+  Python starts, so torch starts with them.
 
-Never imports streamlit. The worker re-imports aeviz before torch, which keeps one torch thread and sleeping
-OpenMP threads (aeviz.threads); the values also reach the worker through the environment it inherits.
+Never imports streamlit.
 """
 from __future__ import annotations
 
 import atexit
-import multiprocessing as mp
+import json
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
+from multiprocessing import Pipe
 from multiprocessing.connection import Connection, wait
+from pathlib import Path
 
 import numpy as np
 
 from . import threads
-from .config import ConfigError, ModelConfig, TrainConfig
+from .config import ConfigError, ModelConfig, TrainConfig, from_dict, to_json
 from .data import DatasetUnavailable
 
 MAX_POINTS = 600  # per-step points kept for the live chart (the worker thins them)
@@ -118,9 +124,8 @@ class _Job:
     started: float | None = None  # perf_counter
     started_at: float | None = None
     ended_at: float | None = None
-    proc: mp.process.BaseProcess | None = None
+    proc: subprocess.Popen | None = None
     conn: Connection | None = None
-    reap_lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def done(self) -> bool:
@@ -146,11 +151,11 @@ class JobPool:
     def __init__(self, workers: int | None = None):
         self.workers = max(1, workers or default_workers())
         self.reader_cpu_s = 0.0  # CPU seconds the parent's reader thread has used (progress costs the server)
-        self._ctx = mp.get_context("spawn")
         self._lock = threading.Lock()
         self._jobs: dict[str, _Job] = {}
         self._queue: deque[str] = deque()
         self._running: dict[Connection, _Job] = {}
+        self._exiting: list[tuple[subprocess.Popen, float]] = []  # done workers still exiting (reader only)
         self._closed = False
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_w, False)
@@ -242,14 +247,12 @@ class JobPool:
                 j.end("failed", error=CLOSED)
                 _send(j.conn, "stop")
                 j.proc.terminate()
+            for proc, _ in list(self._exiting):  # done, still tearing down: no need to wait for that
+                proc.terminate()
             self._wake()
         deadline = time.monotonic() + grace
         for j in running:
-            _reap(j, max(0.0, deadline - time.monotonic()))
-        for j in running:
-            if j.proc.exitcode is None:
-                j.proc.kill()
-                _reap(j, None)
+            _reap(j.proc, max(0.0, deadline - time.monotonic()))
         self._reader.join(timeout=REAP_S)
 
     # ----- the reader thread -----
@@ -265,18 +268,20 @@ class JobPool:
         """Start queued jobs, oldest first, while slots are free (under the lock)."""
         while self._queue and len(self._running) < self.workers and not self._closed:
             j = self._jobs[self._queue.popleft()]
-            parent, child = self._ctx.Pipe(duplex=True)
-            j.proc = self._ctx.Process(target=_work, args=(child, j.mc, j.tc, j.dataset), daemon=True,
-                                       name=f"aeviz-train-{j.id[:8]}")
-            j.state, j.started, j.started_at = "running", time.perf_counter(), time.time()
+            parent, child = Pipe(duplex=True)  # a socket pair: messages both ways, EOF when either side dies
             try:
-                j.proc.start()
+                j.proc = subprocess.Popen([sys.executable, "-c", WORKER, str(child.fileno())], env=_worker_env(),
+                                          pass_fds=[child.fileno()], stdin=subprocess.DEVNULL)
+                parent.send({"mc": to_json(j.mc), "tc": to_json(j.tc), "dataset": j.dataset})
             except OSError as err:  # no memory or processes left: this job fails, the pool goes on
                 j.end("failed", error=f"Training could not start ({err}); press Train to try again.")
                 parent.close()
+                if j.proc is not None:
+                    _reap(j.proc, 0)
                 continue
             finally:
                 child.close()
+            j.state, j.started, j.started_at = "running", time.perf_counter(), time.time()
             j.conn = parent
             self._running[parent] = j
 
@@ -286,7 +291,7 @@ class JobPool:
                 if self._closed and not self._running:
                     break
                 conns = list(self._running)
-            ready = wait([self._wake_r, *conns])
+            ready = wait([self._wake_r, *conns], timeout=0.2 if self._exiting else None)
             t0 = time.thread_time()
             for r in ready:
                 if r == self._wake_r:
@@ -301,7 +306,10 @@ class JobPool:
                     self._ended(j)
             with self._lock:
                 self._fill()
+            self._exiting = [(p, t) for p, t in self._exiting if not _reaped(p, t)]
             self.reader_cpu_s += time.thread_time() - t0
+        for p, _ in self._exiting:
+            _reap(p, REAP_S)
 
     def _apply(self, j: _Job, msg: dict) -> None:
         """One message from a worker: progress, done or error."""
@@ -330,15 +338,16 @@ class JobPool:
     def _ended(self, j: _Job) -> None:
         """The worker's pipe closed: reap the process; a job that never said it was done failed."""
         with self._lock:
-            self._running.pop(j.conn, None)
-        _reap(j, REAP_S)
-        if j.proc.exitcode is None:  # closed its pipe but hangs: it will not report again
-            j.proc.kill()
-            _reap(j, None)
+            self._running.pop(j.conn, None)  # its slot is free now
+            said_goodbye = j.done
         j.conn.close()
+        if said_goodbye:  # it is tearing down torch: reap it later instead of holding up the other jobs
+            self._exiting.append((j.proc, time.monotonic() + REAP_S))
+            return
+        _reap(j.proc, REAP_S)  # it died without a word, so it is exiting now: its return code says how
         with self._lock:
             if not j.done:
-                j.end("failed", error=DIED.format(why=_why(j.proc.exitcode)))
+                j.end("failed", error=DIED.format(why=_why(j.proc.returncode)))
 
 
 def _send(conn: Connection | None, msg) -> None:
@@ -349,18 +358,43 @@ def _send(conn: Connection | None, msg) -> None:
         pass
 
 
-def _reap(j: _Job, timeout: float | None) -> None:
-    """Join the worker; one thread at a time (two waitpid calls on one child would lose its exit code)."""
-    with j.reap_lock:
-        j.proc.join(timeout)
+def _reap(proc: subprocess.Popen, timeout: float) -> None:
+    """Wait up to timeout seconds for the worker to exit, then kill it (Popen.wait is safe from two threads)."""
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:  # closed its pipe but hangs, or ignores SIGTERM: it will not report again
+        proc.kill()
+        proc.wait()
 
 
-def _why(exitcode: int | None) -> str:
-    if exitcode is not None and exitcode < 0:
-        sig = -exitcode
-        return "killed" if sig == signal.SIGKILL else signal.Signals(sig).name if sig in signal.valid_signals() \
-            else f"signal {sig}"
-    return f"exit code {exitcode}"
+def _reaped(proc: subprocess.Popen, deadline: float) -> bool:
+    """Whether a worker that said goodbye has exited; one that lingers past deadline is killed."""
+    if proc.poll() is not None:
+        return True
+    if time.monotonic() > deadline:
+        _reap(proc, 0)
+        return True
+    return False
+
+
+def _why(returncode: int | None) -> str:
+    if returncode is not None and returncode < 0:
+        sig = -returncode
+        if sig == signal.SIGKILL:
+            return "killed"
+        return signal.Signals(sig).name if sig in signal.valid_signals() else f"signal {sig}"
+    return f"exit code {returncode}"
+
+
+def _worker_env() -> dict[str, str]:
+    """The server's environment, plus one OpenMP/MKL thread that sleeps when idle (unless set otherwise), and
+    this aeviz on the path whether or not it is installed."""
+    env = dict(os.environ)
+    for var, value in threads.LIMITS:
+        env.setdefault(var, value)
+    root = str(Path(__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = os.pathsep.join([root, env["PYTHONPATH"]]) if env.get("PYTHONPATH") else root
+    return env
 
 
 def map_2d(z: np.ndarray, previous: np.ndarray | None = None) -> np.ndarray:
@@ -467,10 +501,23 @@ class _Reporter:
             raise _ParentGone from err
 
 
+WORKER = "import sys; from aeviz.jobs import _main; _main(int(sys.argv[1]))"  # `python -c WORKER FD`
+
+
+def _main(fd: int) -> None:
+    """A worker process: read the job from the pipe on fd, train, answer on the same pipe."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C in the terminal is for the server, which stops us
+    conn = Connection(fd)
+    try:
+        spec = conn.recv()
+    except (EOFError, OSError):  # the server went away before we started
+        return
+    _work(conn, from_dict(ModelConfig, json.loads(spec["mc"])), from_dict(TrainConfig, json.loads(spec["tc"])),
+          spec["dataset"])
+
+
 def _work(conn: Connection, mc: ModelConfig, tc: TrainConfig, dataset: str) -> None:
     """The worker's body: train, measure, send the checkpoint bytes; any failure becomes one sentence."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C in the terminal is for the server, which stops us
-    threads.limit_before_torch()  # already done by `import aeviz` while unpickling this function; harmless
     from . import io
     from .cards import test_mse
     from .data import load

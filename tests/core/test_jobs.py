@@ -5,7 +5,6 @@ so the trainings themselves are tiny. Waits poll the pool with a generous deadli
 """
 from __future__ import annotations
 
-import multiprocessing as mp
 import os
 import signal
 import time
@@ -159,7 +158,6 @@ def test_shutdown_leaves_no_worker_behind(make_pool, mc):
     for pid in pids:
         with pytest.raises(ProcessLookupError):  # exited and reaped
             os.kill(pid, 0)
-    assert not {p.pid for p in mp.active_children()} & set(pids)
     with pytest.raises(JobError, match="shutting down"):
         pool.submit("w", mc, short())
 
@@ -207,3 +205,82 @@ def test_maps_beyond_two_dimensions_keep_their_orientation():
     np.testing.assert_allclose(flipped, -first, atol=1e-5)
     np.testing.assert_array_equal(jobs.map_2d(z[:, :2]), z[:, :2])
     assert jobs.map_2d(z[:, :1])[:, 1].tolist() == [0.0] * 200
+
+
+APP = '''
+import os, time
+from pathlib import Path
+
+import aeviz
+import streamlit as st
+from aeviz import jobs
+
+
+@st.cache_resource
+def pool():
+    p = jobs.JobPool(workers=1)
+    jobs.shutdown_at_exit(p)
+    return p
+
+
+job = pool().submit("t", aeviz.config_for("digits", hidden=(16,), latent_dim=2),
+                    aeviz.TrainConfig(epochs=10_000, max_train=200))
+while pool().status(job).step == 0 and not pool().status(job).done:
+    time.sleep(0.05)
+s = pool().status(job)
+Path(os.environ["AEVIZ_TEST_WORKER"]).write_text(f"{s.pid} {s.state} {s.error}")
+st.write("training")
+'''
+
+
+def test_sigterm_stops_streamlit_and_its_workers(tmp_path):
+    """`streamlit run` a page that starts a long training, SIGTERM the server: it exits 0 and so does the worker."""
+    import socket
+    import subprocess
+    import sys
+
+    from streamlit.proto.BackMsg_pb2 import BackMsg
+    from websockets.sync.client import connect
+
+    (tmp_path / "app.py").write_text(APP)
+    report, log = tmp_path / "worker.txt", tmp_path / "server.log"
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.address", "127.0.0.1", "--server.port",
+           str(port), "--server.headless", "true", "--server.enableXsrfProtection", "false",
+           "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false"]
+    root = str(os.path.dirname(os.path.dirname(aeviz.__file__)))
+    env = {**os.environ, "AEVIZ_TEST_WORKER": str(report), "PYTHONPATH": root}
+    with log.open("w") as out:
+        server = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + HANG_S
+        while True:  # the page runs only once a browser session asks for it: be that session
+            try:
+                ws = connect(f"ws://127.0.0.1:{port}/_stcore/stream", subprotocols=["streamlit"])
+                break
+            except OSError:
+                assert server.poll() is None and time.monotonic() < deadline, log.read_text()
+                time.sleep(0.1)
+        msg = BackMsg()
+        msg.rerun_script.query_string = ""
+        ws.send(msg.SerializeToString())
+        while not (report.exists() and report.read_text()):
+            assert server.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.1)
+        pid, state, _ = report.read_text().split(" ", 2)
+        assert state == "running", report.read_text()
+
+        server.send_signal(signal.SIGTERM)
+        rc = server.wait(HANG_S)
+        ws.close()
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+    text = log.read_text()
+    assert rc == 0, text
+    assert "terminate called" not in text and "Traceback" not in text, text
+    with pytest.raises(ProcessLookupError):  # the worker was stopped (and reaped) before the server exited
+        os.kill(int(pid), 0)
