@@ -71,7 +71,7 @@ class JobStatus:
     mc: ModelConfig
     tc: TrainConfig
     dataset: str
-    state: str  # one of STATES
+    state: str  # one of STATES; "finished" also when the loss diverged (history["status"] == "diverged")
     position: int | None  # 1-based place in the queue while queued, else None
     step: int
     total: int
@@ -142,7 +142,7 @@ def default_workers() -> int:
 
 
 class JobPool:
-    """At most `workers` trainings at once, each in its own spawned process; more wait in a queue.
+    """At most `workers` trainings at once, each in a fresh worker process; more wait in a queue.
 
     One running or queued job per owner (a student's token). Thread-safe: every method may be called from any
     Streamlit script thread.
@@ -244,8 +244,8 @@ class JobPool:
             self._queue.clear()
             running = list(self._running.values())
             for j in running:
-                j.end("failed", error=CLOSED)
-                _send(j.conn, "stop")
+                if not j.done:
+                    j.end("failed", error=CLOSED)
                 j.proc.terminate()
             for proc, _ in list(self._exiting):  # done, still tearing down: no need to wait for that
                 proc.terminate()
@@ -466,8 +466,9 @@ class _Reporter:
 
     def flush(self) -> None:
         """Send what the throttle held back (the last steps before a stop or the end)."""
-        if self.last is not None and (self.steps or self.snapshots or self.new_epoch or self.last.step != self.sent_step):
-            self._send_progress(self.last)
+        p = self.last
+        if p is not None and (self.steps or self.snapshots or self.new_epoch or p.step != self.sent_step):
+            self._send_progress(p)
 
     def _listen(self) -> None:
         try:

@@ -168,6 +168,24 @@ def test_a_failure_in_the_worker_is_one_sentence(make_pool, mc):
     assert s.state == "failed" and s.error.startswith("Unknown dataset 'no-such-data'; choose one of")
 
 
+def test_workers_start_with_one_sleeping_thread_unless_told_otherwise(monkeypatch):
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OMP_WAIT_POLICY", "PYTHONPATH"):
+        monkeypatch.delenv(var, raising=False)
+    env = jobs._worker_env()  # set before the worker's Python starts, so before torch does
+    assert (env["OMP_NUM_THREADS"], env["MKL_NUM_THREADS"], env["OMP_WAIT_POLICY"]) == ("1", "1", "PASSIVE")
+    assert env["PYTHONPATH"] == os.path.dirname(os.path.dirname(aeviz.__file__))  # this aeviz, installed or not
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")  # a teacher's explicit choice wins, as in the server
+    assert jobs._worker_env()["OMP_WAIT_POLICY"] == "ACTIVE"
+
+
+def test_aeviz_workers_sets_the_pool_size(monkeypatch):
+    monkeypatch.setenv("AEVIZ_WORKERS", "3")
+    assert jobs.default_workers() == 3
+    for nonsense in ("0", "-2", "many", ""):
+        monkeypatch.setenv("AEVIZ_WORKERS", nonsense)
+        assert jobs.default_workers() == aeviz.threads.cores()
+
+
 class FakeConn:
     def __init__(self):
         self.sent = []
