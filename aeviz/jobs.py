@@ -1,10 +1,13 @@
 """Training in worker processes: at most AEVIZ_WORKERS at once, one fresh process per job, a queue for the rest.
 
-How, and why (measured on the shared 2-core machine; numbers in the jobs branch's report):
-- One process per job, started when a slot frees. A fresh worker needs ~1.1 s to import torch and aeviz and
-  ~1 s more for scikit-learn and the dataset; a training then runs as fast as in the server. A reused pool
-  would save those seconds but not its failure mode: ProcessPoolExecutor marks itself broken when one worker is
-  killed (`kill -9`, the OOM killer), failing every queued and running job, so one crash would cost everyone.
+How, and why (scripts/measure_jobs.py on the shared 2-core machine, load ~2):
+- One process per job, started when a slot frees. A fresh worker has torch and aeviz after 1.0 s, scikit-learn
+  and the digits after 2.1 s, and torch._dynamo (which the first torch.optim optimizer imports) after 3.2 s: the
+  first step comes 3.3 s after submit. Then it trains at 96 % of in-process speed (MNIST MLP: 10,600 vs 11,100
+  samples/s; the worker also draws the latent snapshots), and the server's reader thread spends ~1 ms of CPU per
+  second of training. A reused pool would save the 3 s but not its failure mode: ProcessPoolExecutor marks
+  itself broken when one worker is killed (`kill -9`, the OOM killer): every queued and running job failed with
+  BrokenProcessPool, and so did the next submit.
 - The worker is started with subprocess (`python -c`), not multiprocessing's spawn (nor ProcessPoolExecutor or
   torch.multiprocessing, which use it): Streamlit installs the page script as `__main__`, and spawn re-runs
   `__main__` in every child, so each worker would execute the whole app in bare mode (observed: the page's own
@@ -508,13 +511,18 @@ WORKER = "import sys; from aeviz.jobs import _main; _main(int(sys.argv[1]))"  # 
 def _main(fd: int) -> None:
     """A worker process: read the job from the pipe on fd, train, answer on the same pipe."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C in the terminal is for the server, which stops us
-    conn = Connection(fd)
+    conn, code = Connection(fd), 1
     try:
         spec = conn.recv()
+        _work(conn, from_dict(ModelConfig, json.loads(spec["mc"])), from_dict(TrainConfig, json.loads(spec["tc"])),
+              spec["dataset"])
+        code = 0
     except (EOFError, OSError):  # the server went away before we started
-        return
-    _work(conn, from_dict(ModelConfig, json.loads(spec["mc"])), from_dict(TrainConfig, json.loads(spec["tc"])),
-          spec["dataset"])
+        code = 0
+    finally:  # the answer is sent: skip the interpreter's teardown, which took ~1 s of CPU after a training
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
 
 
 def _work(conn: Connection, mc: ModelConfig, tc: TrainConfig, dataset: str) -> None:
@@ -553,8 +561,9 @@ def shutdown_at_exit(pool: JobPool) -> None:
     """Stop pool's workers when the server process exits; call once, right after creating the pool.
 
     Streamlit (1.67, web/bootstrap.py) owns SIGTERM/SIGINT: its handler stops the server, the main thread
-    returns, and Python exits normally. So the hook is atexit, not a signal handler of our own (which could
-    not be installed from a script thread anyway, and would fight Streamlit's). It runs before
-    multiprocessing's own exit handler, and the reader thread is a daemon, so nothing keeps the server alive.
+    returns, and Python exits normally (status 0). So the hook is atexit, not a signal handler of our own
+    (which could not be installed from a script thread anyway, and would replace Streamlit's). The reader thread
+    is a daemon and no training runs in the server, so nothing keeps it alive or aborts it on the way out.
+    Without this hook a worker lives on until it next polls its pipe (~2 s in the test) as an orphan.
     """
     atexit.register(pool.shutdown)

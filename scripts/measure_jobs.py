@@ -16,18 +16,49 @@ import aeviz
 from aeviz import jobs
 from aeviz.data import load
 
+READY = "; import os, sys, time; sys.stdout.write(repr(time.time())); sys.stdout.flush(); os._exit(0)"
+
 
 def startup(repeats: int) -> None:
     env = jobs._worker_env()
     for label, code in (("python alone", "pass"), ("import torch + aeviz", "import aeviz.jobs, aeviz.train"),
                         ("+ scikit-learn + digits", ("import aeviz.jobs, aeviz.train; from aeviz.data import load; "
-                                                     "load('digits')"))):
+                                                     "load('digits')")),
+                        ("+ the first Adam (imports torch._dynamo)",
+                         ("import aeviz.jobs, aeviz.train; from aeviz.data import load; load('digits'); "
+                         "from aeviz.train import optimizer; optimizer(aeviz.build(aeviz.config_for('digits')), aeviz.TrainConfig())"))):
         times = []
-        for _ in range(repeats):
-            t = time.perf_counter()
-            subprocess.run([sys.executable, "-c", code], env=env, check=True)
-            times.append(time.perf_counter() - t)
+        for _ in range(repeats):  # from launch until the code has run (the child's exit is not counted)
+            t = time.time()
+            out = subprocess.run([sys.executable, "-c", code + READY], env=env, check=True, capture_output=True)
+            times.append(float(out.stdout) - t)
         print(f"start-up, {label}: median {statistics.median(times):.2f} s ({', '.join(f'{x:.2f}' for x in times)})")
+
+
+def _nap(_) -> int:
+    time.sleep(2)
+    return os.getpid()
+
+
+def broken_pool() -> None:
+    """What one killed worker does to a ProcessPoolExecutor: every job in it fails, and so does the next submit."""
+    import multiprocessing
+    import signal
+    from concurrent.futures import ProcessPoolExecutor
+
+    ex = ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn"))
+    futures = [ex.submit(_nap, i) for i in range(4)]
+    time.sleep(1.5)
+    os.kill(next(iter(ex._processes)), signal.SIGKILL)
+    outcomes = []
+    for f in [*futures, ex.submit(_nap, 0)]:
+        try:
+            f.result()
+            outcomes.append("ok")
+        except Exception as err:  # noqa: BLE001
+            outcomes.append(type(err).__name__)
+    ex.shutdown()
+    print(f"ProcessPoolExecutor, one of 2 workers killed: 4 jobs -> {outcomes[:4]}, next submit -> {outcomes[4]}")
 
 
 def wait(pool, job, cond):
@@ -41,6 +72,7 @@ def submit_to_first_step(repeats: int) -> None:
     mc = aeviz.config_for("digits", hidden=(16,), latent_dim=2)
     hello, first = [], []
     for i in range(repeats):
+        time.sleep(1.5)  # the previous worker's exit must not overlap
         t = time.perf_counter()
         job = pool.submit(f"m{i}", mc, aeviz.TrainConfig(epochs=1, max_train=200))
         wait(pool, job, lambda s: s.worker)
@@ -60,8 +92,10 @@ def throughput(repeats: int, dataset: str, epochs: int) -> None:
     pool = jobs.JobPool(1)
     inproc, worker, reader_cpu, server_cpu, train_s = [], [], [], [], []
     for i in range(repeats):
+        time.sleep(1.5)
         _, hist = aeviz.train(mc, tc, load(dataset))
         inproc.append(hist.samples_per_s)
+        time.sleep(1.5)
         cpu0, r0 = time.process_time(), pool.reader_cpu_s
         job = pool.submit(f"t{i}", mc, tc)
         s = pool.status(job)
@@ -86,6 +120,7 @@ if __name__ == "__main__":
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
     print(f"load average before: {os.getloadavg()[0]:.2f}, cores {os.cpu_count()}")
+    broken_pool()
     startup(args.repeats)
     submit_to_first_step(args.repeats)
     throughput(args.repeats, "mnist", 3)
