@@ -23,6 +23,9 @@ def cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+LIMITS = (("OMP_NUM_THREADS", "1"), ("MKL_NUM_THREADS", "1"), ("OMP_WAIT_POLICY", "PASSIVE"))
+
+
 def limit_before_torch() -> None:
     """Before torch starts: every new thread's OpenMP/MKL pool has 1 thread, and idle pool threads sleep.
 
@@ -30,7 +33,7 @@ def limit_before_torch() -> None:
     collapses when another process wants its core (`aeviz bench threads`, case alone_2_active).
     A value the user already set wins.
     """
-    for var, value in (("OMP_NUM_THREADS", "1"), ("MKL_NUM_THREADS", "1"), ("OMP_WAIT_POLICY", "PASSIVE")):
+    for var, value in LIMITS:
         os.environ.setdefault(var, value)
 
 

@@ -1,0 +1,304 @@
+"""aeviz.jobs: trainings in spawned worker processes, a queue, Stop, kill -9 and shutdown.
+
+Every job spawns a real worker (about 2-3 s to import torch, scikit-learn and the data on the shared machine),
+so the trainings themselves are tiny. Waits poll the pool with a generous deadline that only guards against hangs.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import numpy as np
+import pytest
+
+import aeviz
+from aeviz import jobs
+from aeviz.jobs import BUSY, CLOSED, JobError, JobPool
+
+HANG_S = 120  # only a guard against a hang; nothing here asserts how long anything took
+
+
+@pytest.fixture(scope="module")
+def mc():
+    return aeviz.config_for("digits", hidden=(16,), latent_dim=2)
+
+
+def short(epochs: int = 3) -> aeviz.TrainConfig:
+    return aeviz.TrainConfig(epochs=epochs, max_train=200)  # 2 steps per epoch
+
+
+LONG = aeviz.TrainConfig(epochs=10_000, max_train=200)  # runs until stopped
+
+
+@pytest.fixture
+def make_pool():
+    pools = []
+
+    def make(workers: int) -> JobPool:
+        pools.append(JobPool(workers))
+        return pools[-1]
+
+    yield make
+    for p in pools:
+        p.shutdown()
+
+
+def wait_until(pool: JobPool, job_id: str, cond, seen: list | None = None) -> jobs.JobStatus:
+    deadline = time.monotonic() + HANG_S
+    while time.monotonic() < deadline:
+        s = pool.status(job_id)
+        if seen is not None:
+            seen.append(s.step)
+        if cond(s):
+            return s
+        time.sleep(0.02)
+    raise AssertionError(f"job never got there: {s.state}, step {s.step}, error {s.error}")
+
+
+def done(s):
+    return s.done
+
+
+def test_progress_streams_and_the_result_is_a_checkpoint(make_pool, mc):
+    pool = make_pool(2)
+    job = pool.submit("alice", mc, short(3), name="tiny")
+    seen: list[int] = []
+    s = wait_until(pool, job, done, seen)
+    assert s.state == "finished" and s.error is None and s.message.startswith("Trained 3 epochs")
+    assert seen == sorted(seen) and seen[-1] == s.total == s.step == 6  # steps only grow, up to the last
+    assert s.steps == [1, 2, 3, 4, 5, 6]
+    assert {"loss", "recon"} <= set(s.terms) and all(len(v) == 6 for v in s.terms.values())
+    assert s.history["epochs"] == [1, 2, 3] and len(s.history["test"]["loss"]) == 3
+    assert s.snapshot_epochs == [0, 1, 2, 3] and all(xy.shape == (360, 2) for xy in s.snapshots)
+    # the worker kept one torch thread and sleeping OpenMP threads, as the server does
+    assert s.worker == {"torch_threads": 1, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+                        "OMP_WAIT_POLICY": "PASSIVE"}
+    model = aeviz.load(s.result)
+    assert model.config == mc and model.history["status"] == "finished"
+    assert model.metrics["epochs"] == 3 and model.metrics["params"] == model.n_params
+    assert {"test_mse", "pca_mse", "knn_acc", "train_seconds"} <= set(model.metrics)
+    assert s.metrics == model.metrics and s.pid is None and pool.latest("alice") == job
+
+
+def test_stop_keeps_the_weights_trained_so_far(make_pool, mc):
+    pool = make_pool(1)
+    job = pool.submit("bob", mc, LONG)
+    wait_until(pool, job, lambda s: s.step >= 5)
+    pool.stop(job)
+    s = wait_until(pool, job, done)
+    assert s.state == "stopped" and s.error is None and s.message.startswith("Stopped at epoch")
+    assert 5 <= s.step < s.total and s.steps[-1] <= s.step
+    model = aeviz.load(s.result)
+    assert model.history["status"] == "stopped" and model.metrics["epochs"] == len(s.history["epochs"])
+
+
+def test_queued_jobs_wait_their_turn_and_start_by_themselves(make_pool, mc):
+    pool = make_pool(1)
+    first = pool.submit("a", mc, short(2))
+    second = pool.submit("b", mc, short(2))
+    third = pool.submit("c", mc, short(2))
+    assert pool.status(first).state == "running" and pool.status(first).position is None
+    assert (pool.status(second).state, pool.status(second).position) == ("queued", 1)
+    assert (pool.status(third).state, pool.status(third).position) == ("queued", 2)
+
+    pool.stop(third)  # a queued job just leaves the queue
+    s3 = pool.status(third)
+    assert (s3.state, s3.message, s3.result, s3.position) == ("stopped", "Stopped before it started.", None, None)
+
+    s2 = wait_until(pool, second, done)
+    s1 = pool.status(first)
+    assert s1.state == s2.state == "finished" and aeviz.load(s2.result).history["epochs"] == [1, 2]
+    assert s1.ended_at <= s2.started_at  # the second started only once the first had ended
+
+
+def test_one_job_per_student(make_pool, mc):
+    pool = make_pool(1)
+    pool.submit("other", mc, LONG)  # holds the only slot, so the jobs below stay queued
+    mine = pool.submit("me", mc, short())
+    with pytest.raises(JobError) as err:
+        pool.submit("me", mc, short())
+    assert str(err.value) == BUSY == "You already have a training running; stop it or wait for it to finish."
+    pool.stop(mine)
+    again = pool.submit("me", mc, short())  # once stopped, the student may train again
+    assert pool.status(again).position == 1 and pool.status(mine) is None  # only the latest is kept
+    assert pool.latest("me") == again
+
+
+def test_a_killed_worker_fails_only_its_own_job(make_pool, mc):
+    pool = make_pool(2)
+    victim = pool.submit("victim", mc, LONG)
+    bystander = pool.submit("bystander", mc, LONG)
+    pid = wait_until(pool, victim, lambda s: s.step > 0).pid
+    wait_until(pool, bystander, lambda s: s.step > 0)
+    os.kill(pid, signal.SIGKILL)
+
+    s = wait_until(pool, victim, done)
+    assert s.state == "failed" and s.result is None
+    assert s.error == ("The training process stopped unexpectedly (killed); nothing else was affected "
+                       "— press Train to try again.")
+    at_kill = pool.status(bystander)
+    assert at_kill.state == "running"
+    wait_until(pool, bystander, lambda b: b.step > at_kill.step)  # it kept training
+
+    retry = pool.submit("victim", mc, short(2))  # the pool keeps working: a new job runs in the freed slot
+    assert wait_until(pool, retry, done).state == "finished"
+    pool.stop(bystander)
+    b = wait_until(pool, bystander, done)
+    assert b.state == "stopped" and aeviz.load(b.result).history["status"] == "stopped"
+
+
+def test_shutdown_leaves_no_worker_behind(make_pool, mc):
+    pool = make_pool(2)
+    ids = [pool.submit(owner, mc, LONG) for owner in ("x", "y", "z")]  # two run, one waits
+    pids = [wait_until(pool, i, lambda s: s.step > 0).pid for i in ids[:2]]
+    pool.shutdown()
+    states = [pool.status(i) for i in ids]
+    assert [(s.state, s.error) for s in states] == [("failed", CLOSED), ("failed", CLOSED), ("stopped", CLOSED)]
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):  # exited and reaped
+            os.kill(pid, 0)
+    with pytest.raises(JobError, match="shutting down"):
+        pool.submit("w", mc, short())
+
+
+def test_a_failure_in_the_worker_is_one_sentence(make_pool, mc):
+    pool = make_pool(1)
+    s = wait_until(pool, pool.submit("d", mc, short(), dataset_name="no-such-data"), done)
+    assert s.state == "failed" and s.error.startswith("Unknown dataset 'no-such-data'; choose one of")
+
+
+def test_workers_start_with_one_sleeping_thread_unless_told_otherwise(monkeypatch):
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OMP_WAIT_POLICY", "PYTHONPATH"):
+        monkeypatch.delenv(var, raising=False)
+    env = jobs._worker_env()  # set before the worker's Python starts, so before torch does
+    assert (env["OMP_NUM_THREADS"], env["MKL_NUM_THREADS"], env["OMP_WAIT_POLICY"]) == ("1", "1", "PASSIVE")
+    assert env["PYTHONPATH"] == os.path.dirname(os.path.dirname(aeviz.__file__))  # this aeviz, installed or not
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")  # a teacher's explicit choice wins, as in the server
+    assert jobs._worker_env()["OMP_WAIT_POLICY"] == "ACTIVE"
+
+
+def test_aeviz_workers_sets_the_pool_size(monkeypatch):
+    monkeypatch.setenv("AEVIZ_WORKERS", "3")
+    assert jobs.default_workers() == 3
+    for nonsense in ("0", "-2", "many", ""):
+        monkeypatch.setenv("AEVIZ_WORKERS", nonsense)
+        assert jobs.default_workers() == aeviz.threads.cores()
+
+
+class FakeConn:
+    def __init__(self):
+        self.sent = []
+
+    def poll(self):
+        return False
+
+    def send(self, msg):
+        self.sent.append(msg)
+
+
+def test_the_worker_thins_points_and_snapshots(mc):
+    # in-process: the reporter alone, over 1,300 one-step epochs
+    from aeviz.data import load
+
+    tc = aeviz.TrainConfig(epochs=1300, max_train=200, batch_size=200, eval_every=0)
+    conn, data = FakeConn(), load("digits")
+    reporter = jobs._Reporter(conn, tc, data.x_test)
+    aeviz.train(mc, tc, data, reporter)
+    reporter.flush()
+    steps = [s for m in conn.sent for s in m["steps"]]
+    epochs = [e for m in conn.sent for e, _ in m["snapshots"]]
+    assert steps == sorted(steps) and steps[0] == 1 and len(steps) <= jobs.MAX_POINTS
+    assert len(epochs) <= jobs.MAX_SNAPSHOTS and epochs[0] == 0 and epochs[-1] == 1300
+    assert conn.sent[-1]["step"] == 1300
+    assert len(conn.sent) < 1300 / 2  # throttled: far fewer messages than steps
+
+
+def test_maps_beyond_two_dimensions_keep_their_orientation():
+    rng = np.random.default_rng(0)
+    z = (rng.normal(size=(200, 5)) * [5, 3, 1, 1, 1]).astype(np.float32)
+    first = jobs.map_2d(z)
+    assert first.shape == (200, 2)
+    flipped = jobs.map_2d(z, previous=-first)  # the previous map had both axes the other way round
+    np.testing.assert_allclose(flipped, -first, atol=1e-5)
+    np.testing.assert_array_equal(jobs.map_2d(z[:, :2]), z[:, :2])
+    assert jobs.map_2d(z[:, :1])[:, 1].tolist() == [0.0] * 200
+
+
+APP = '''
+import os, time
+from pathlib import Path
+
+import aeviz
+import streamlit as st
+from aeviz import jobs
+
+
+@st.cache_resource
+def pool():
+    p = jobs.JobPool(workers=1)
+    jobs.shutdown_at_exit(p)
+    return p
+
+
+job = pool().submit("t", aeviz.config_for("digits", hidden=(16,), latent_dim=2),
+                    aeviz.TrainConfig(epochs=10_000, max_train=200))
+while pool().status(job).step == 0 and not pool().status(job).done:
+    time.sleep(0.05)
+s = pool().status(job)
+Path(os.environ["AEVIZ_TEST_WORKER"]).write_text(f"{s.pid} {s.state} {s.error}")
+st.write("training")
+'''
+
+
+def test_sigterm_stops_streamlit_and_its_workers(tmp_path):
+    """`streamlit run` a page that starts a long training, SIGTERM the server: it exits 0 and so does the worker."""
+    import socket
+    import subprocess
+    import sys
+
+    from streamlit.proto.BackMsg_pb2 import BackMsg
+    from websockets.sync.client import connect
+
+    (tmp_path / "app.py").write_text(APP)
+    report, log = tmp_path / "worker.txt", tmp_path / "server.log"
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.address", "127.0.0.1", "--server.port",
+           str(port), "--server.headless", "true", "--server.enableXsrfProtection", "false",
+           "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false"]
+    root = str(os.path.dirname(os.path.dirname(aeviz.__file__)))
+    env = {**os.environ, "AEVIZ_TEST_WORKER": str(report), "PYTHONPATH": root}
+    with log.open("w") as out:
+        server = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + HANG_S
+        while True:  # the page runs only once a browser session asks for it: be that session
+            try:
+                ws = connect(f"ws://127.0.0.1:{port}/_stcore/stream", subprotocols=["streamlit"])
+                break
+            except OSError:
+                assert server.poll() is None and time.monotonic() < deadline, log.read_text()
+                time.sleep(0.1)
+        msg = BackMsg()
+        msg.rerun_script.query_string = ""
+        ws.send(msg.SerializeToString())
+        while not (report.exists() and report.read_text()):
+            assert server.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.1)
+        pid, state, _ = report.read_text().split(" ", 2)
+        assert state == "running", report.read_text()
+
+        server.send_signal(signal.SIGTERM)
+        rc = server.wait(HANG_S)
+        ws.close()
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+    text = log.read_text()
+    assert rc == 0, text
+    assert "terminate called" not in text and "Traceback" not in text, text
+    with pytest.raises(ProcessLookupError):  # the worker was stopped (and reaped) before the server exited
+        os.kill(int(pid), 0)
