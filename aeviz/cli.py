@@ -1,4 +1,4 @@
-"""The `aeviz` console script: train, info, datasets, bench, pretrain."""
+"""The `aeviz` console script: train, info, datasets, bench, pretrain, export."""
 from __future__ import annotations
 
 import argparse
@@ -13,6 +13,7 @@ from pathlib import Path
 from . import __version__
 from .config import ARCHS, CELLS, NOISES, OBJECTIVES, RECONS, SPARSITIES, ConfigError, ModelConfig, TrainConfig
 from .data import DatasetUnavailable
+from .export import ExportError
 from .io import PRETRAINED, CheckpointError
 from .userdata import CHANNELS, KINDS, MISSING, DataError, ReadOptions
 
@@ -191,6 +192,15 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    """Write a .py (percent cells) or .ipynb that retrains a checkpoint's model step by step."""
+    from .export import export
+
+    out = export(args.checkpoint, args.out)
+    print(f"Wrote {out}.")
+    return 0
+
+
 def _add_bench_parsers(sub) -> None:
     from .bench import BENCHES
 
@@ -227,6 +237,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", help="an aeviz .safetensors checkpoint")
     p.set_defaults(handler=cmd_info)
 
+    p = sub.add_parser("export", help=cmd_export.__doc__, description=cmd_export.__doc__)
+    p.add_argument("checkpoint", help="an aeviz .safetensors checkpoint")
+    p.add_argument("-o", "--out", required=True, help="NAME.py (percent cells) or NAME.ipynb")
+    p.set_defaults(handler=cmd_export)
+
     p = sub.add_parser("datasets", help=cmd_datasets.__doc__, description=cmd_datasets.__doc__)
     p.set_defaults(handler=cmd_datasets)
 
@@ -245,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
-    except (CheckpointError, ConfigError, DataError, DatasetUnavailable, OSError) as err:
+    except (CheckpointError, ConfigError, DataError, DatasetUnavailable, ExportError, OSError) as err:
         print(f"aeviz {args.command}: {' '.join(str(err).split())}", file=sys.stderr)
         return 2
 
