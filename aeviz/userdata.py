@@ -111,6 +111,11 @@ def _names(items, limit: int = 5) -> str:
     return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " and " + quoted[-1]
 
 
+def _mb(size: float) -> str:
+    """'12 MB', or '0.4 MB' below 10 MB."""
+    return f"{size / 1e6:,.0f} MB" if size >= 10e6 else f"{size / 1e6:.1f} MB"
+
+
 # Reading the bytes.
 
 def _source(source, file_name: str) -> tuple[bytes, str, str]:
@@ -282,7 +287,7 @@ def _count(n: int, per_sample: int, name: str, what: str = "row") -> None:
 
 @dataclass
 class _Parsed:
-    x: np.ndarray  # (N, *sample_shape) float64, raw units
+    x: np.ndarray  # (N, *sample_shape) in raw units: float64, or float32 for pixels (half the memory at the cap)
     kind: str  # Dataset.kind: image, points or sequence
     what: str  # what was read: table, series, arrays or images
     scaler: str  # standard, pixels (already in [0,1] or 0..255) or minmax
@@ -475,16 +480,16 @@ def _series(text: str, name: str, opts: ReadOptions) -> _Parsed:
 
 # Arrays.
 
-def _zip_sizes(zf: zipfile.ZipFile, name: str) -> list[zipfile.ZipInfo]:
+def _zip_sizes(zf: zipfile.ZipFile, name: str, member_cap: int | None = None) -> list[zipfile.ZipInfo]:
     """Members, after checking every declared size and their total against the caps (zip bombs)."""
     members = [m for m in zf.infolist() if not m.is_dir()]
+    cap = MAX_MEMBER if member_cap is None else member_cap
     for m in members:
-        _check(m.file_size <= MAX_MEMBER, f"'{m.filename}' in '{name}' unpacks to {m.file_size / 1e6:,.0f} MB, "
-                                          f"more than the {MAX_MEMBER / 1e6:.0f} MB aeviz unpacks per file; it may "
-                                          f"be a zip bomb, so it was not opened.")
+        _check(m.file_size <= cap, f"'{m.filename}' in '{name}' unpacks to {_mb(m.file_size)}, more than the "
+                                   f"{_mb(cap)} aeviz unpacks per file; it may be a zip bomb, so it was not opened.")
     total = sum(m.file_size for m in members)
-    _check(total <= MAX_UNZIPPED, f"'{name}' would unpack to {total / 1e6:,.0f} MB, more than the "
-                                  f"{MAX_UNZIPPED / 1e6:.0f} MB aeviz unpacks; it may be a zip bomb, so it was not opened.")
+    _check(total <= MAX_UNZIPPED, f"'{name}' would unpack to {_mb(total)}, more than the {_mb(MAX_UNZIPPED)} aeviz "
+                                  f"unpacks; it may be a zip bomb, so it was not opened.")
     return members
 
 
@@ -507,7 +512,7 @@ def _np_load(raw: bytes, name: str, suffix: str) -> tuple[np.ndarray, np.ndarray
     try:
         if suffix == ".npz":
             with zipfile.ZipFile(io.BytesIO(raw)) as zf:
-                _zip_sizes(zf, name)
+                _zip_sizes(zf, name, member_cap=MAX_UNZIPPED)  # one array may fill the whole budget
             with np.load(io.BytesIO(raw), allow_pickle=False) as z:
                 keys = list(z.keys())
                 key = "x" if "x" in keys else (keys[0] if len(keys) == 1 else None)
@@ -515,6 +520,8 @@ def _np_load(raw: bytes, name: str, suffix: str) -> tuple[np.ndarray, np.ndarray
                                         f"save it with np.savez(path, x=samples, y=labels).")
                 return z[key], (z["y"] if "y" in keys and key == "x" else None)
         return np.load(io.BytesIO(raw), allow_pickle=False), None
+    except DataError:
+        raise
     except ValueError as err:
         if "pickle" in str(err).lower():
             raise DataError(f"'{name}' holds Python objects, which aeviz never unpickles; save plain numbers "
@@ -529,7 +536,7 @@ def _gray(x: np.ndarray, axis: int) -> np.ndarray:
     x = np.moveaxis(x, axis, -1)
     if x.shape[-1] == 1:
         return x[..., 0]
-    return x[..., :3] @ np.array([0.299, 0.587, 0.114])
+    return x[..., :3] @ np.array([0.299, 0.587, 0.114], x.dtype)
 
 
 def _image_array(x: np.ndarray, opts: ReadOptions, name: str, notes: list[str]) -> np.ndarray:
@@ -582,7 +589,7 @@ def _arrays(raw: bytes, name: str, suffix: str, opts: ReadOptions) -> _Parsed:
                        kept, fill, notes)
     if as_images:
         _check(x.ndim in (3, 4), f"'{name}' holds an array of shape {x.shape}, not images (N x H x W).")
-        x = _image_array(x.astype(np.float64), opts, name, notes)
+        x = _image_array(x.astype(np.float32), opts, name, notes)
         if x.ndim == 4 and opts.kind == "auto" and x.shape[1] == 1:
             notes.append(f"Read as {_n(len(x), 'image')} of {x.shape[2]}x{x.shape[3]} pixels (kind='series' reads "
                          f"them as sequences).")
@@ -681,7 +688,7 @@ def _images(raw: bytes, name: str, opts: ReadOptions) -> _Parsed:
         notes.append(f"{_n(stretched, 'image')} that {'was' if stretched == 1 else 'were'} not square "
                      f"{'was' if stretched == 1 else 'were'} stretched to a square.")
     labels = np.array([f or "(top level)" for f in folders], dtype=object) if any(folders) else None
-    return _Parsed(x.astype(np.float64), "image", "images", "pixels", labels, "folder", notes=notes)
+    return _Parsed(x, "image", "images", "pixels", labels, "folder", notes=notes)
 
 
 # Labels, split, scaling.
@@ -743,7 +750,6 @@ def _split(n: int, y: np.ndarray, classes: bool, anomaly: bool, opts: ReadOption
 
 def fit_scaler(x_train: np.ndarray, how: str = "standard") -> dict:
     """A JSON-able scaler fit on training samples (N, ..., F): per-feature standard + logistic, pixels or min-max."""
-    x_train = np.asarray(x_train, np.float64)
     if how == "pixels":
         lo, hi = float(x_train.min()), float(x_train.max())
         if lo >= 0 and hi <= 1:
@@ -751,6 +757,7 @@ def fit_scaler(x_train: np.ndarray, how: str = "standard") -> dict:
         if lo >= 0 and hi <= 255:  # 8-bit pixels (after a grayscale conversion they need not be whole)
             return {"type": "divide", "by": 255.0}
         return {"type": "minmax", "min": lo, "max": hi if hi > lo else lo + 1.0}
+    x_train = np.asarray(x_train, np.float64)
     axes = tuple(range(x_train.ndim - 1))
     mean, std = x_train.mean(axis=axes), x_train.std(axis=axes)
     return {"type": "standard-logistic", "mean": mean.tolist(), "std": np.where(std > 0, std, 1.0).tolist(),
@@ -766,19 +773,18 @@ def scale(x, preprocessing: dict) -> np.ndarray:
 
     Gaps (nan) take the stored column means when the data were filled.
     """
+    s = _scaler_of(preprocessing)
+    if s["type"] in ("none", "divide"):  # pixels: float32 throughout
+        x = np.asarray(x, np.float32)
+        return x / np.float32(s["by"]) if s["type"] == "divide" else x
     x = np.asarray(x, np.float64)
     fill = preprocessing.get("fill")
     if fill is not None and np.isnan(x).any():
         x = np.where(np.isnan(x), np.asarray(fill), x)
-    s = _scaler_of(preprocessing)
     if s["type"] == "standard-logistic":
         z = (x - np.asarray(s["mean"])) / np.asarray(s["std"])
         return (0.5 * (1.0 + np.tanh(z / (2.0 * s["squash"])))).astype(np.float32)  # = sigmoid(z / squash)
-    if s["type"] == "divide":
-        return (x / s["by"]).astype(np.float32)
-    if s["type"] == "minmax":
-        return np.clip((x - s["min"]) / (s["max"] - s["min"]), 0.0, 1.0).astype(np.float32)
-    return x.astype(np.float32)
+    return np.clip((x - s["min"]) / (s["max"] - s["min"]), 0.0, 1.0).astype(np.float32)  # minmax
 
 
 def unscale(v, preprocessing: dict) -> np.ndarray:

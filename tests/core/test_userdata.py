@@ -135,7 +135,8 @@ def test_a_zip_bomb_is_refused_unopened(monkeypatch):
     monkeypatch.setattr(userdata, "MAX_UNZIPPED", 1_000_000)
     many = zip_of({f"x/{i}.png": bytes(400_000) for i in range(3)})
     assert refused(many, file_name="m.zip") == (
-        "'m.zip' would unpack to 1 MB, more than the 1 MB aeviz unpacks; it may be a zip bomb, so it was not opened.")
+        "'m.zip' would unpack to 1.2 MB, more than the 1.0 MB aeviz unpacks; it may be a zip bomb, so it was not "
+        "opened.")
 
 
 @pytest.mark.parametrize("member", ["../evil.png", "cats/../../evil.png", "/etc/evil.png", "C:/evil.png"])
@@ -378,3 +379,14 @@ def test_breast_cancer_trains_on_benign_only_and_wine_has_three_cultivars():
     wine = aeviz.load_dataset("wine")
     assert (len(wine.x_train), len(wine.x_test)) == (128, 50) and wine.sample_shape == (13,)
     assert torch.bincount(wine.y_test).tolist() == [17, 20, 13] and wine.label_names[0] == "cultivar 1"
+
+
+def test_an_npz_may_hold_one_big_array_but_not_a_bomb(monkeypatch, tmp_path):
+    monkeypatch.setattr(userdata, "MAX_MEMBER", 1_000)  # the per-image cap of zips does not apply to arrays
+    x = np.random.default_rng(0).normal(size=(400, 64))  # 204,928 bytes as .npy
+    np.savez_compressed(tmp_path / "a.npz", x=x)
+    assert read_data(tmp_path / "a.npz").sample_shape == (64,)
+    monkeypatch.setattr(userdata, "MAX_UNZIPPED", 100_000)
+    assert refused(tmp_path / "a.npz") == (
+        "'x.npy' in 'a.npz' unpacks to 0.2 MB, more than the 0.1 MB aeviz unpacks per file; it may be a zip bomb, "
+        "so it was not opened.")
