@@ -565,6 +565,8 @@ def _arrays(raw: bytes, name: str, suffix: str, opts: ReadOptions) -> _Parsed:
                         f"(N x D), images (N x H x W) or sequences (N x T x F), or a window to cut one long series.")
     _check(x.ndim <= 4, f"'{name}' holds an array of shape {x.shape}; aeviz reads vectors (N x D), images "
                         f"(N x H x W or N x H x W x C) or sequences (N x T x F).")
+    _check(opts.kind != "table" or x.ndim == 2, f"'{name}' holds an array of shape {x.shape}, not a table of "
+                                                f"vectors (N x D); choose kind 'auto', 'images' or 'series'.")
     if y is not None:
         y = np.asarray(y)
         _check(y.ndim == 1 and len(y) == len(x), f"'{name}' has {_n(len(x), 'sample')} in x but y has shape "
