@@ -8,9 +8,12 @@ from .data import DatasetUnavailable  # noqa: E402
 from .io import CheckpointError, load, pretrained, save  # noqa: E402
 from .models import Autoencoder, build  # noqa: E402
 from .train import History, Progress, train  # noqa: E402
+from .data import load as load_dataset  # noqa: E402
+from .userdata import DataError, ReadOptions, read_data, register_user_dataset  # noqa: E402
 
 __all__ = ["Autoencoder", "CheckpointError", "ConfigError", "DatasetUnavailable", "History", "ModelConfig",
-           "Progress", "TrainConfig", "build", "load", "pretrained", "save", "train", "config_for"]
+           "Progress", "TrainConfig", "build", "load", "pretrained", "save", "train", "config_for",
+           "DataError", "ReadOptions", "load_dataset", "read_data", "register_user_dataset"]
 __version__ = "0.1.0"
 
 

@@ -1,4 +1,4 @@
-"""The `aeviz` console script: train, info, datasets, bench, pretrain."""
+"""The `aeviz` console script: train, info, datasets, bench, pretrain, export."""
 from __future__ import annotations
 
 import argparse
@@ -13,10 +13,12 @@ from pathlib import Path
 from . import __version__
 from .config import ARCHS, CELLS, NOISES, OBJECTIVES, RECONS, SPARSITIES, ConfigError, ModelConfig, TrainConfig
 from .data import DatasetUnavailable
+from .export import ExportError
 from .io import PRETRAINED, CheckpointError
+from .userdata import CHANNELS, KINDS, MISSING, DataError, ReadOptions
 
 CHOICES = {"objective": OBJECTIVES, "arch": ARCHS, "recon": RECONS, "rnn_cell": CELLS,
-           "sparsity": SPARSITIES, "noise": NOISES}
+           "sparsity": SPARSITIES, "noise": NOISES, "kind": KINDS, "missing": MISSING, "channels": CHANNELS}
 FROM_DATASET = {"input_shape", "recon", "hidden"}  # aeviz.config_for fills these in from the dataset and arch
 
 
@@ -82,17 +84,36 @@ def checkpoint_metrics(model, data, hist, tc: TrainConfig) -> dict:
             "samples_per_s": round(hist.samples_per_s, 1), "status": hist.status}
 
 
+def _user_data(args: argparse.Namespace, model_kw: dict) -> None:
+    """--data PATH: read the file, register it as user:STEM (kept under AEVIZ_DATA) and train on it."""
+    from .userdata import read_data, register_user_dataset
+
+    if "dataset" in model_kw:
+        raise DataError("Choose --dataset (a built-in) or --data (your file), not both.")
+    data = read_data(args.data, **_given(args, ReadOptions))
+    model_kw["dataset"] = register_user_dataset(data.name, data)
+    print(data.description)
+    for note in data.extras["notes"]:
+        print(f"  {note}")
+
+
 def cmd_train(args: argparse.Namespace) -> int:
-    """Train one model and write its checkpoint."""
+    """Train one model and write its checkpoint (on a built-in dataset, or on your file with --data)."""
     from . import config_for, io
     from .data import load
     from .train import train
 
     model_kw = _given(args, ModelConfig)
+    if args.data:
+        _user_data(args, model_kw)
+    elif _given(args, ReadOptions):
+        flag = "--" + next(iter(_given(args, ReadOptions))).replace("_", "-")
+        raise DataError(f"{flag} is an option for your own file: add --data PATH.")
     mc = config_for(model_kw.pop("dataset", "mnist"), **model_kw)
     tc = TrainConfig(**_given(args, TrainConfig))
     data = load(mc.dataset)
-    out = Path(args.out or f"{mc.dataset}-{mc.objective}-{mc.arch}-z{mc.latent_dim}.safetensors")
+    stem = mc.dataset.replace(":", "-")  # user:NAME -> user-NAME, a file name on every system
+    out = Path(args.out or f"{stem}-{mc.objective}-{mc.arch}-z{mc.latent_dim}.safetensors")
     print(f"Training {mc.label} on {mc.dataset} for {tc.epochs} epochs.")
     bar = _ProgressBar(tc.epochs)
     try:
@@ -100,7 +121,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     finally:
         bar.close()
     metrics = checkpoint_metrics(model, data, hist, tc)
-    io.save(model, out, metrics, hist.to_dict())
+    io.save(model, out, metrics, hist.to_dict(), train_config=tc, preprocessing=data.extras.get("preprocessing"))
     print(hist.message)
     print(f"Wrote {out} (test MSE per value {metrics['test_mse']:.4g}).")
     return 1 if hist.status == "diverged" else 0
@@ -125,6 +146,15 @@ def cmd_info(args: argparse.Namespace) -> int:
     print("metrics:")
     for k, v in model.metrics.items():
         print(f"  {k:<20} {_value(v)}")
+    if model.train_config is not None:
+        print("train config:")
+        for k, v in dataclasses.asdict(model.train_config).items():
+            print(f"  {k:<20} {_value(v)}")
+    pre = model.preprocessing
+    if pre:
+        src = pre.get("source", {})
+        print(f"data: {src.get('file') or src.get('builtin', '?')}, read as {pre.get('read_as', '?')}, "
+              f"scaler {pre.get('scaler', {}).get('type', '?')}")
     h = model.history
     if h:
         print(f"history: {h.get('status', '?')} after {len(h.get('epochs', []))} epochs; {h.get('message', '')}")
@@ -162,6 +192,15 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    """Write a .py (percent cells) or .ipynb that retrains a checkpoint's model step by step."""
+    from .export import export
+
+    out = export(args.checkpoint, args.out)
+    print(f"Wrote {out}.")
+    return 0
+
+
 def _add_bench_parsers(sub) -> None:
     from .bench import BENCHES
 
@@ -188,12 +227,20 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help=cmd_train.__doc__, description=cmd_train.__doc__)
     _add_config_flags(p, ModelConfig)
     _add_config_flags(p, TrainConfig)
+    p.add_argument("--data", metavar="PATH", help="train on your own file instead of --dataset: a CSV/TSV table or "
+                   "time series, .npy/.npz arrays, or a .zip of PNG/JPEG images (one folder per label)")
+    _add_config_flags(p, ReadOptions)
     p.add_argument("--out", help="checkpoint path (default: DATASET-OBJECTIVE-ARCH-zN.safetensors)")
     p.set_defaults(handler=cmd_train)
 
     p = sub.add_parser("info", help=cmd_info.__doc__, description=cmd_info.__doc__)
     p.add_argument("file", help="an aeviz .safetensors checkpoint")
     p.set_defaults(handler=cmd_info)
+
+    p = sub.add_parser("export", help=cmd_export.__doc__, description=cmd_export.__doc__)
+    p.add_argument("checkpoint", help="an aeviz .safetensors checkpoint")
+    p.add_argument("-o", "--out", required=True, help="NAME.py (percent cells) or NAME.ipynb")
+    p.set_defaults(handler=cmd_export)
 
     p = sub.add_parser("datasets", help=cmd_datasets.__doc__, description=cmd_datasets.__doc__)
     p.set_defaults(handler=cmd_datasets)
@@ -213,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
-    except (CheckpointError, ConfigError, DatasetUnavailable, OSError) as err:
+    except (CheckpointError, ConfigError, DataError, DatasetUnavailable, ExportError, OSError) as err:
         print(f"aeviz {args.command}: {' '.join(str(err).split())}", file=sys.stderr)
         return 2
 

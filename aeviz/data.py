@@ -69,7 +69,11 @@ def names() -> list[str]:
 
 
 def load(name: str) -> Dataset:
-    """Load a dataset by name (cached in memory after the first call)."""
+    """Load a dataset by name (cached in memory after the first call); 'user:NAME' finds a user's dataset."""
+    if name.startswith("user:"):
+        from .userdata import load_user
+
+        return load_user(name)
     if name not in REGISTRY:
         raise DatasetUnavailable(f"Unknown dataset '{name}'; choose one of {', '.join(REGISTRY)}.")
     return REGISTRY[name].loader()
@@ -151,6 +155,36 @@ def _s_curve() -> Dataset:
     from sklearn.datasets import make_s_curve
 
     return _manifold("s-curve", make_s_curve)
+
+
+@register("breast-cancer", "scikit-learn's 569 breast tumours, 30 measurements each, standardised: train on 257 "
+                          "benign, test on 100 benign and all 212 malignant (the anomalies).")
+def _breast_cancer() -> Dataset:
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.model_selection import train_test_split
+
+    from .userdata import builtin_table
+
+    d = load_breast_cancer()
+    malignant = d.target == 0  # scikit-learn codes malignant 0, benign 1
+    train, test_benign = train_test_split(np.flatnonzero(~malignant), test_size=100, random_state=SPLIT_SEED)
+    test = np.sort(np.concatenate([test_benign, np.flatnonzero(malignant)]))
+    return builtin_table("breast-cancer", d.data, malignant.astype(np.int64), train, test, ("benign", "malignant"),
+                         list(d.feature_names), REGISTRY["breast-cancer"].description,
+                         "sklearn.datasets.load_breast_cancer")
+
+
+@register("wine", "scikit-learn's 178 wines from 3 cultivars, 13 chemical measurements each, standardised: "
+                  "128 train / 50 test.")
+def _wine() -> Dataset:
+    from sklearn.datasets import load_wine
+
+    from .userdata import builtin_table
+
+    d = load_wine()
+    train, test = _split(np.arange(len(d.target)), d.target, n_test=50)[:2]
+    return builtin_table("wine", d.data, d.target, train, test, ("cultivar 1", "cultivar 2", "cultivar 3"),
+                         list(d.feature_names), REGISTRY["wine"].description, "sklearn.datasets.load_wine")
 
 
 ANOMALY_TYPES = ("normal", "spike", "level shift", "frequency change", "flat-line")

@@ -14,7 +14,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.numpy import load_file as load_numpy
 from safetensors.torch import load_file, save_file
 
-from .config import ConfigError, ModelConfig, from_dict, to_json
+from .config import ConfigError, ModelConfig, TrainConfig, from_dict, to_json
 from .models import Autoencoder, build
 
 FORMAT = "aeviz/1"
@@ -26,10 +26,15 @@ class CheckpointError(ValueError):
     """A file is not a usable aeviz checkpoint; the message names the file and what is wrong."""
 
 
-def _metadata(model: Autoencoder, metrics: dict | None, history: dict | None) -> dict[str, str]:
+def _metadata(model: Autoencoder, metrics: dict | None, history: dict | None,
+              train_config: TrainConfig | None = None, preprocessing: dict | None = None) -> dict[str, str]:
     meta = {"format": FORMAT, "config": to_json(model.config), "metrics": json.dumps(metrics or {})}
     if history:
         meta["history"] = json.dumps(history)
+    if train_config is not None:  # how it was trained, so `aeviz export` can train it again
+        meta["train_config"] = to_json(train_config)
+    if preprocessing:  # where the data came from and the scaler (JSON only), so the model can be used again
+        meta["preprocessing"] = json.dumps(preprocessing)
     return meta
 
 
@@ -41,22 +46,27 @@ def _tensors(model: Autoencoder, dtype: torch.dtype | None = None) -> dict[str, 
 
 
 def save(model: Autoencoder, path: str | Path, metrics: dict | None = None, history: dict | None = None,
-         dtype: torch.dtype | None = None) -> Path:
+         dtype: torch.dtype | None = None, train_config: TrainConfig | None = None,
+         preprocessing: dict | None = None) -> Path:
     """Write the model's weights, config and metrics to one .safetensors file.
 
     dtype=torch.float16 halves the file (the pretrained zoo does this); load() upcasts to the model's float32.
+    train_config and preprocessing (a JSON-able dict, e.g. a user dataset's extras["preprocessing"]) are stored
+    when given; load() puts them on the model as .train_config (None when absent) and .preprocessing ({}).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    save_file(_tensors(model, dtype), str(path), metadata=_metadata(model, metrics, history))
+    save_file(_tensors(model, dtype), str(path),
+              metadata=_metadata(model, metrics, history, train_config, preprocessing))
     return path
 
 
-def to_bytes(model: Autoencoder, metrics: dict | None = None, history: dict | None = None) -> bytes:
+def to_bytes(model: Autoencoder, metrics: dict | None = None, history: dict | None = None,
+             train_config: TrainConfig | None = None, preprocessing: dict | None = None) -> bytes:
     """The same checkpoint as save(), in memory (for download buttons)."""
     from safetensors.torch import save
 
-    return save(_tensors(model), metadata=_metadata(model, metrics, history))
+    return save(_tensors(model), metadata=_metadata(model, metrics, history, train_config, preprocessing))
 
 
 def _sniff(path: Path, name: str) -> None:
@@ -118,6 +128,23 @@ def read_metadata(path: str | Path, name: str | None = None) -> tuple[ModelConfi
     return config, metrics, history
 
 
+def read_extras(path: str | Path, name: str | None = None) -> tuple[TrainConfig | None, dict]:
+    """(train config or None, preprocessing dict or {}) from a checkpoint's metadata; older files have neither."""
+    path = Path(path)
+    name = name or path.name
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+        tc = from_dict(TrainConfig, json.loads(meta["train_config"])) if "train_config" in meta else None
+        return tc, json.loads(meta.get("preprocessing", "{}"))
+    except (SafetensorError, OSError) as err:
+        raise CheckpointError(f"{name} is not a valid .safetensors file ({err}).") from err
+    except (json.JSONDecodeError, TypeError) as err:
+        raise CheckpointError(f"{name} has unreadable aeviz metadata ({err}).") from err
+    except ConfigError as err:
+        raise CheckpointError(f"{name} has an invalid train config: {err}") from err
+
+
 def _fit(model: Autoencoder, tensors: dict[str, torch.Tensor], name: str) -> None:
     want = model.state_dict()
     missing = sorted(set(want) - set(tensors))
@@ -150,6 +177,7 @@ def load(source: str | Path | bytes, name: str | None = None) -> Autoencoder:
     model = build(config)
     _fit(model, tensors, name)
     model.metrics, model.history = metrics, history
+    model.train_config, model.preprocessing = read_extras(path, name)
     return model.eval()
 
 

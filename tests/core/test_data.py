@@ -10,7 +10,7 @@ from aeviz.data import DatasetUnavailable, corrupt, load, read_idx, read_idx_fol
 
 OFFLINE = [name for name, entry in data.REGISTRY.items() if entry.offline]
 SHAPES = {"mnist": (1, 28, 28), "mnist-rows": (28, 28), "digits": (1, 8, 8), "swiss-roll": (3,),
-          "s-curve": (3,), "signals": (128, 1)}
+          "s-curve": (3,), "signals": (128, 1), "breast-cancer": (30,), "wine": (13,)}
 
 
 @pytest.mark.parametrize("name", OFFLINE)
