@@ -5,10 +5,10 @@ limit_before_torch()  # must run before torch creates its thread pools
 
 from .config import ConfigError, ModelConfig, TrainConfig  # noqa: E402
 from .data import DatasetUnavailable  # noqa: E402
+from .data import load as load_dataset  # noqa: E402
 from .io import CheckpointError, load, pretrained, save  # noqa: E402
 from .models import Autoencoder, build  # noqa: E402
 from .train import History, Progress, train  # noqa: E402
-from .data import load as load_dataset  # noqa: E402
 from .userdata import DataError, ReadOptions, read_data, register_user_dataset  # noqa: E402
 
 __all__ = ["Autoencoder", "CheckpointError", "ConfigError", "DatasetUnavailable", "History", "ModelConfig",

@@ -47,12 +47,12 @@ def train_recipe(model: Autoencoder, checkpoint: Path) -> tuple[TrainConfig, str
     """(the train config, a sentence saying where it comes from): stored, a zoo recipe, or read off the metrics."""
     if getattr(model, "train_config", None) is not None:
         return model.train_config, "The training settings are the ones stored in the checkpoint."
-    from .pretrain import ZOO
+    from .zoo import ZOO
 
     for recipe in ZOO:
         if recipe.name == checkpoint.stem and recipe.config() == model.config:
             return recipe.train, (f"This is the zoo model `{recipe.name}`; its checkpoint does not store the "
-                                  f"training settings, so they come from its recipe in `aeviz/pretrain.py` (the zoo "
+                                  f"training settings, so they come from its recipe in `aeviz/zoo.py` (the zoo "
                                   f"also rounds the weights to float16 and trains on one thread).")
     m = model.metrics
     known = {k: m[k] for k in ALWAYS_TRAIN if k in m}

@@ -417,7 +417,7 @@ def map_2d(z: np.ndarray, previous: np.ndarray | None = None) -> np.ndarray:
 
 def _metrics(model, data) -> dict:
     """The model-card figures of a trained model (aeviz.zoo.model_card once it lands)."""
-    from .cards import card_metrics
+    from .zoo import card_metrics
 
     return card_metrics(model, data)
 
@@ -528,9 +528,9 @@ def _main(fd: int) -> None:
 def _work(conn: Connection, mc: ModelConfig, tc: TrainConfig, dataset: str) -> None:
     """The worker's body: train, measure, send the checkpoint bytes; any failure becomes one sentence."""
     from . import io
-    from .cards import test_mse
     from .data import load
     from .train import train
+    from .zoo import test_mse
 
     try:
         env = {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OMP_WAIT_POLICY")}
@@ -541,7 +541,7 @@ def _work(conn: Connection, mc: ModelConfig, tc: TrainConfig, dataset: str) -> N
         reporter.flush()
         try:
             metrics = _metrics(model, data)
-        except Exception:  # noqa: BLE001  a figure that cannot be computed must not lose the trained weights
+        except Exception:
             metrics = {"test_mse": test_mse(model, data.x_test.numpy())}
         metrics |= {"params": model.n_params, "epochs": len(hist.epochs), "train_seconds": round(hist.seconds, 1)}
         history = hist.to_dict()
@@ -551,7 +551,7 @@ def _work(conn: Connection, mc: ModelConfig, tc: TrainConfig, dataset: str) -> N
         return
     except (ConfigError, DatasetUnavailable) as err:
         _send(conn, {"kind": "error", "error": str(err)})
-    except Exception as err:  # noqa: BLE001  a crash must not leave the page waiting forever
+    except Exception as err:
         _send(conn, {"kind": "error", "error": f"Training failed: {err}"})
     finally:
         conn.close()

@@ -15,7 +15,6 @@ import dataclasses
 import hashlib
 import io
 import json
-import os
 import re
 import zipfile
 from dataclasses import dataclass
@@ -24,7 +23,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 import torch
 
-from .data import CACHE_DIR, Dataset, DatasetUnavailable
+from .data import Dataset, DatasetUnavailable
 
 PREFIX = "user:"  # user datasets are loaded by data.load("user:NAME")
 FORMAT = "aeviz-userdata/1"
@@ -662,7 +661,7 @@ def _images(raw: bytes, name: str, opts: ReadOptions) -> _Parsed:
         folders = [(q[1] if root else q[0]) if len(q) > (2 if root else 1) else "" for q in parts]
         x = np.empty((n, 1, side, side), np.float32)
         sizes, stretched = set(), 0
-        for k, (m, p) in enumerate(keep):
+        for k, (m, _) in enumerate(keep):
             data = _read_member(zf, m, name)
             try:
                 img = Image.open(io.BytesIO(data))
@@ -899,8 +898,10 @@ _USER: dict[str, Dataset] = {}
 
 
 def data_dir() -> Path:
-    """Where registered user datasets are kept: $AEVIZ_DATA, else ~/.cache/aeviz/data."""
-    return Path(os.environ.get("AEVIZ_DATA", CACHE_DIR / "data"))
+    """Where registered user datasets are kept: a folder in the one data folder (store.data_dir())."""
+    from .workspace import data_dir as root
+
+    return root() / "datasets"
 
 
 def _valid_name(name: str) -> str:

@@ -11,29 +11,30 @@ Open one store per process (st.cache_resource) and share it: it is thread-safe.
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from .store import (CODE_ALPHABET, NAME_CHARS, TASK_CHARS, Entry, Limits, LimitError, Member, NotFound, Room,
-                    RoomState, RoomStore, StoreError, View)
+from ..workspace import data_dir
+from .store import (
+    CODE_ALPHABET,
+    NAME_CHARS,
+    TASK_CHARS,
+    Entry,
+    LimitError,
+    Limits,
+    Member,
+    NotFound,
+    Room,
+    RoomState,
+    RoomStore,
+    StoreError,
+    View,
+)
 
 __all__ = ["CODE_ALPHABET", "NAME_CHARS", "TASK_CHARS", "Entry", "Limits", "LimitError", "Member", "NotFound", "Room",
            "RoomState", "RoomStore", "StoreError", "View", "data_dir", "open_store"]
 
 
-def data_dir() -> Path:
-    """AEVIZ_DATA, else the user's data folder: ~/.local/share/aeviz (XDG_DATA_HOME), ~/Library/Application
-    Support/aeviz, or %LOCALAPPDATA%\\aeviz."""
-    if os.environ.get("AEVIZ_DATA", "").strip():
-        return Path(os.environ["AEVIZ_DATA"].strip()).expanduser()
-    if sys.platform == "win32":
-        base = Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
-    elif sys.platform == "darwin":
-        base = Path.home() / "Library" / "Application Support"
-    else:
-        base = Path(os.environ.get("XDG_DATA_HOME", "").strip() or Path.home() / ".local" / "share")
-    return base / "aeviz"
 
 
 def _shown(url: str) -> str:

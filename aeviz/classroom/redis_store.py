@@ -29,12 +29,43 @@ import time
 
 import redis
 
-from .store import (Clock, Entry, Limits, LimitError, Member, NotFound, Room, RoomState, RoomStore, StoreError, View,
-                    backend_errors_as_sentences, board_full_message, check_blob, check_new_secret, check_teacher, clean_line, clean_task,
-                    code_lengths, entry_id_or_refuse, hash_secret, members_full_message, meta_json, name_candidates,
-                    new_code, no_entry_message, no_room_message, normalise_code, not_your_entry_message,
-                    rate_message, rate_window, rooms_full_message, unknown_token_message,
-                    view_from_json, view_json)
+from .store import (
+    Clock,
+    Entry,
+    LimitError,
+    Limits,
+    Member,
+    NotFound,
+    Room,
+    RoomState,
+    RoomStore,
+    StoreError,
+    View,
+    backend_errors_as_sentences,
+    board_full_message,
+    check_blob,
+    check_new_secret,
+    check_teacher,
+    clean_line,
+    clean_task,
+    code_lengths,
+    entry_id_or_refuse,
+    hash_secret,
+    members_full_message,
+    meta_json,
+    name_candidates,
+    new_code,
+    no_entry_message,
+    no_room_message,
+    normalise_code,
+    not_your_entry_message,
+    rate_message,
+    rate_window,
+    rooms_full_message,
+    unknown_token_message,
+    view_from_json,
+    view_json,
+)
 
 # ARGV[1] prefix, ARGV[2] code, ARGV[3] now; a script that needs an open room starts with this.
 _OPEN_ROOM = """

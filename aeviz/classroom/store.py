@@ -434,7 +434,7 @@ def check_blob(blob: bytes, limit: int) -> str:
     except (UnicodeDecodeError, ValueError):
         raise ValueError(f"{bad}: its header is not valid JSON.") from None
     if not isinstance(header, dict):
-        raise ValueError(f"{bad}: its header is not a JSON object.")  # noqa: TRY004 - bad data, not a bad call
+        raise ValueError(f"{bad}: its header is not a JSON object.")
     spans = []
     for key, info in header.items():
         if key == "__metadata__":

@@ -100,10 +100,10 @@ def test_a_sequence_model_s_tutorial_runs(tmp_path, monkeypatch):
     assert aeviz.load(tmp_path / "wave-reproduced.safetensors").config == model.config
 
 
-def test_a_zoo_model_takes_its_recipe_from_pretrain(tmp_path):
+def test_a_zoo_model_takes_its_recipe_from_the_zoo(tmp_path):
     source = export(ROOT / "pretrained" / "ae-mlp-z2.safetensors", tmp_path / "zoo.py").read_text()
     compile(source, "zoo.py", "exec")
-    assert "This is the zoo model `ae-mlp-z2`" in source and "`aeviz/pretrain.py`" in source
+    assert "This is the zoo model `ae-mlp-z2`" in source and "`aeviz/zoo.py`" in source
     assert "aeviz.TrainConfig(epochs=60, batch_size=128, lr=0.002, seed=0)" in source
     assert "aeviz.config_for('mnist', objective='vanilla', arch='mlp', latent_dim=2, hidden=(512, 256), " \
            "recon='bce')" in source

@@ -225,7 +225,7 @@ def test_a_table_is_standardised_split_and_labelled(tmp_path):
     z = (back - back.mean(0)) / back.std(0)  # standardised: mean 0, sd 1 per column on the training rows
     assert z.mean(0) == pytest.approx(0, abs=1e-4) and z.std(0) == pytest.approx(1, abs=1e-3)
     assert np.abs(raw[:, None] - back[None]).max(2).min(0) == pytest.approx(0, abs=1e-3)  # each is a file row
-    assert 0 < d.x_train.min() and d.x_train.max() < 1
+    assert d.x_train.min() > 0 and d.x_train.max() < 1
     again = read_data(path, label_column="kind")
     assert torch.equal(again.x_train, d.x_train) and torch.equal(again.y_test, d.y_test)  # seeded split
 

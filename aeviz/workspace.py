@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import sys
 import tempfile
 import threading
 import time
@@ -52,11 +53,17 @@ class Entry:
 
 
 def data_dir() -> Path:
-    """AEVIZ_DATA, else the user data folder ($XDG_DATA_HOME or ~/.local/share) / aeviz. Not created here."""
-    if os.environ.get("AEVIZ_DATA"):
-        return Path(os.environ["AEVIZ_DATA"])
-    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
-    return Path(base) / "aeviz"
+    """AEVIZ_DATA, else the user's data folder: ~/.local/share/aeviz (XDG_DATA_HOME), ~/Library/Application
+    Support/aeviz, or %LOCALAPPDATA%\\aeviz."""
+    if os.environ.get("AEVIZ_DATA", "").strip():
+        return Path(os.environ["AEVIZ_DATA"].strip()).expanduser()
+    if sys.platform == "win32":
+        base = Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
+    elif sys.platform == "darwin":
+        base = Path.home() / "Library" / "Application Support"
+    else:
+        base = Path(os.environ.get("XDG_DATA_HOME", "").strip() or Path.home() / ".local" / "share")
+    return base / "aeviz"
 
 
 def _env_float(name: str, default: float) -> float:

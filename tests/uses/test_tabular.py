@@ -1,7 +1,7 @@
 """The tabular part of the anomaly benchmark, at a size that runs in a second."""
 import pytest
 
-from aeviz import uses_tabular
+from aeviz.uses import tabular as uses_tabular
 
 
 def test_breast_cancer_figures_compare_the_autoencoder_with_pca_and_an_isolation_forest():

@@ -1,7 +1,7 @@
 """Autoencoders on real tables: one-class anomaly detection on `breast-cancer` (train on benign tumours, score
 every test tumour by reconstruction error) against PCA's reconstruction error and scikit-learn's IsolationForest,
 and the latent map of `wine`. Fixed split (data.SPLIT_SEED) and fixed seeds. The tabular part of the anomaly
-benchmark: `python -m aeviz.uses_tabular` prints its figures as one JSON object.
+benchmark: `python -m aeviz.uses.tabular` prints its figures as one JSON object.
 """
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import time
 
 import numpy as np
 
-from .config import TrainConfig
+from ..config import TrainConfig
 
 # Fixed before any test figure was seen: a small MLP for 30 inputs, a 4-d code, many short epochs on 257 rows. An
 # exploratory run with hidden (16,) and 300 epochs scored higher (0.937, 3 seeds); it was not adopted, so the
@@ -30,10 +30,10 @@ def breast_cancer(seeds: int = 5, epochs: int = TABULAR_TRAIN["epochs"]) -> dict
     """AUROC (malignant = anomaly) of an autoencoder, of PCA at the same code size and of an IsolationForest."""
     from sklearn.ensemble import IsolationForest
 
-    from . import analysis, config_for
+    from .. import analysis, config_for
+    from ..data import load
+    from ..train import train
     from .anomaly import pca_scores, scores
-    from .data import load
-    from .train import train
 
     d = load("breast-cancer")
     x_tr, x_te, anomalous = d.x_train.numpy(), d.x_test.numpy(), d.y_test.numpy() > 0
@@ -59,9 +59,9 @@ def breast_cancer(seeds: int = 5, epochs: int = TABULAR_TRAIN["epochs"]) -> dict
 
 def wine(seeds: int = 5, epochs: int = WINE_EPOCHS) -> dict:
     """5-NN accuracy on the 2-d codes of the test wines (a latent map that separates cultivars scores high)."""
-    from . import analysis, config_for
-    from .data import load
-    from .train import train
+    from .. import analysis, config_for
+    from ..data import load
+    from ..train import train
 
     d = load("wine")
     mc = config_for("wine", **WINE_MODEL)

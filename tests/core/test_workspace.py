@@ -1,4 +1,4 @@
-"""aeviz.store: a student's saved models and datasets under an unguessable token."""
+"""aeviz.workspace: a student's saved models and datasets on disk under an unguessable token."""
 from __future__ import annotations
 
 import os
@@ -8,8 +8,9 @@ import time
 import pytest
 
 import aeviz
-from aeviz import io, store
-from aeviz.store import StoreError
+from aeviz import io
+from aeviz import workspace as store
+from aeviz.workspace import StoreError
 
 
 @pytest.fixture
