@@ -14,7 +14,7 @@ import pytest
 import torch
 
 import aeviz
-from aeviz import bench_ui
+from aeviz.bench import browser as bench_ui
 from aeviz.io import PRETRAINED
 
 ROOT = Path(aeviz.__file__).resolve().parent.parent

@@ -17,7 +17,7 @@ def registry(tmp_path, monkeypatch):
     """Each test has its own on-disk registry and an empty in-memory one."""
     monkeypatch.setenv("AEVIZ_DATA", str(tmp_path / "registry"))
     userdata._USER.clear()
-    yield tmp_path / "registry"
+    yield tmp_path / "registry" / "datasets"
     userdata._USER.clear()
 
 
