@@ -89,7 +89,7 @@ def evaluate(model: Autoencoder, x: torch.Tensor, batch_size: int = 1000) -> dic
     return {k: v / len(x) for k, v in sums.items()}
 
 
-def _check_shape(mc: ModelConfig, data: Dataset) -> None:
+def check_shape(mc: ModelConfig, data: Dataset) -> None:
     if tuple(mc.input_shape) != data.sample_shape:
         raise ConfigError(f"The model expects samples of shape {tuple(mc.input_shape)}, "
                           f"but '{data.name}' has {data.sample_shape}.")
@@ -104,7 +104,7 @@ def train(mc: ModelConfig, tc: TrainConfig = TrainConfig(), data: Dataset | None
           callback: Callback | None = None) -> tuple[Autoencoder, History]:
     """Train a fresh model for mc with tc; returns (model in eval mode, history)."""
     data = data or load(mc.dataset)
-    _check_shape(mc, data)
+    check_shape(mc, data)
     x = training_set(data, tc)
     gen = seed_everything(tc.seed)
     model = build(mc).train()

@@ -1,9 +1,14 @@
 """Shared fixtures: tiny trained checkpoints, built once per test session (per xdist worker)."""
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 import pytest
+
+# Students' saved models, rooms and user datasets go to a throwaway folder, never the developer's own.
+os.environ.setdefault("AEVIZ_DATA", tempfile.mkdtemp(prefix="aeviz-test-data-"))
 
 import aeviz
 from aeviz.data import load
@@ -47,3 +52,21 @@ def tiny_checkpoint(make_checkpoint) -> Path:
 def tiny_vae_checkpoint(make_checkpoint) -> Path:
     """A variational MLP autoencoder (64-32-16-2) trained 2 epochs on `digits`, saved with metrics and history."""
     return make_checkpoint("variational")
+
+
+@pytest.fixture
+def give_model():
+    """give_model(at, name, model) -> id: put a model into an AppTest session as the student's own (as training or
+    an upload would)."""
+    return _give_model
+
+
+def _give_model(at, name: str, model) -> str:
+    from aeviz.ui import state
+
+    d = state.digest(model)
+    model_id = f"mine:{d}"
+    mine = dict(at.session_state["mine"]) if "mine" in at.session_state else {}
+    mine[model_id] = (state.ModelRef(model_id, name, d, state.MINE), model)
+    at.session_state["mine"] = mine
+    return model_id

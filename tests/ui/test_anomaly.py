@@ -25,7 +25,7 @@ def _metrics(at: AppTest) -> dict[str, str]:
 
 def _settle(at: AppTest) -> AppTest:
     """Wait for the page's own first training (digit 0, started when the page opens) to end."""
-    at.session_state["anomaly::job"].thread.join(timeout=120)
+    at.session_state["anomaly::job"].wait(120)
     return at.run()
 
 
@@ -37,7 +37,7 @@ def _train(at: AppTest, digits=(3,), kind="autoencoder", z=2) -> AppTest:
     at.number_input(key="anomaly_epochs").set_value(1)
     at.run()
     at.button(key="anomaly::start").click().run()
-    at.session_state["anomaly::job"].thread.join(timeout=120)
+    at.session_state["anomaly::job"].wait(120)
     return at.run()
 
 
@@ -53,19 +53,26 @@ def test_the_page_trains_its_default_set_up_when_it_opens():
     assert job.tc.normal_classes == (0,) and job.tc.epochs == 20 and job.mc.latent_dim == 8
     assert not at.info  # no "nothing trained" note: a progress bar instead
     at = _settle(at)
-    assert job.model_key.startswith("session: one-class 0")
+    assert at.session_state["mine"][job.model_key][0].name.startswith("one-class 0")
     assert 0.9 < float(_metrics(at)["AUROC"]) <= 1  # digit 0 against the rest: measured 0.99
 
 
 def _result(at: AppTest, kind: str = "mse") -> dict:
-    key = at.session_state["anomaly::job"].model_key
-    return at.session_state["anomaly_cache"][(key, kind)]
+    """What the page scores, recomputed from the trained model itself."""
+    job = at.session_state["anomaly::job"]
+    model = at.session_state["mine"][job.model_key][1]
+    data = load("mnist")
+    x = data.x_test.numpy()
+    x_train = data.x_train.numpy()[np.isin(data.y_train.numpy(), job.tc.normal_classes)]
+    return {"x": x, "kind": kind, "is_anomaly": anomaly.is_anomaly(data.y_test.numpy(), job.tc.normal_classes),
+            "scores": anomaly.scores(model, x, kind), "train_scores": anomaly.scores(model, x_train, kind)}
 
 
 def test_training_on_one_digit_scores_every_test_image(trained):
     at = trained
     job = at.session_state["anomaly::job"]
-    assert job.tc.normal_classes == (3,) and job.tc.epochs == 1 and job.model_key.startswith("session: one-class 3")
+    assert job.tc.normal_classes == (3,) and job.tc.epochs == 1
+    assert at.session_state["mine"][job.model_key][0].name.startswith("one-class 3")
     assert at.button(key="anomaly::start").label == "Train on the 400 normal training images"
     r = _result(at)
     y = load("mnist").y_test.numpy()
@@ -117,7 +124,7 @@ def test_failure_modes_tab_scores_far_inputs(trained):
     assert m["Far-away inputs"] == "6"
     rows = at.dataframe[0].value
     assert rows["input"].tolist() == ["Gaussian noise", "blank", "inverted digit", "letter A", "letter K", "letter X"]
-    model = at.session_state["session_models"][at.session_state["anomaly::job"].model_key]
+    model = at.session_state["mine"][at.session_state["anomaly::job"].model_key][1]
     probes = anomaly.far_inputs(_result(at)["x"][~_result(at)["is_anomaly"]][0], "AKX")
     np.testing.assert_allclose(rows["score"], anomaly.scores(model, np.stack(list(probes.values()))[:, None]), rtol=1e-5)
     passed = (rows["decision"] == "passed as normal").sum()
@@ -127,9 +134,10 @@ def test_failure_modes_tab_scores_far_inputs(trained):
     radio = at.radio(key="anomaly_probe_model")
     assert radio.options[0] == "your one-class model (normal: 3)" and radio.options[1].endswith("(trained on all digits)")
     radio.set_value(radio.options[1]).run()
-    general = at.session_state["anomaly_cache"][(radio.options[1].split(" ")[0], "general")]
+    name = radio.options[1].split(" ")[0]
     rows = at.dataframe[0].value
-    model = aeviz.load(next(c.path for c in aeviz.pretrained() if c.name == general["key"]))
+    model = aeviz.load(next(c.path for c in aeviz.pretrained() if c.name == name))
+    general = {"train_scores": anomaly.scores(model, load("mnist").x_train[:1000].numpy())}
     np.testing.assert_allclose(rows["score"], anomaly.scores(model, np.stack(list(
         anomaly.far_inputs(load("mnist").x_test[0].numpy(), "Q").values()))[:, None]), rtol=1e-5)
     assert _metrics(at)["Threshold τ"] == f"{np.percentile(general['train_scores'], 95):.4g}"
@@ -156,7 +164,7 @@ def test_time_series_tab_with_the_pretrained_model():
     assert not at.exception
     name = at.selectbox(key="anomaly_series_model").value
     assert aeviz.load(next(c.path for c in aeviz.pretrained() if c.name == name)).config.dataset == "signals"
-    r = page._pretrained_series(name)  # cached: the numbers the page used
+    r = page._series_errors(name)  # cached per model: the numbers the page used
     data = load("signals")
     truth, y = data.extras["mask"].numpy(), data.y_test.numpy()
     peaks = anomaly.smooth(r["train_errors"], 5).max(1)
@@ -197,10 +205,11 @@ def test_time_series_tab_trains_a_model_when_none_is_pretrained(monkeypatch, tmp
         assert "No recurrent model of the signals yet" in at.info[0].value
         at.slider(key="anomaly_series_epochs").set_value(1).run()
         at.button(key="anomaly-signals::start").click().run()
-        at.session_state["anomaly-signals::job"].thread.join(timeout=120)
+        at.session_state["anomaly-signals::job"].wait(120)
         at.run()
         assert not at.exception
-        assert at.selectbox(key="anomaly_series_model").value == "session: signals rnn z8"
+        picked = at.selectbox(key="anomaly_series_model").value
+        assert at.session_state["mine"][picked][0].name == "signals rnn z8"
         assert at.session_state["anomaly-signals::job"].tc.epochs == 1
         assert _metrics(at)["Event recall"].endswith("%")
     finally:

@@ -148,7 +148,7 @@ def test_a_bad_link_opens_with_clear_notes_not_an_error():
 def test_a_link_to_only_unknown_models_shows_the_default_comparison():
     at = run({"models": "nope,nada"})
     assert not at.exception
-    assert at.multiselect(key="cmp_models").value == list(compare.default_state(state.model_keys()).models)
+    assert at.multiselect(key="cmp_models").value == list(compare.default_state(state.ids()).models)
     assert any("nope, nada" in w.value for w in at.warning)
 
 
@@ -190,18 +190,19 @@ def test_metrics_table_shows_each_models_numbers_and_marks_the_best():
     assert df.loc["latent size", "best"] == ""
 
 
-def test_other_data_is_left_out_and_session_models_stay_out_of_the_link():
+def test_other_data_is_left_out_and_your_own_models_stay_out_of_the_link(give_model):
     signals = aeviz.build(aeviz.config_for("signals", arch="rnn", latent_dim=4, hidden=(8,))).eval()
     mine = aeviz.build(aeviz.config_for("mnist", latent_dim=2, hidden=(16,))).eval()
-    session = {"session_models": {"session: sig": signals, "session: mine": mine},
-               "cmp_models": ["ae-mlp-z2", "session: sig", "session: mine"]}
-    at = run(session=session)
+    at = AppTest.from_function(page)
+    sig_id, mine_id = give_model(at, "sig", signals), give_model(at, "mine", mine)
+    at.session_state["cmp_models"] = ["ae-mlp-z2", sig_id, mine_id]
+    at.run(timeout=120)
     assert not at.exception
-    assert ("session: sig was trained on other data than the mnist samples the first model uses, so it is "
+    assert ("sig was trained on other data than the mnist samples the first model uses, so it is "
             "left out of this comparison.") in [i.value for i in at.info]
-    assert "session: sig" not in headers(at) and "session: mine" in headers(at)
+    assert "sig" not in headers(at) and "mine" in headers(at)
     assert at.query_params["models"] == "ae-mlp-z2"
-    assert any("Session models cannot be shared by link" in c.value and "session: mine" in c.value for c in at.caption)
+    assert any("Your own models cannot be shared by link" in c.value and "mine" in c.value for c in at.caption)
 
 
 def test_fewer_than_two_models_asks_for_more():
@@ -211,16 +212,19 @@ def test_fewer_than_two_models_asks_for_more():
     assert not at.get("plotly_chart")
 
 
-def test_umap_maps_come_from_the_zoo_and_session_models_fall_back_to_pca():
+def test_umap_maps_come_from_the_zoo_and_your_own_models_fall_back_to_pca(give_model):
     mine = aeviz.build(aeviz.config_for("mnist", latent_dim=8, hidden=(16,))).eval()
-    at = run({"models": "ae-mlp-z16,ae-mlp-z2", "proj": "umap"}, {"session_models": {"session: mine": mine}})
+    at = AppTest.from_function(page)
+    at.query_params.update({"models": "ae-mlp-z16,ae-mlp-z2", "proj": "umap"})
+    mine_id = give_model(at, "mine", mine)
+    at.run(timeout=120)
     assert at.radio(key="cmp_proj").value == "umap"
     traces = json.loads(at.get("plotly_chart")[0].proto.spec)["data"]
     umap = io.load_views(state.cards()["ae-mlp-z16"])["umap"]
     for t in traces:
         idx = _array(t["customdata"]).astype(int)
         assert np.allclose(_array(t["x"]), umap[idx, 0])
-    at.multiselect(key="cmp_models").select("session: mine").run(timeout=120)
-    assert ("session: mine has no precomputed UMAP map (only pretrained models do), so PCA is shown."
+    at.multiselect(key="cmp_models").select(mine_id).run(timeout=120)
+    assert ("mine has no precomputed UMAP map (only pretrained models do), so PCA is shown."
             in [c.value for c in at.caption])
     assert at.query_params["proj"] == "umap"

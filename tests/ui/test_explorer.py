@@ -18,6 +18,7 @@ from streamlit.testing.v1 import AppTest
 import aeviz
 from aeviz import io
 from aeviz.data import load
+from aeviz.ui.state import digest as state_digest
 
 VIEWS = ("Reconstructions", "Traversal", "Interpolation", "Sampling (VAE)", "Latent history")
 
@@ -234,15 +235,23 @@ def test_upload_a_good_and_a_bad_file(tmp_path):
     good = io.to_bytes(model, {"test_mse": 0.1}, hist.to_dict())
     at = _app()
     at.sidebar.file_uploader[0].set_value(("mine.safetensors", good, "application/octet-stream")).run()
-    assert at.session_state["model"] == "session: mine" and _shown(at) == "mine"
+    model_id = at.session_state["model"]
+    assert model_id == f"mine:{state_digest(model)}" and _shown(at) == "mine"
+    assert at.sidebar.success[0].value == "Loaded “mine.safetensors” as mine."
+    assert not at.sidebar.file_uploader[0].value  # a handled file leaves the box
     assert not at.exception and [s.label for s in at.slider][:2] == ["z1", "z2"]
 
     at = _app("vae-mlp-z2" if "vae-mlp-z2" in CARDS else None)
     before = _shown(at)
     at.sidebar.file_uploader[0].set_value(("broken.safetensors", b"\x80\x04 not a checkpoint",
                                            "application/octet-stream")).run()
-    assert "pickled PyTorch file" in at.sidebar.error[0].value
+    assert at.sidebar.error[0].value == ("“broken.safetensors” is not an aeviz checkpoint that this app can open; "
+                                         "your current model stays.")
+    assert any("pickled PyTorch file" in t.value for t in at.sidebar.text)  # the details, on demand
     assert _shown(at) == before and not at.exception  # the page keeps its current model
+    assert not at.sidebar.file_uploader[0].value  # the rejected file does not pile up
+    at.sidebar.file_uploader[0].set_value(("mine.safetensors", good, "application/octet-stream")).run()
+    assert not at.sidebar.error and _shown(at) == "mine"  # the old file's error is gone with it
 
 
 def test_train_one_epoch_then_explore_it_and_its_history():
@@ -252,10 +261,10 @@ def test_train_one_epoch_then_explore_it_and_its_history():
     at.selectbox(key="ex_t_obj").set_value("variational").run()
     assert at.slider(key="ex_t_beta").value == 1.0  # the objective's own knob appears
     at.button(key="ex_train::start").click().run()
-    at.session_state["ex_train::job"].thread.join(timeout=60)
+    at.session_state["ex_train::job"].wait(60)
     at.run()
-    key = "session: variational-mlp-z2-digits"
-    assert at.session_state["model"] == key and _shown(at) == key.removeprefix("session: ")
+    key = at.session_state["model"]
+    assert key.startswith("mine:") and _shown(at) == "variational-mlp-z2-digits"
     assert at.download_button(key="ex_train::download")
     _view(at, "Latent history")
     assert at.select_slider(key=f"ex_hist::{key}").options == ["0", "1"]
@@ -268,11 +277,11 @@ def test_stop_keeps_the_model_trained_so_far():
     at.button(key="ex_train::start").click().run()
     job = at.session_state["ex_train::job"]
     at.button(key="ex_train::stop").click().run()
-    job.thread.join(timeout=60)
+    s = job.wait(60)
     at.run()
-    assert job.result[1].status == "stopped" and job.epoch < 500
+    assert s.state == "stopped" and s.epoch < 500
     assert any("Stopped at epoch" in w.value for w in at.warning)
-    assert at.session_state["model"] == "session: vanilla-mlp-z2-digits"
+    assert _shown(at) == "vanilla-mlp-z2-digits" and at.session_state["model"].startswith("mine:")
 
 
 def test_nonsense_settings_get_one_sentence():
@@ -285,13 +294,12 @@ def test_nonsense_settings_get_one_sentence():
 
 @pytest.mark.parametrize("dataset,arch,latent", [("signals", "rnn", 3), ("swiss-roll", "mlp", 2),
                                                  ("mnist-rows", "rnn", 3), ("digits", "mlp", 1)])
-def test_other_kinds_draw_as_lines_points_or_images(dataset, arch, latent):
+def test_other_kinds_draw_as_lines_points_or_images(dataset, arch, latent, give_model):
     d = load(dataset)
     mc = aeviz.config_for(dataset, arch=arch, hidden=(16,) if arch == "rnn" else (16, 8), latent_dim=latent)
     model, _ = aeviz.train(mc, aeviz.TrainConfig(epochs=1, max_train=256), d)
     at = AppTest.from_function(_page, default_timeout=60, kwargs={"sidebar": False})
-    at.session_state["session_models"] = {"session: odd": model}
-    at.session_state["model"] = "session: odd"
+    at.session_state["model"] = give_model(at, "odd", model)
     at.run()
     assert not at.exception and _shown(at) == "odd"
     for view in VIEWS[1:]:

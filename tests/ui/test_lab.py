@@ -29,7 +29,8 @@ def _clear_caches():
     from aeviz.ui import state
 
     state.cards.clear()
-    state.pretrained_model.clear()
+    state._zoo_refs.clear()
+    state._zoo_model.clear()
 
 
 @pytest.fixture(scope="module")
@@ -226,10 +227,10 @@ def test_training_a_sparse_model_live_with_every_knob(zoo):
     at.slider(key="lab_sp_epochs").set_value(1)
     at.select_slider(key="lab_sp_units").set_value(16).run()
     at.button(key="lab_sp_train::start").click().run()
-    at.session_state["lab_sp_train::job"].thread.join(timeout=120)
+    at.session_state["lab_sp_train::job"].wait(120)
     at.run()
-    key = "session: sparse-kl-z16-λ0.01-ρ0.1"
-    model = at.session_state["session_models"][key]
+    ((key, (ref, model)),) = at.session_state["mine"].items()
+    assert ref.name == "sparse-kl-z16-λ0.01-ρ0.1"
     c = model.config
     assert (c.objective, c.sparsity, c.sparsity_weight, c.sparsity_target, c.latent_dim, c.hidden) == \
         ("sparse", "kl", 0.01, 0.1, 16, ())
@@ -273,12 +274,11 @@ def test_page_without_digit_models_says_so(tmp_path, monkeypatch):
         _clear_caches()
 
 
-def test_sidebar_model_of_another_kind_is_named(zoo):
+def test_sidebar_model_of_another_kind_is_named(zoo, give_model):
     at = AppTest.from_function(_page, default_timeout=120)
     tiny = aeviz.build(aeviz.config_for("digits", latent_dim=2, hidden=(8,)))
-    at.session_state["session_models"] = {"session: digits-ae": tiny}
-    at.session_state["model"] = "session: digits-ae"
+    at.session_state["model"] = model_id = give_model(at, "digits-ae", tiny)
     at.run()
-    assert at.info[0].value == ("The sidebar's model (session: digits-ae) does not read 28x28 digits, "
+    assert at.info[0].value == ("The sidebar's model (digits-ae) does not read 28x28 digits, "
                                 "so this page uses the digit models picked below.")
-    assert "session: digits-ae" not in at.selectbox(key="lab_dn_model").options
+    assert model_id not in at.selectbox(key="lab_dn_model").options

@@ -10,87 +10,115 @@ import aeviz
 from aeviz.data import load
 
 
-def _page(epochs: int, lr: float, bad: str):
+def _page(epochs: int, lr: float, bad: str, key: str = "t"):
     import streamlit as st
 
     import aeviz
-    from aeviz.data import Dataset, load
-    from aeviz.ui import training
+    from aeviz.ui import state, training
 
-    d = load("digits")
-    if bad == "nan":  # a NaN pixel makes the very first loss NaN
-        x = d.x_train.clone()
-        x[:, 0, 0, 0] = float("nan")
-        d = Dataset(d.name, x, d.y_train, d.x_test, d.y_test, d.kind, d.description, d.label_names)
-    mc = aeviz.config_for("digits", hidden=(16,), latent_dim=3 if bad == "z3" else 2)
-    if bad == "shape":
-        mc = aeviz.config_for("mnist", hidden=(16,))
+    state.sidebar()  # as app.py draws it on every page: the student's models are found again here
+    mc = aeviz.config_for("digits", hidden=(16,), latent_dim=2)
+    if bad == "shape":  # a config whose samples are not the data's
+        mc = aeviz.config_for("digits", hidden=(16,), input_shape=(1, 28, 28))
     tc = aeviz.TrainConfig(epochs=epochs, batch_size=256, lr=lr)
-    result = training.train_with_progress(mc, tc, data=d, key="t", name="tiny")
-    st.session_state["result_status"] = None if result is None else result[1].status
+    model = training.train_with_progress(mc, tc, key=key, name="tiny")
+    st.session_state["result_status"] = None if model is None else model.history["status"]
 
 
-def _app(epochs=2, lr=1e-3, bad="") -> AppTest:
-    return AppTest.from_function(_page, kwargs=dict(epochs=epochs, lr=lr, bad=bad), default_timeout=60)
+def _app(epochs=2, lr=1e-3, bad="", key="t") -> AppTest:
+    return AppTest.from_function(_page, kwargs=dict(epochs=epochs, lr=lr, bad=bad, key=key), default_timeout=60)
 
 
-def _wait(at: AppTest) -> None:
-    """Let the background thread finish, then rerun as the poll fragment would."""
-    at.session_state["t::job"].thread.join(timeout=60)
+def _wait(at: AppTest, key: str = "t") -> None:
+    """Let the worker finish, then rerun as the poll fragment would."""
+    assert at.session_state[f"{key}::job"].wait(120).done
     at.run()
 
 
-def test_train_runs_in_background_and_stores_the_model():
+def test_train_runs_in_a_worker_process_and_keeps_the_model():
     at = _app().run()
     assert at.session_state["result_status"] is None and not at.success
     at.button(key="t::start").click().run()
+    job = at.session_state["t::job"]
     _wait(at)
     assert at.session_state["result_status"] == "finished"
-    assert "Trained 2 epochs" in at.success[0].value and "session: tiny" in at.success[0].value
-    models = at.session_state["session_models"]
-    assert list(models) == ["session: tiny"]
-    assert at.session_state["model"] == "session: tiny"  # picked for every page
+    assert "Trained 2 epochs" in at.success[0].value and "“tiny”" in at.success[0].value
+    ((model_id, (ref, model)),) = at.session_state["mine"].items()
+    assert ref.name == "tiny" and model_id == ref.id == f"mine:{ref.digest}"
+    assert at.session_state["model"] == model_id  # picked for every page
     metrics = {m.label: m.value for m in at.metric}
-    assert float(metrics["test MSE"]) > 0 and metrics["epochs completed"] == "2"
-    epochs, snaps = at.session_state["latent_history"]["session: tiny"]
+    assert float(metrics["test MSE"]) == pytest.approx(model.metrics["test_mse"], abs=1e-4)
+    assert model.metrics["test_mse"] > 0
+    assert metrics["epochs completed"] == "2"
+    epochs, snaps = at.session_state["latent_history"][model_id]
     assert epochs == [0, 1, 2] and snaps.shape == (3, 360, 2)
     assert not np.allclose(snaps[0], snaps[-1])  # the map moved while training
-    assert models["session: tiny"].history["epochs"] == [1, 2]
+    assert model.history["epochs"] == [1, 2]
+    assert job.status().worker  # the worker reported its own process and thread settings
+    assert "mse_ratio" in model.metrics  # the model card's figures, as the zoo's models have
+
+
+def test_a_reload_and_another_token_after_training():
+    at = _app().run()
+    at.button(key="t::start").click().run()
+    _wait(at)
+    token = at.query_params["me"][0] if isinstance(at.query_params["me"], list) else at.query_params["me"]
+    ((model_id, (ref, _)),) = at.session_state["mine"].items()
+    again = AppTest.from_function(_page, kwargs=dict(epochs=2, lr=1e-3, bad="", key="t"), default_timeout=60)
+    again.query_params["me"] = token  # a reload: same address, new session
+    again.run()
+    assert list(again.session_state["mine"]) == [model_id]
+    assert again.session_state["mine"][model_id][0].name == "tiny"
+    other = _app().run()  # another student: a token of their own
+    assert other.session_state["token"] != token and not other.session_state["mine"]
 
 
 def test_stop_keeps_the_weights_trained_so_far():
     at = _app(epochs=3000).run()
     at.button(key="t::start").click().run()
     job = at.session_state["t::job"]
-    while job.step < 3:
-        time.sleep(0.01)
+    deadline = time.monotonic() + 60
+    while (job.status().step < 3) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    at.run()
     assert at.button(key="t::stop")  # the live fragment shows Stop while training
-    assert at.get("progress")
     at.button(key="t::stop").click().run()
     _wait(at)
     assert at.session_state["result_status"] == "stopped"
     assert "Stopped at epoch" in at.warning[0].value and "weights trained so far are kept" in at.warning[0].value
-    model = at.session_state["session_models"]["session: tiny"]
-    assert job.step < job.total
+    ((_, model),) = at.session_state["mine"].values()
+    assert job.status().step < job.status().total
     assert not torch.equal(model.decoder[0].weight, aeviz.build(model.config).decoder[0].weight)
 
 
-def test_nan_loss_is_one_sentence_and_the_page_keeps_working():
-    at = _app(bad="nan").run()
+def test_one_training_at_a_time_per_student():
+    at = _app(epochs=3000).run()
+    at.button(key="t::start").click().run()
+    token = at.session_state["token"]
+    second = AppTest.from_function(_page, kwargs=dict(epochs=2, lr=1e-3, bad="", key="u"), default_timeout=60)
+    second.query_params["me"] = token  # the same student, another page
+    second.run()
+    second.button(key="u::start").click().run()
+    assert second.error[0].value == "You already have a training running; stop it or wait for it to finish."
+    at.button(key="t::stop").click().run()
+    _wait(at)
+
+
+def test_a_diverging_loss_is_one_sentence_and_the_page_keeps_working():
+    at = _app(lr=10.0, epochs=3).run()
     at.button(key="t::start").click().run()
     _wait(at)
     assert at.session_state["result_status"] == "diverged"
-    assert "the loss became nan" in at.warning[0].value
+    assert "diverged" in at.warning[0].value.lower()
     assert not at.exception
 
 
 def test_a_dataset_that_does_not_fit_the_model_gets_one_sentence():
     at = _app(bad="shape").run()
     at.button(key="t::start").click().run()
-    _wait(at)
     assert at.session_state["result_status"] is None
     assert at.error[0].value.startswith("The model expects samples of shape (1, 28, 28)")
-    assert "session_models" not in at.session_state or not at.session_state["session_models"]
+    assert not at.session_state["mine"]
 
 
 def test_snapshots_beyond_two_dimensions_are_sign_aligned_pca_maps():
@@ -110,18 +138,22 @@ def _digits_loaded():
     load("digits")  # the first load pays scikit-learn's import once for the module
 
 
-def test_job_records_every_term_of_a_variational_model():
-    from aeviz.ui.training import Job
+def test_a_variational_training_streams_every_term_and_its_card():
+    from aeviz import jobs
 
-    d = load("digits")
-    mc = aeviz.config_for("digits", hidden=(16,), objective="variational")
-    job = Job(mc, aeviz.TrainConfig(epochs=2, batch_size=256), d, "vae")
-    job.run()
-    assert job.error is None and job.done
-    assert set(job.terms) == {"loss", "recon", "kl"}
-    assert job.steps[0] == 1 and len(job.steps) == len(job.terms["kl"])
-    assert job.result[0].metrics["epochs"] == 2 and job.history["test"]["kl"]
-    assert job.result[0].metrics["nelbo"] > job.history["test"]["kl"][-1] > 0
+    pool = jobs.JobPool(workers=1)
+    try:
+        mc = aeviz.config_for("digits", hidden=(16,), objective="variational")
+        job_id = pool.submit("owner", mc, aeviz.TrainConfig(epochs=2, batch_size=256), "digits", "vae")
+        while not (s := pool.status(job_id)).done:
+            time.sleep(0.05)
+    finally:
+        pool.shutdown()
+    assert s.state == "finished" and s.error is None
+    assert set(s.terms) == {"loss", "recon", "kl"} and s.steps[0] == 1 and len(s.steps) == len(s.terms["kl"])
+    model = aeviz.load(s.result)
+    assert model.metrics["epochs"] == 2 and model.history["test"]["kl"]
+    assert model.metrics["nelbo"] > model.history["test"]["kl"][-1] > 0
 
 
 def _picker_page():
@@ -130,13 +162,13 @@ def _picker_page():
     from aeviz.ui import state
 
     state.sidebar()
-    if st.button("pick", key="pick"):  # after the sidebar's selectbox ran: select_model must defer to a rerun
-        state.select_model(st.session_state["target"])
+    if st.button("pick", key="pick"):  # after the sidebar's selectbox ran: select() must defer to a rerun
+        state.select(st.session_state["target"])
         st.rerun()
-    st.session_state["shown"] = state.current_key()
+    st.session_state["shown"] = state.current_id()
 
 
-def test_select_model_after_the_picker_was_drawn_takes_effect_on_the_rerun():
+def test_select_after_the_picker_was_drawn_takes_effect_on_the_rerun():
     from aeviz import io
 
     names = [c.name for c in io.pretrained()] if io.PRETRAINED.is_dir() else []

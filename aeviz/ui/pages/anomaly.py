@@ -60,7 +60,7 @@ def _digits_tab() -> None:
     data = state.dataset("mnist")
     n = int(np.isin(data.y_train.numpy(), tc.normal_classes).sum())
     name = f"one-class {''.join(map(str, tc.normal_classes))} {mc.objective} {mc.arch} z{mc.latent_dim}"
-    training.train_with_progress(mc, tc, data, key=KEY, name=name, select=False, live_map=False,
+    training.train_with_progress(mc, tc, key=KEY, name=name, select=False, live_map=False,
                                  label=f"Train on the {n} normal training images", autostart=True)
     model = _one_class_model()
     if model is None:
@@ -78,9 +78,9 @@ def _digits_tab() -> None:
 def _one_class_model():
     """The model of the latest finished one-class training in this session, if any."""
     j = training.job(KEY)
-    if j is None or j.model_key is None or j.model_key not in state.session_models():
+    if j is None or j.model_key is None or j.model_key not in state.ids():
         return None
-    return state.get_model(j.model_key)
+    return state.model(j.model_key)
 
 
 def _results() -> dict | None:
@@ -90,13 +90,10 @@ def _results() -> dict | None:
         return None
     j = training.job(KEY)
     kind = st.session_state.get("anomaly_score", "mse") if model.config.objective == "variational" else "mse"
-    cache = st.session_state.setdefault("anomaly_cache", {})
-    if (j.model_key, kind) not in cache:
-        with st.spinner("Scoring the test images…"):
-            cache[(j.model_key, kind)] = _score(model, j.tc.normal_classes, kind)
-    return {**cache[(j.model_key, kind)], "key": j.model_key}
+    return {**_score(j.model_key, j.tc.normal_classes, kind), "key": j.model_key}
 
 
+@state.per_model(show_spinner="Scoring the test images…", max_entries=16)
 def _score(model, normal, kind: str) -> dict:
     """Everything the views need: scores, reconstructions, the PCA baseline and a 2-D map of the codes."""
     from aeviz.train import training_set
@@ -249,7 +246,7 @@ def _failures_tab() -> None:
     probes = anomaly.far_inputs(r["x"][~r["is_anomaly"]][0], "".join(ch for ch in letters if ch.isalnum()))
     if drawing is not None:
         probes["your drawing"] = drawing
-    _probe_view(r, state.get_model(r["key"]), probes)
+    _probe_view(r, state.model(r["key"]), probes)
 
 
 def _probe_models() -> dict[str, str | None]:
@@ -257,25 +254,27 @@ def _probe_models() -> dict[str, str | None]:
     out: dict[str, str | None] = {}
     if _one_class_model() is not None:
         out[f"your one-class model (normal: {', '.join(map(str, training.job(KEY).tc.normal_classes))})"] = None
-    keys = [state.current_key(), "ae-mlp-z16", *state.cards()]
-    general = next((k for k in keys if k in state.model_keys() and not k.startswith(state.SESSION + "one-class")
-                    and state.get_model(k).config.input_shape == (1, 28, 28)
-                    and state.get_model(k).config.dataset == "mnist"), None)
+    keys = [state.current_id(), "ae-mlp-z16", *state.cards()]
+    one_class = {j.model_key for j in [training.job(KEY)] if j is not None}
+    general = next((k for k in keys if k in state.ids() and k not in one_class
+                    and state.model(k).config.input_shape == (1, 28, 28)
+                    and state.model(k).config.dataset == "mnist"), None)
     if general:
-        out[f"{general} (trained on all digits)"] = general
+        out[f"{state.name(general)} (trained on all digits)"] = general
     return out
 
 
 def _general_results(key: str) -> dict:
     """Scores of a model trained on every digit: all test digits are normal."""
-    cache = st.session_state.setdefault("anomaly_cache", {})
-    if (key, "general") not in cache:
-        data, model = state.dataset("mnist"), state.get_model(key)
-        x = data.x_test.numpy()
-        cache[(key, "general")] = {"key": key, "kind": "mse", "x": x, "is_anomaly": np.zeros(len(x), bool),
-                                   "scores": anomaly.scores(model, x),
-                                   "train_scores": anomaly.scores(model, data.x_train[:1000].numpy())}
-    return cache[(key, "general")]
+    return {**_general_scores(key), "key": key}
+
+
+@state.per_model(show_spinner="Scoring the test images…", max_entries=8)
+def _general_scores(model) -> dict:
+    data = state.dataset("mnist")
+    x = data.x_test.numpy()
+    return {"kind": "mse", "x": x, "is_anomaly": np.zeros(len(x), bool), "scores": anomaly.scores(model, x),
+            "train_scores": anomaly.scores(model, data.x_train[:1000].numpy())}
 
 
 def _drawing():
@@ -357,7 +356,7 @@ def _series_model() -> tuple[object, str] | tuple[None, None]:
                                      key=SERIES_KEY, name="signals rnn z8", select=False, live_map=False,
                                      label="Train a recurrent autoencoder")
     j = training.job(SERIES_KEY)
-    if j is not None and j.model_key in state.session_models():
+    if j is not None and j.model_key in state.ids():
         if st.session_state.get("anomaly_series_seen") != j.model_key:  # show a newly trained model at once
             st.session_state["anomaly_series_seen"] = st.session_state["anomaly_series_model"] = j.model_key
         keys.append(j.model_key)
@@ -365,9 +364,10 @@ def _series_model() -> tuple[object, str] | tuple[None, None]:
         picker.info("No recurrent model of the signals yet: train one below (about 4 minutes on a shared CPU).")
         return None, None
     key = picker.selectbox("Recurrent autoencoder", keys, format_func=state.describe, key="anomaly_series_model")
-    return state.get_model(key), key
+    return state.model(key), key
 
 
+@state.per_model(show_spinner="Reconstructing the signals…", max_entries=4)
 def _series_errors(model) -> dict:
     """Per-step errors of the test signals and of 500 normal training signals (to calibrate the threshold)."""
     data = state.dataset("signals")
@@ -376,9 +376,6 @@ def _series_errors(model) -> dict:
             "train_errors": anomaly.step_errors(model, data.x_train[:500].numpy())}
 
 
-@st.cache_data(show_spinner="Reconstructing the signals…", max_entries=4)
-def _pretrained_series(name: str) -> dict:
-    return _series_errors(state.pretrained_model(name))
 
 
 def _series_tab() -> None:
@@ -388,15 +385,7 @@ def _series_tab() -> None:
     model, key = _series_model()
     if model is None:
         return
-    if key.startswith(state.SESSION):
-        cache = st.session_state.setdefault("anomaly_series_cache", {})
-        if key not in cache:
-            with st.spinner("Reconstructing the signals…"):
-                cache[key] = _series_errors(model)
-        r = cache[key]
-    else:
-        r = _pretrained_series(key)
-    _series_view(r)
+    _series_view(_series_errors(key))
 
 
 @st.fragment

@@ -18,21 +18,20 @@ def render() -> None:
     st.caption("A trained autoencoder knows what digits look like. Encode one image, nudge its code a little, decode: "
                "you get new images that resemble it. Below you can also measure whether such variants help a "
                "classifier that has only a few labelled images.")
-    picked = state.image_model()
-    if picked is None:
+    r = state.image_model()
+    if r is None:
         return
-    key, model = picked
+    model = state.model(r)
     variational = model.config.objective == "variational"
     if variational:
         mode = st.radio("How to make variants", list(MODES), format_func=MODES.get, horizontal=True, key="aug_mode")
     else:
         mode = "code"
-        st.caption(f"The sidebar model '{key}' is a plain autoencoder, so its variants move the code; pick a VAE "
+        st.caption(f"The sidebar model '{r.name}' is a plain autoencoder, so its variants move the code; pick a VAE "
                    "(for example vae-mlp-z16) to sample its posterior instead.")
     state.explain(*_equation(mode))
-    spread = _spread(key, model)
-    _variants(key, model, mode, spread)
-    _experiment(key, model, mode, spread)
+    _variants(r, mode)
+    _experiment(r, mode)
 
 
 def _equation(mode: str) -> tuple[str, str]:
@@ -45,20 +44,14 @@ def _equation(mode: str) -> tuple[str, str]:
             r"z = \mathrm{enc}(x) + s \cdot \mathrm{std}_{\text{train}}(z) \odot \varepsilon, \quad \varepsilon \sim \mathcal{N}(0, I)")
 
 
-def _spread(key: str, model) -> np.ndarray:
-    if key.startswith(state.SESSION):
-        return applications.code_spread(model, state.dataset(model.config.dataset).x_train)
-    return _cached_spread(key)
-
-
-@st.cache_data(show_spinner=False)
-def _cached_spread(key: str) -> np.ndarray:
-    model = state.pretrained_model(key)
+@state.per_model
+def _spread(model) -> np.ndarray:
     return applications.code_spread(model, state.dataset(model.config.dataset).x_train)
 
 
 @st.fragment
-def _variants(key: str, model, mode: str, spread) -> None:
+def _variants(r: state.ModelRef, mode: str) -> None:
+    model, spread = state.model(r), _spread(r)
     d = state.dataset(model.config.dataset)
     c = st.columns(4)
     idx = c[0].number_input("Test image", 0, len(d.x_test) - 1, 0, key="aug_idx")
@@ -67,7 +60,6 @@ def _variants(key: str, model, mode: str, spread) -> None:
     seed = c[3].number_input("Seed", 0, 10_000, 0, key="aug_seed")
     x = d.x_test.numpy()[idx: idx + 1]
     out = applications.augment(model, x, n, scale, seed, spread, mode)
-    st.session_state["aug_out"] = out
     left, right = st.columns([1.4, 4])
     with left:
         widgets.show_images([x[0], analysis.reconstruct(model, x)[0]], ["original", "decoded"], width=84)
@@ -76,7 +68,7 @@ def _variants(key: str, model, mode: str, spread) -> None:
                              caption=f"{n} variants at s = {scale:.1f}, mean change per pixel "
                                      f"{float(np.abs(out - x).mean()):.3f}")
     label = int(d.y_test[idx])
-    name = f"{key.removeprefix(state.SESSION)}-test{idx}-s{scale:.1f}"
+    name = f"{r.name}-test{idx}-s{scale:.1f}"
     a, b = st.columns(2)
     a.download_button("Download as .npz (x, y)", applications.to_npz(out, np.full(n, label)), f"{name}.npz",
                       "application/octet-stream", key="aug_npz")
@@ -85,7 +77,7 @@ def _variants(key: str, model, mode: str, spread) -> None:
 
 
 @st.fragment
-def _experiment(key: str, model, mode: str, spread) -> None:
+def _experiment(r: state.ModelRef, mode: str) -> None:
     st.subheader("Does it help a classifier with few labels?")
     state.explain("A logistic regression on raw pixels learns from a few labelled training images per digit, then "
                    "from the same images plus variants of each (labelled like their source). Both are scored on the "
@@ -95,28 +87,19 @@ def _experiment(key: str, model, mode: str, spread) -> None:
     per_class = c[0].select_slider("Real images per digit", (5, 10, 20, 50), 10, key="aug_pc")
     n_aug = c[1].slider("Variants per real image", 1, 20, 5, key="aug_k")
     scale = c[2].slider("Scale s for the variants", 0.1, 3.0, 0.5, 0.1, key="aug_exp_scale")
-    params = (key, mode, per_class, n_aug, scale)
+    params = (r.id, mode, per_class, n_aug, scale)
     if st.button("Run the experiment", key="aug_run", help="Fits 10 logistic regressions: a few seconds."):
-        bar = st.progress(0.0, text="Training the classifiers…")
-        st.session_state["aug_result"] = (params, _gain(key, model, mode, spread, per_class, n_aug, scale, bar.progress))
-        bar.empty()
+        st.session_state["aug_result"] = (params, _gain(r, mode, per_class, n_aug, scale))
     result = st.session_state.get("aug_result")
     if result and result[0] == params:
         _report(result[1], per_class, n_aug)
 
 
-def _gain(key, model, mode, spread, per_class, n_aug, scale, progress):
-    if key.startswith(state.SESSION):
-        return applications.few_shot_gain(model, state.dataset(model.config.dataset), per_class, n_aug, scale,
-                                          SEEDS, spread, mode, progress)
-    return _cached_gain(key, mode, per_class, n_aug, scale)
-
-
-@st.cache_data(show_spinner=False)
-def _cached_gain(key, mode, per_class, n_aug, scale):
-    model = state.pretrained_model(key)
+@state.per_model(show_spinner=f"Training the classifiers ({2 * len(SEEDS)} logistic regressions)…")
+def _gain(model, mode, per_class, n_aug, scale):
+    spread = applications.code_spread(model, state.dataset(model.config.dataset).x_train)
     return applications.few_shot_gain(model, state.dataset(model.config.dataset), per_class, n_aug, scale, SEEDS,
-                                      _cached_spread(key), mode)
+                                      spread, mode)
 
 
 def _report(result: dict, per_class: int, n_aug: int) -> None:
@@ -127,7 +110,6 @@ def _report(result: dict, per_class: int, n_aug: int) -> None:
     c[1].metric(f"+ {n_aug} variants each", f"{aug.mean():.1%} ± {aug.std():.1%}", f"{gain.mean() * 100:+.1f} points")
     c[2].metric("change (same draws)", f"{gain.mean() * 100:+.1f} ± {gain.std() * 100:.1f} points")
     st.dataframe({"seed": list(SEEDS), "real only": real, "real + augmented": aug, "change": gain}, hide_index=True)
-    st.session_state["aug_gain"] = (float(gain.mean()), float(gain.std()))
     st.markdown(_verdict(gain))
 
 

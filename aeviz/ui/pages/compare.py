@@ -66,10 +66,10 @@ def _load_link(available: list[str]) -> None:
 
 def _save(state: compare.State) -> dict[str, str]:
     """Remember the state and mirror it (without session models, which no one else can open) in the URL."""
-    shared = replace(state, models=tuple(m for m in state.models if not m.startswith(ui.SESSION)))
+    shared = replace(state, models=tuple(m for m in state.models if not ui.ref(m).mine))
     params = compare.to_params(shared)
-    if st.query_params.to_dict() != params:
-        st.query_params.from_dict(params)
+    if st.query_params.to_dict() != {**params, **ui.private_params()}:
+        st.query_params.from_dict({**params, **ui.private_params()})
     st.session_state["cmp_url"] = params
     st.session_state["cmp_state"] = state
     return params
@@ -80,7 +80,7 @@ def _on_preset() -> None:
     if preset is None:
         return
     base = st.session_state.get("cmp_state") or compare.State()  # fragment widgets may be gone, this is not
-    state, missing = compare.apply_preset(preset, base, ui.model_keys())
+    state, missing = compare.apply_preset(preset, base, ui.ids())
     _seed(state, force=True)
     st.session_state["cmp_points"] = None
     _note([f"This preset also needs {', '.join(missing)}, which is not among the models here; "
@@ -102,30 +102,34 @@ def _noisy_test(ds: str, noise: str, level: float, seed: int) -> np.ndarray:
     return compare.noisy(ui.dataset(ds).x_test, noise, level, seed).numpy()
 
 
+@ui.per_model(max_entries=128)
 def _summary(model, ds):
     return compare.summary(model, ui.dataset(ds))
 
 
+@ui.per_model(max_entries=128)
 def _denoise(model, ds, noise, level, seed):
     return compare.denoising_psnr(model, ui.dataset(ds).x_test, _noisy_test(ds, noise, level, seed))
 
 
+@ui.per_model(max_entries=128)
 def _recon(model, ds, noise, level, seed):
     data = ui.dataset(ds)
     idx = compare.picks(len(data.x_test), N_IMAGES, seed)
     return analysis.reconstruct(model, _noisy_test(ds, noise, level, seed)[idx]).reshape(len(idx), *data.sample_shape)
 
 
-def _map(model, ds, key, proj):
+@ui.per_model(max_entries=64)
+def _map(model, ds, title, zoo_name, proj):
     """(map as a plain figure dict, projection used): built once, as plotly objects cost ~100 ms per map per run.
 
-    Pretrained models use the zoo's precomputed maps (the Explorer's); session models get PCA.
+    Pretrained models (zoo_name) use the zoo's precomputed maps (the Explorer's); others get PCA.
     """
     data, z = ui.dataset(ds), model.config.latent_dim
-    views = io.load_views(ui.cards()[key]) if z > 2 and not key.startswith(ui.SESSION) else {}
+    views = io.load_views(ui.cards()[zoo_name]) if z > 2 and zoo_name else {}
     method = proj if proj in views else "pca"
     xy = views[method] if method in views else compare.map_xy(analysis.embed(model, data.x_test))
-    title = key if z <= 2 else f"{key}<br><sub>{PROJ_NAMES[method]} of the {z}-D codes</sub>"
+    title = title if z <= 2 else f"{title}<br><sub>{PROJ_NAMES[method]} of the {z}-D codes</sub>"
     axes = ("z₁", "z₂") if z <= 2 else tuple(f"{PROJ_NAMES[method]} {i}" for i in (1, 2))
     built = plots.latent_scatter(xy, data.y_test.numpy(), data.label_names, title, height=420, axis_titles=axes)
     fig = built.to_dict()
@@ -138,30 +142,16 @@ def _map(model, ds, key, proj):
     return fig, method
 
 
+@ui.per_model(max_entries=128)
 def _interp(model, ds, pair, steps, method):
     return compare.interpolation(model, ui.dataset(ds), pair, steps, method)
 
 
+@ui.per_model(max_entries=128)
 def _prior(model, ds, seed):
     return compare.prior_samples(model, N_SAMPLES, seed, ui.dataset(ds).sample_shape)
 
 
-COMPUTE = {f.__name__: f for f in (_summary, _denoise, _recon, _map, _interp, _prior)}
-
-
-@st.cache_data(show_spinner=False, max_entries=512)
-def _shared(name: str, what: str, args: tuple):
-    return COMPUTE[what](ui.pretrained_model(name), *args)
-
-
-def _per_model(key: str, what, *args):
-    """what(model, *args) for one model: cached for every session (pretrained) or in this session only."""
-    if not key.startswith(ui.SESSION):
-        return _shared(key, what.__name__, args)
-    store = st.session_state.setdefault("cmp_cache", {})
-    if (key, what.__name__, args) not in store:
-        store[key, what.__name__, args] = what(ui.get_model(key), *args)
-    return store[key, what.__name__, args]
 
 
 # --- views ----------------------------------------------------------------------------------------------------
@@ -179,14 +169,14 @@ def _drawable(data) -> bool:
 
 def _resolve(keys: list[str]) -> tuple[list[str], str]:
     """The models that share the first model's test samples, and that dataset's name; says which are left out."""
-    ds = ui.get_model(keys[0]).config.dataset
+    ds = ui.model(keys[0]).config.dataset
     ref = ui.dataset(ds)
     kept, out = [], []
     for key in keys:
-        other = ui.get_model(key).config.dataset
+        other = ui.model(key).config.dataset
         (kept if compare.comparable(ref, ui.dataset(other)) else out).append(key)
     if out:
-        st.info(f"{', '.join(out)} {'was' if len(out) == 1 else 'were'} trained on other data than the {ds} samples "
+        st.info(f"{', '.join(ui.name(k) for k in out)} {'was' if len(out) == 1 else 'were'} trained on other data than the {ds} samples "
                 f"the first model uses, so {'it is' if len(out) == 1 else 'they are'} left out of this comparison.")
     return kept, ds
 
@@ -200,7 +190,7 @@ def _controls(available: list[str]) -> None:
                    help="Classic comparisons: each picks its models and the noise that makes its point.")
     if match:
         left.caption(match.why)
-    right.multiselect("Models (2 to 4)", available, key=W["models"], max_selections=compare.MAX_MODELS,
+    right.multiselect("Models (2 to 4)", available, key=W["models"], max_selections=compare.MAX_MODELS, format_func=ui.name,
                       help="Pretrained models, or ones you trained or uploaded in this session.")
 
 
@@ -217,10 +207,10 @@ def _share(params: dict[str, str], keys: list[str]) -> None:
     with st.expander("Share this comparison", icon=":material/link:"):
         st.code(link, language=None)
         st.caption("The address bar always holds this link: send it and your class opens the same models and settings.")
-        session = [k for k in keys if k.startswith(ui.SESSION)]
-        if session:
-            st.caption(f"Session models cannot be shared by link, so it leaves out {', '.join(session)}: "
-                       "they live only in your browser session.")
+        yours = [ui.name(k) for k in keys if ui.ref(k).mine]
+        if yours:
+            st.caption(f"Your own models cannot be shared by link, so it leaves out {', '.join(yours)}: "
+                       "only you can see them.")
 
 
 def _reconstructions(keys: list[str], ds: str, state: compare.State) -> None:
@@ -235,7 +225,7 @@ def _reconstructions(keys: list[str], ds: str, state: compare.State) -> None:
     if noisy:
         columns["noisy input"] = _noisy_test(ds, state.noise, state.level, state.seed)[idx]
     for key in keys:
-        columns[key] = _per_model(key, _recon, ds, state.noise, state.level, state.seed)
+        columns[ui.name(key)] = _recon(key, ds, state.noise, state.level, state.seed)
     slots = st.columns(2 + compare.MAX_MODELS)  # the same column width for 2 or 4 models
     for col, (title, images) in zip(slots, columns.items()):
         col.markdown(f"**{title}**")
@@ -284,7 +274,7 @@ def _maps(keys: list[str], ds: str) -> None:
         a.selectbox("Highlight a class", range(len(data.label_names)), key=W["cls"], on_change=_on_class,
                     format_func=lambda c: data.label_names[c], placeholder="none: pick a class to highlight it")
         b.button("Clear the selection", on_click=lambda: st.session_state.update({"cmp_points": None, W["cls"]: None}))
-    wide = [k for k in keys if ui.get_model(k).config.latent_dim > 2]
+    wide = [k for k in keys if ui.model(k).config.latent_dim > 2]
     if wide:
         st.radio("Map of codes with more than 2 dimensions", compare.PROJS, key=W["proj"], horizontal=True,
                  format_func=PROJ_NAMES.get, help="PCA keeps the two directions of largest spread; UMAP keeps "
@@ -292,9 +282,9 @@ def _maps(keys: list[str], ds: str) -> None:
     idx = _highlighted(data, st.session_state[W["cls"]] if data.label_names else None)
     proj, fallback = st.session_state[W["proj"]], []
     for col, key in zip(st.columns(len(keys)), keys):
-        fig, method = _per_model(key, _map, ds, key, proj)
+        fig, method = _map(key, ds, ui.name(key), key if ui.ref(key).zoo else "", proj)
         if key in wide and method != proj:
-            fallback.append(key)
+            fallback.append(ui.name(key))
         fig = _dim_others(fig, idx)
         fig["layout"]["showlegend"] = key == keys[-1]  # one key for all maps; the last map gives up some width
         col.plotly_chart(fig, key=f"cmp_map::{key}", on_select=functools.partial(_on_select, f"cmp_map::{key}"),
@@ -329,7 +319,7 @@ def _interpolation(keys: list[str], ds: str) -> None:
         ends = data.x_test[list(state.pair)].numpy()
         _row("the two images", _big(ends, 2))
         for key in keys:
-            _row(key, _big(_per_model(key, _interp, ds, state.pair, state.steps, state.interp), state.steps))
+            _row(ui.name(key), _big(_interp(key, ds, state.pair, state.steps, state.interp), state.steps))
     _save(state)
 
 
@@ -341,13 +331,13 @@ def _row(title: str, image: np.ndarray) -> None:
 
 def _prior_samples(keys: list[str], ds: str, seed: int) -> None:
     st.subheader("Samples from the prior")
-    vaes = [k for k in keys if ui.get_model(k).config.objective == "variational"]
+    vaes = [k for k in keys if ui.model(k).config.objective == "variational"]
     ui.explain("Codes drawn at random from N(0, I) with the same seed, decoded by each VAE. Only a VAE is "
                    "trained so that such random codes land where its decoder makes sense.", r"z \sim \mathcal{N}(0, I)")
     if not vaes:
         st.info("None of the chosen models is a VAE, and only VAEs have a prior to sample from.")
     for key in vaes:
-        _row(key, _big(_per_model(key, _prior, ds, seed), N_SAMPLES))
+        _row(ui.name(key), _big(_prior(key, ds, seed), N_SAMPLES))
 
 
 def _metrics(keys: list[str], ds: str, state: compare.State) -> None:
@@ -355,9 +345,9 @@ def _metrics(keys: list[str], ds: str, state: compare.State) -> None:
     with st.spinner("Measuring each model on the test set…"):
         rows = {k: {} for k in compare.METRICS}
         for key in keys:
-            for metric, value in _per_model(key, _summary, ds).items():
-                rows[metric][key] = value
-            rows["denoise_psnr"][key] = (_per_model(key, _denoise, ds, state.noise, state.level, state.seed)
+            for metric, value in _summary(key, ds).items():
+                rows[metric][ui.name(key)] = value
+            rows["denoise_psnr"][ui.name(key)] = (_denoise(key, ds, state.noise, state.level, state.seed)
                                          if state.level > 0 else None)
     df = compare.table(rows)
     st.dataframe(_styled(df, rows), width="stretch")
@@ -391,7 +381,7 @@ def render() -> None:
     st.title("Compare variants")
     st.caption("Two to four autoencoders side by side on the same images, the same noise and the same questions: "
                "what does a VAE do that a plain autoencoder doesn't, what does β change, MLP or convolutional?")
-    available = ui.model_keys()
+    available = ui.ids()
     if not available:
         st.warning("There are no models to compare yet: pretrained/ is empty, so train some on the Explorer page.")
         return

@@ -43,8 +43,8 @@ def render() -> None:
 def _all_points(sizes) -> tuple[list[dict], dict]:
     points, recon = [], {}
     for k in sizes:
-        _, source = state.sweep_model(k, DATASET, train=False)
-        p, r = _ae_points(source, k)
+        r_k, _ = state.sweep_model(k, DATASET, train=False)
+        p, r = _ae_points(r_k)
         points += p
         recon.update({("autoencoder", k, b): v for b, v in r.items()})
     for k in applications.LATENT_SIZES:
@@ -57,10 +57,9 @@ def _all_points(sizes) -> tuple[list[dict], dict]:
     return points, recon
 
 
-@st.cache_data(show_spinner="Encoding the test digits with the autoencoder…", max_entries=16)
-def _ae_points(source: str, k: int):
+@state.per_model(show_spinner="Encoding the test digits with the autoencoder…", max_entries=16)
+def _ae_points(model):
     d = state.dataset(DATASET)
-    model, _ = state.sweep_model(k, DATASET, train=False)
     return compression.autoencoder_points(model, d.x_train.numpy(), d.x_test.numpy(), BITS)
 
 

@@ -23,9 +23,9 @@ def render() -> None:
     _train_button(sizes)
     rows = [{"features": "raw pixels", "size": 784, **_raw_scores(), "source": "the 784 pixel values"}]
     for k in sizes:
-        model, source = state.sweep_model(k, DATASET, train=False)
-        if model is not None:
-            rows.append({"features": "autoencoder", "size": k, **_model_scores(source, model), "source": source})
+        r, source = state.sweep_model(k, DATASET, train=False)
+        if r is not None:
+            rows.append({"features": "autoencoder", "size": k, **_scores(r), "source": source})
     rows += [{"features": "PCA", "size": k, **_pca_scores(k), "source": "fit on the training images"} for k in sizes]
     table = pd.DataFrame(rows + _extra_rows())
     st.session_state["feat_table"] = table
@@ -62,20 +62,11 @@ def _pca_scores(k: int) -> dict[str, float]:
     return applications.feature_scores(tr, d.y_train.numpy(), te, d.y_test.numpy())
 
 
-@st.cache_data(show_spinner=False)
-def _cached_scores(source: str, _model) -> dict[str, float]:
-    return _scores(_model)
-
-
+@state.per_model(show_spinner="Encoding the digits and fitting the classifiers on the codes…")
 def _scores(model) -> dict[str, float]:
     d = state.dataset(DATASET)
     tr, te = analysis.embed(model, d.x_train), analysis.embed(model, d.x_test)
     return applications.feature_scores(tr, d.y_train.numpy(), te, d.y_test.numpy())
-
-
-def _model_scores(source: str, model) -> dict[str, float]:
-    """Scores of a shared model are cached under its source; a session model is scored afresh."""
-    return _cached_scores(source, model) if not source.startswith(state.SESSION) else _scores(model)
 
 
 def _extra_rows() -> list[dict]:
@@ -84,17 +75,16 @@ def _extra_rows() -> list[dict]:
     for name, card in state.cards().items():
         c = card.config
         if c.dataset == DATASET and c.objective == "variational" and c.arch == "mlp" and c.beta == 1.0:
-            rows.append({"features": "VAE (μ)", "size": c.latent_dim, **_model_scores(f"pretrained {name}", state.pretrained_model(name)),
-                         "source": f"pretrained {name}"})
+            rows.append({"features": "VAE (μ)", "size": c.latent_dim, **_scores(name), "source": f"pretrained {name}"})
             seen.add(name)
-    key = state.current_key()
+    r = state.current()
     sweep = {state.sweep_source(k, DATASET) for k in applications.LATENT_SIZES}
-    if key and key not in seen and key not in sweep:
-        model = state.get_model(key)
+    if r and r.id not in seen and r.id not in sweep:
+        model = state.model(r)
         if model.config.dataset == DATASET and applications.is_image_model(model):
-            source = key if key.startswith(state.SESSION) else f"pretrained {key}"
-            rows.append({"features": f"sidebar: {key.removeprefix(state.SESSION)}", "size": model.config.latent_dim,
-                         **_model_scores(source, model), "source": source})
+            source = f"pretrained {r.name}" if r.zoo else "yours"
+            rows.append({"features": f"sidebar: {r.name}", "size": model.config.latent_dim, **_scores(r),
+                         "source": source})
     return rows
 
 

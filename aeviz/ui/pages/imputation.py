@@ -27,21 +27,22 @@ def render() -> None:
                    r"z^\star = \arg\min_z \big\|(1-m) \odot (x - \hat{x}(z))\big\|^2 + \lambda \|z\|^2, \qquad "
                    r"x^{(t+1)} = m \odot \hat{x}\big(x^{(t)}\big) + (1 - m) \odot x, \qquad "
                    r"\text{MSE}_{\text{missing}} = \frac{\sum m \,(x - \tilde{x})^2}{\sum m}")
-    picked = state.image_model()
-    if picked is None:
+    r = state.image_model()
+    if r is None:
         return
-    _panel(*picked)
+    _panel(r)
 
 
 @st.fragment
-def _panel(key: str, model) -> None:
+def _panel(r: state.ModelRef) -> None:
+    model = state.model(r)
     d = state.dataset(model.config.dataset)
     h, w = d.sample_shape[-2:]
     missing, method, steps, idx = _controls(h, w, len(d.x_test))
     unit = "steps" if method == "fit the code" else "iterations"
     mean_image = _mean_image(model.config.dataset)
     x = d.x_test.numpy()
-    errors, changes = _test_set_curve(key, model, method, missing, steps)
+    errors, changes = _curve(r, method, missing, steps)
     states = np.stack(list(imputation.fill_states(method, model, x[idx: idx + 1], missing, mean_image, steps)))[:, 0]
     mine = [float(imputation.missing_mse(x[idx: idx + 1], s[None], missing)[0]) for s in states]
     st.session_state["imp_result"] = {"test_mean_fill": errors[0], "test_autoencoder": errors[-1],
@@ -88,26 +89,7 @@ def _mean_image(dataset: str) -> np.ndarray:
     return state.dataset(dataset).x_train.numpy().mean(0)
 
 
-def _test_set_curve(key: str, model, method: str, missing, steps: int) -> tuple[list[float], list[float]]:
-    if not key.startswith(state.SESSION):
-        return _cached_curve(key, method, missing, steps)
-    # A session model is not hashable for st.cache_data: keep its curves in the session, so changing only the
-    # test image does not refit 500 images.
-    cache = st.session_state.setdefault("imp_curves", {})
-    k = (key, method, missing.tobytes(), steps)
-    if k not in cache:
-        if len(cache) >= 8:
-            cache.pop(next(iter(cache)))
-        with st.spinner(f"Filling {N_TEST} test images…"):
-            cache[k] = _curve(model, method, missing, steps)
-    return cache[k]
-
-
-@st.cache_data(show_spinner=f"Filling {N_TEST} test images…", max_entries=32)
-def _cached_curve(key: str, method: str, missing, steps: int):
-    return _curve(state.pretrained_model(key), method, missing, steps)
-
-
+@state.per_model(show_spinner=f"Filling {N_TEST} test images…", max_entries=32)
 def _curve(model, method: str, missing, steps: int) -> tuple[list[float], list[float]]:
     """Mean missing-pixel MSE over the test images after each step, and the mean change per step."""
     d = state.dataset(model.config.dataset)

@@ -43,15 +43,16 @@ def render() -> None:
 def _autoencoder_map(name: str) -> tuple[np.ndarray, float, str]:
     """(2-D codes of the test set, seconds, where the model comes from)."""
     data = state.dataset(name)
-    key = state.current_key()
-    model = state.get_model(key) if key else None
+    r = state.current()
+    model = state.model(r) if r else None
     if model is not None and model.config.dataset == name and model.config.latent_dim == 2:
         xy, sec = analysis.timed(analysis.embed, model, data.x_test)
         trained = (getattr(model, "metrics", {}) or {}).get("train_seconds")
-        note = f"the sidebar model {key}" + (f", trained offline in {trained:.0f} s" if trained else "")
+        note = f"the sidebar model {r.name}" + (f", trained offline in {trained:.0f} s" if trained else "")
         return xy, sec, note
     mc, tc = applications.quick_configs(name, 2)
-    model, train_s = state.quick_model(mc, tc, "a 2-D autoencoder")
+    r, train_s = state.quick_model(mc, tc, "a 2-D autoencoder")
+    model = state.model(r)
     xy, sec = analysis.timed(analysis.embed, model, data.x_test)
     return xy, sec + train_s, f"trained here: MLP {mc.hidden}, {tc.epochs} epochs (time includes training)"
 

@@ -21,7 +21,7 @@ def render() -> None:
     st.caption("An autoencoder squeezes each input through a small code z and rebuilds it. Here you see where "
                "every test sample lands in that code space, and what the decoder makes of any point in it.")
     chooser = st.container()  # filled last: the map is what a class waits for, the chooser can follow
-    key = state.current_key()
+    key = state.current_id()
     if key is None:
         with chooser:
             _chooser()
@@ -44,17 +44,18 @@ def render() -> None:
         _chooser()
 
 
-def _context(key: str) -> Ctx:
-    model = state.get_model(key)
+def _context(model_id: str) -> Ctx:
+    r = state.ref(model_id)
+    model = state.model(r)
     d = state.dataset(model.config.dataset)
-    return Ctx(key, model, d, state.codes(key), d.y_test.numpy())
+    return Ctx(r, model, d, state.codes(r), d.y_test.numpy())
 
 
 def _header(ctx: Ctx) -> None:
     c = ctx.model.config
     metrics = getattr(ctx.model, "metrics", {}) or {}
     where = "trained or uploaded in this session" if not ctx.pretrained else "from the pretrained zoo"
-    st.markdown(f"#### `{ctx.key.removeprefix(state.SESSION)}` · {c.objective} objective, {c.arch} nets, "
+    st.markdown(f"#### `{ctx.ref.name}` · {c.objective} objective, {c.arch} nets, "
                 f"{c.dataset} data · {where}")
     cols = st.columns(5)
     cols[0].metric("latent size", c.latent_dim)
@@ -74,7 +75,7 @@ def _header(ctx: Ctx) -> None:
 
 def _chooser() -> None:
     with st.expander("Choose a model: the pretrained zoo, your own training run, or an upload",
-                     expanded=not state.model_keys()):
+                     expanded=not state.ids()):
         zoo, train, upload = st.tabs(["Pretrained zoo", "Train your own", "Upload"])
         with zoo:
             _zoo()
@@ -113,7 +114,7 @@ def _on_zoo_pick() -> None:
     rows = st.session_state["ex_zoo"]["selection"]["rows"]
     names = st.session_state.get("ex_zoo_names", [])
     if rows and rows[0] < len(names):
-        state.select_model(names[rows[0]])
+        state.select(names[rows[0]])
 
 
 def _train_form() -> None:

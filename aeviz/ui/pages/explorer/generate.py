@@ -8,7 +8,7 @@ import torch
 from aeviz import analysis, plots
 from aeviz.ui import state
 from aeviz.ui.pages.explorer import draw
-from aeviz.ui.pages.explorer.latent_map import Ctx, memo, span
+from aeviz.ui.pages.explorer.latent_map import Ctx, span
 from aeviz.ui.training import map_2d
 
 BETA_LADDER = ("vae-mlp-z2-b0.5", "vae-mlp-z2", "vae-mlp-z2-b4", "vae-mlp-z2-b10")
@@ -71,7 +71,7 @@ def _path_map(ctx: Ctx, path: np.ndarray, a: int, b: int):
     if ctx.z.shape[1] <= 2:
         xy, path_xy, titles = map_2d(ctx.z), map_2d(path), ("z₁", "z₂")
     else:
-        pca = memo(ctx, ("pca_fit",), lambda: analysis.fit_pca(ctx.z, 2))
+        pca = _code_pca(ctx.ref)
         xy, path_xy = pca.transform(ctx.z), pca.transform(path)
         titles = ("principal component 1 of the codes", "principal component 2")
     fig = plots.latent_scatter(xy, ctx.labels, ctx.data.label_names, axis_titles=titles, height=420,
@@ -154,7 +154,7 @@ def _beta_ladder() -> None:
 
 def _ladder_column(name: str) -> None:
     card = state.cards()[name]
-    model = state.pretrained_model(name)
+    model = state.model(name)
     data = state.dataset(card.config.dataset)
     st.markdown(f"**β = {card.config.beta:g}** · `{name}`")
     mse = card.metrics.get("test_mse")
@@ -162,7 +162,7 @@ def _ladder_column(name: str) -> None:
         st.caption(f"test MSE {mse:.4f}")
     x = model.sample(16, 1.0, torch.Generator().manual_seed(0)).numpy()
     st.image(draw.mosaic(x, 4, size=48), caption="16 samples at T = 1")
-    z = state.pretrained_codes(name)
+    z = state.codes(name)
     lo, hi = span(z, True)
     fig = plots.latent_scatter(z, data.y_test.numpy(), data.label_names, height=300)
     plots.add_prior_contours(fig, lo, hi)
@@ -170,3 +170,9 @@ def _ladder_column(name: str) -> None:
     fig.update_yaxes(range=[lo[1], hi[1]])
     fig.update_layout(showlegend=False)
     st.plotly_chart(fig, key=f"ex_ladder_{name}")
+
+
+@state.per_model
+def _code_pca(model):
+    """Two principal components of the test codes: they can place new points, such as a path, on the map."""
+    return analysis.fit_pca(analysis.embed(model, state.dataset(model.config.dataset).x_test), 2)

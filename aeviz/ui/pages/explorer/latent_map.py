@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import streamlit as st
 
-from aeviz import analysis, io, plots
+from aeviz import analysis, plots
 from aeviz.data import Dataset
 from aeviz.models import Autoencoder
 from aeviz.ui import state, training
@@ -24,7 +24,7 @@ PLANE_N = 15  # decoded images per side of the latent plane
 class Ctx:
     """What every explorer view needs about the current model."""
 
-    key: str
+    ref: state.ModelRef
     model: Autoencoder
     data: Dataset
     z: np.ndarray  # codes of the test set
@@ -41,32 +41,19 @@ class Ctx:
         return self.model.config.objective == "variational"
 
     @property
+    def key(self) -> str:
+        """The model's id (widget keys carry it, so each model keeps its own slider positions)."""
+        return self.ref.id
+
+    @property
     def pretrained(self) -> bool:
         """A zoo model (shared, read-only)."""
-        return not self.key.startswith(state.SESSION)
-
-
-def memo(ctx: Ctx, what: tuple, fn):
-    """fn() computed once per model and session (pretrained models are shared, but these are cheap)."""
-    store = st.session_state.setdefault("ex_memo", {})
-    k = (ctx.key, id(ctx.model), *what)
-    if k not in store:
-        store[k] = fn()
-    return store[k]
-
-
-@st.cache_data(show_spinner=False, max_entries=64)
-def _views(name: str) -> dict[str, np.ndarray]:
-    """The zoo's precomputed views (pca, umap, snapshots) of a pretrained model; empty if it has none or a bad one."""
-    try:
-        return io.load_views(state.cards()[name])
-    except io.CheckpointError:  # the page then computes what it needs, as for a model trained here
-        return {}
+        return self.ref.zoo
 
 
 def views(ctx: Ctx) -> dict[str, np.ndarray]:
     """Precomputed views of the current model (pretrained only)."""
-    return _views(ctx.key) if ctx.pretrained else {}
+    return state.views(ctx.ref)
 
 
 def span(xy: np.ndarray, vae: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -84,10 +71,10 @@ def span(xy: np.ndarray, vae: bool) -> tuple[np.ndarray, np.ndarray]:
 
 # --- projections for latents beyond 2-D: precomputed, or computed in a background thread ---------------
 
-@st.cache_data(show_spinner=False, max_entries=32)
-def _shared_projection(name: str, method: str) -> np.ndarray:
-    """A projection of a pretrained model's codes, computed once for every session."""
-    return analysis.project(state.pretrained_codes(name), method)
+@state.per_model(max_entries=32)
+def _projection(model: Autoencoder, method: str) -> np.ndarray:
+    """A projection of a model's test codes (shared models: computed once for every session)."""
+    return analysis.project(analysis.embed(model, state.dataset(model.config.dataset).x_test), method)
 
 
 def projection(ctx: Ctx, method: str) -> np.ndarray | None:
@@ -97,9 +84,9 @@ def projection(ctx: Ctx, method: str) -> np.ndarray | None:
     if method in views(ctx):
         return views(ctx)[method]
     if method == "pca":
-        return memo(ctx, ("pca",), lambda: analysis.project(ctx.z, "pca"))
+        return _projection(ctx.ref, "pca")
     done = st.session_state.setdefault("ex_projections", {})
-    k = (ctx.key, id(ctx.model), method)
+    k = (ctx.ref.digest, method)
     if k in done:
         return done[k]
     _background_projection(ctx, method, k)
@@ -111,7 +98,8 @@ def _background_projection(ctx: Ctx, method: str, k: tuple) -> None:
     jobs = st.session_state.setdefault("ex_projection_jobs", {})
     if k not in jobs:
         out: dict = {"started": time.perf_counter()}
-        fn = (lambda: _shared_projection(ctx.key, method)) if ctx.pretrained else (lambda: analysis.project(ctx.z, method))
+        # a thread has no session: shared models go through the shared cache, a student's own is computed here
+        fn = (lambda: _projection(ctx.ref, method)) if ctx.pretrained else (lambda: analysis.project(ctx.z, method))
 
         def run():
             try:
@@ -145,7 +133,7 @@ def figure(ctx: Ctx, xy: np.ndarray, axis_titles, selected: int | None, backgrou
     if ctx.z.shape[1] == 2 and background != "none":
         lo, hi = span(ctx.z, ctx.is_vae)
         if background == "decoded" and ctx.kind == "image":
-            grid = memo(ctx, ("plane", PLANE_N), lambda: decoded_plane(ctx.model, lo, hi, PLANE_N))
+            grid = decoded_plane(ctx.ref, tuple(map(float, lo)), tuple(map(float, hi)), PLANE_N)
             plots.add_image_layer(fig, grid, lo, hi)
         elif background == "prior":
             plots.add_prior_contours(fig, lo, hi)
@@ -155,7 +143,8 @@ def figure(ctx: Ctx, xy: np.ndarray, axis_titles, selected: int | None, backgrou
     return fig
 
 
-def decoded_plane(model: Autoencoder, lo, hi, n: int) -> np.ndarray:
+@state.per_model(max_entries=32)
+def decoded_plane(model: Autoencoder, lo: tuple, hi: tuple, n: int) -> np.ndarray:
     """The images decoded on an n x n grid over [lo, hi], tiled edge to edge (top row = highest z2)."""
     x_hat = analysis.decode(model, analysis.latent_grid(tuple(lo), tuple(hi), n))
     return plots.tile(plots.as_images(x_hat.reshape(len(x_hat), *x_hat.shape[-2:])), n, pad=0)
@@ -179,7 +168,7 @@ def history(ctx: Ctx) -> tuple[list[int], np.ndarray] | None:
     v = views(ctx)
     if "snapshots" in v:
         return [int(e) for e in v.get("snapshot_epochs", np.arange(len(v["snapshots"])))], v["snapshots"]
-    return training.snapshots(ctx.key)
+    return training.snapshots(ctx.ref)
 
 
 def render_history(ctx: Ctx) -> None:

@@ -8,7 +8,7 @@ import streamlit as st
 from aeviz import analysis, plots
 from aeviz.ui import state
 from aeviz.ui.pages.explorer import draw
-from aeviz.ui.pages.explorer.latent_map import Ctx, memo
+from aeviz.ui.pages.explorer.latent_map import Ctx
 
 MAX_SLIDERS = 8  # beyond this a panel of sliders stops being readable
 
@@ -29,10 +29,14 @@ def code_range(ctx: Ctx) -> tuple[np.ndarray, np.ndarray]:
 
 def ranked_dims(ctx: Ctx, idx: int) -> np.ndarray:
     """Latent dimensions by how much one standard deviation of each changes the decoded sample, largest first."""
-    def rank():
-        influence = analysis.dimension_influence(ctx.model, ctx.z[idx], ctx.z.std(0) + 1e-6)
-        return np.argsort(-influence)
-    return memo(ctx, ("rank", idx), rank) if ctx.z.shape[1] > MAX_SLIDERS else np.arange(ctx.z.shape[1])
+    if ctx.z.shape[1] <= MAX_SLIDERS:
+        return np.arange(ctx.z.shape[1])
+    return _influence_order(ctx.ref, ctx.z[idx], ctx.z.std(0) + 1e-6)
+
+
+@state.per_model(max_entries=32)
+def _influence_order(model, z: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    return np.argsort(-analysis.dimension_influence(model, z, scale))
 
 
 def selected_panel(ctx: Ctx, idx: int) -> None:
@@ -106,8 +110,13 @@ def render_traversal(ctx: Ctx, idx: int) -> None:
 
 def errors(ctx: Ctx) -> np.ndarray:
     """Reconstruction MSE of every test sample."""
-    return memo(ctx, ("errors",), lambda: analysis.per_sample_mse(
-        ctx.data.x_test.numpy(), analysis.decode(ctx.model, ctx.z)))
+    return _errors(ctx.ref)
+
+
+@state.per_model
+def _errors(model) -> np.ndarray:
+    x = state.dataset(model.config.dataset).x_test.numpy()
+    return analysis.per_sample_mse(x, analysis.reconstruct(model, x))
 
 
 def render_reconstructions(ctx: Ctx) -> None:

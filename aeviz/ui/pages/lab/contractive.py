@@ -30,17 +30,17 @@ def render(keys: list[str]) -> None:
     _robustness(names)
 
 
-@st.cache_data(show_spinner="Computing encoder Jacobians on the 1,000 test digits…", max_entries=32)
-def jacobians(token: str, _model) -> dict[str, np.ndarray]:
+@state.per_model(show_spinner="Computing encoder Jacobians on the 1,000 test digits…", max_entries=32)
+def jacobians(model) -> dict[str, np.ndarray]:
     """||J_f(x)||_F on every test digit, and the spread of the codes (to compare models fairly)."""
     x = lab.test_digits()
-    z = analysis.embed(_model, x)
-    return {"norms": R.jacobian_norms(_model, x), "spread": np.float64(R.code_spread(z))}
+    z = analysis.embed(model, x)
+    return {"norms": R.jacobian_norms(model, x), "spread": np.float64(R.code_spread(z))}
 
 
 def _jacobians(names: list[str]) -> None:
     st.subheader("How sensitive is the code?")
-    stats = {k: jacobians(lab.token(k), state.get_model(k)) for k in names}
+    stats = {state.name(k): jacobians(k) for k in names}
     relative = st.toggle("Divide by the spread of each model's codes", key="lab_ct_relative",
                          help="A model could look insensitive just by making all its codes small; "
                               "dividing by how far codes typically lie from their mean removes that.")
@@ -55,18 +55,18 @@ def _jacobians(names: list[str]) -> None:
                    "by a tiny amount. Smaller means a code that ignores small input changes.")
 
 
-@st.cache_data(show_spinner="Perturbing test digits and measuring how far the codes move…", max_entries=32)
-def robustness(token: str, kind: str, _model) -> list[float]:
+@state.per_model(show_spinner="Perturbing test digits and measuring how far the codes move…", max_entries=32)
+def robustness(model, kind: str) -> list[float]:
     """Mean code movement / code spread at each perturbation size (noise or shift)."""
     sizes = NOISE_SIZES if kind == "noise" else SHIFT_SIZES
-    return R.robustness(_model, lab.test_digits(ROBUST_IMAGES), kind, sizes).tolist()
+    return R.robustness(model, lab.test_digits(ROBUST_IMAGES), kind, sizes).tolist()
 
 
 def _robustness(names: list[str]) -> None:
     st.subheader("Robustness: how far the code moves")
     left, right = st.columns(2)
-    noise = {k: robustness(lab.token(k), "noise", state.get_model(k)) for k in names}
-    shift = {k: robustness(lab.token(k), "shift", state.get_model(k)) for k in names}
+    noise = {state.name(k): robustness(k, "noise") for k in names}
+    shift = {state.name(k): robustness(k, "shift") for k in names}
     y = "code movement ÷ code spread"
     left.plotly_chart(plots.line_chart(NOISE_SIZES, noise, "σ of Gaussian noise added to the input", y,
                                        "Small random noise"), key="lab_ct_noise")

@@ -80,7 +80,7 @@ def _clean_digit(source: str) -> tuple[np.ndarray, str]:
 @st.fragment
 def _workbench(denoiser: str, vanilla: str, filter_kind: str) -> None:
     """Source, noise and the aligned result columns; reruns alone when a control inside changes."""
-    trained = state.get_model(denoiser).config
+    trained = state.config(denoiser)
     matched = trained.objective == "denoising"
     c1, c2, c3, c4 = st.columns([3, 3, 4, 2])
     source = c1.segmented_control("Digit", SOURCES, key="lab_dn_source", default=SOURCES[0], required=True)
@@ -100,7 +100,8 @@ def _columns(x, caption, denoiser, vanilla, filter_kind, noise, level, seed) -> 
     """Clean, noisy, denoiser, vanilla and filter side by side, each with its PSNR and SSIM."""
     x = np.asarray(x, np.float32)[None]
     x_noisy = R.noisy(x, noise, level, seed)
-    roles = {f"Denoiser: {denoiser}": state.get_model(denoiser), f"Vanilla: {vanilla}": state.get_model(vanilla)}
+    roles = {f"Denoiser: {state.name(denoiser)}": state.model(denoiser),
+             f"Vanilla: {state.name(vanilla)}": state.model(vanilla)}
     results = R.outputs(roles, x_noisy, filter_kind)  # role names keep two columns even for one model picked twice
     scores = R.scores(x, results)
     base = scores["noisy input"][0]
@@ -127,10 +128,26 @@ def levels(noise: str) -> np.ndarray:
     return np.round(np.linspace(0.0, 1.0 if noise == "gaussian" else 0.9, 11 if noise == "gaussian" else 10), 2)
 
 
-@st.cache_data(show_spinner="Measuring PSNR at every noise level…", max_entries=64)
-def psnr_curves(tokens: tuple[str, str], noise: str, filter_kind: str, _models: dict) -> dict[str, list[float]]:
-    """PSNR of each method over noise levels on the first CURVE_IMAGES test digits (cached per model pair)."""
-    curves = R.psnr_curves(_models, lab.test_digits(CURVE_IMAGES), noise, levels(noise), filter_kind)
+@st.cache_data(show_spinner="Measuring PSNR at every noise level…", max_entries=16)
+def baseline_curves(noise: str, filter_kind: str) -> dict[str, list[float]]:
+    """PSNR of the noisy input and of the filter over noise levels on the first CURVE_IMAGES test digits."""
+    return _finite(R.psnr_curves({}, lab.test_digits(CURVE_IMAGES), noise, levels(noise), filter_kind))
+
+
+@state.per_model(show_spinner="Measuring PSNR at every noise level…", max_entries=64)
+def model_curve(model, noise: str) -> list[float]:
+    """PSNR of one model over noise levels, on the same noisy draws as baseline_curves."""
+    return _finite(R.psnr_curves({"m": model}, lab.test_digits(CURVE_IMAGES), noise, levels(noise)))["m"]
+
+
+def psnr_curves(names: list[str], noise: str, filter_kind: str) -> dict[str, list[float]]:
+    """Noisy input, each model (by name), then the filter."""
+    base = baseline_curves(noise, filter_kind)
+    return {"noisy input": base["noisy input"], **{state.name(k): model_curve(k, noise) for k in names},
+            **{k: v for k, v in base.items() if k != "noisy input"}}
+
+
+def _finite(curves: dict) -> dict[str, list[float]]:
     return {k: [v if np.isfinite(v) else None for v in c.tolist()] for k, c in curves.items()}
 
 
@@ -138,12 +155,12 @@ def _curve(denoiser: str, vanilla: str, filter_kind: str, noise: str, level: flo
     """PSNR against noise level for every method, with the denoiser's training level marked."""
     st.subheader("PSNR against noise level")
     names = [denoiser] if denoiser == vanilla else [denoiser, vanilla]
-    curves = psnr_curves(tuple(lab.token(k) for k in names), noise, filter_kind, lab.models(names))
+    curves = psnr_curves(names, noise, filter_kind)
     series = {{"noisy input": "noisy input (no denoising)"}.get(k, k): np.asarray(v, float) for k, v in curves.items()}
     fig = plots.line_chart(levels(noise), series, f"noise level ({NOISE_NAMES[noise]})",
                            "PSNR in dB (higher is better)")
     fig.add_vline(x=level, line=dict(color="gray", dash="dot"), annotation_text="your level")
-    trained = state.get_model(denoiser).config
+    trained = state.config(denoiser)
     if trained.objective == "denoising" and trained.noise == noise:
         fig.add_vline(x=trained.noise_level, line=dict(color="black", dash="dash"),
                       annotation_text="denoiser's training level", annotation_position="bottom right")

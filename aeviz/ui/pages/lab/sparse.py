@@ -34,7 +34,7 @@ def render(keys: list[str]) -> None:
                        container=c2,
                        help="Best a plain model of the same shape: ae-mlp-shallow-z64 for sparse-mlp-z64.")
     names = [sparse, vanilla]
-    stats = {k: activity(lab.token(k), state.get_model(k)) for k in dict.fromkeys(names)}
+    stats = {k: activity(k) for k in dict.fromkeys(names)}
     _metrics(names, stats)
     _histograms(names, stats)
     _features(names, stats)
@@ -63,13 +63,13 @@ def _train_panel() -> None:
         st.session_state["lab_sp_model"] = job.model_key  # show the new model at once (its picker comes below)
 
 
-@st.cache_data(show_spinner="Measuring code activity on the test set…", max_entries=32)
-def activity(token: str, _model) -> dict[str, np.ndarray]:
+@state.per_model(show_spinner="Measuring code activity on the test set…", max_entries=32)
+def activity(model) -> dict[str, np.ndarray]:
     """Activations, active fractions and test PSNR of one model on the 1,000 test digits."""
     x = lab.test_digits()
-    a = R.activity(_model, x)
+    a = R.activity(model, x)
     return {"z": a.z, "per_image": a.per_image, "per_unit": a.per_unit,
-            "psnr": analysis.psnr(x, analysis.reconstruct(_model, x).reshape(x.shape))}
+            "psnr": analysis.psnr(x, analysis.reconstruct(model, x).reshape(x.shape))}
 
 
 def _metrics(names: list[str], stats: dict) -> None:
@@ -77,7 +77,7 @@ def _metrics(names: list[str], stats: dict) -> None:
         s = stats[k]
         n_units = s["z"].shape[1]
         with col.container(border=True):
-            st.markdown(f"**{k}**")
+            st.markdown(f"**{state.name(k)}**")
             a, b, c = st.columns(3)
             a.metric("Active per image", f"{s['per_image'].mean():.0%}",
                      help=f"Mean share of its {n_units} code units above {R.ACTIVE:.0%} of their own peak.")
@@ -88,11 +88,11 @@ def _metrics(names: list[str], stats: dict) -> None:
 
 def _histograms(names: list[str], stats: dict) -> None:
     left, right = st.columns(2)
-    values = {k: _sample(stats[k]["z"]) for k in names}
+    values = {state.name(k): _sample(stats[k]["z"]) for k in names}
     fig = plots.histogram(values, "Code activations", "activation value", bins=80)
     fig.update_yaxes(type="log", title="count (log scale)")
     left.plotly_chart(fig, key="lab_sp_hist_values")
-    fig = plots.histogram({k: stats[k]["per_image"] for k in names}, "Units active per image",
+    fig = plots.histogram({state.name(k): stats[k]["per_image"] for k in names}, "Units active per image",
                           "fraction of code units active on one image", bins=40)
     right.plotly_chart(fig, key="lab_sp_hist_active")
     state.explain(f"Left: every activation of every unit over the test digits; a sparse code piles up at zero. "
@@ -114,12 +114,12 @@ def _features(names: list[str], stats: dict) -> None:
     for col, k in zip(st.columns(len(names)), names):
         busiest = np.argsort(-stats[k]["per_unit"], kind="stable")  # most often active first
         try:
-            tiles = R.features(state.get_model(k), which, n=64, units=busiest)
+            tiles = R.features(state.model(k), which, n=64, units=busiest)
         except ValueError as err:
             col.info(str(err))
             continue
         with col:
-            show_grid(tiles, ncols=8, width=TILES_PX, caption=f"{k}: {len(tiles)} units, most often active first")
+            show_grid(tiles, ncols=8, width=TILES_PX, caption=f"{state.name(k)}: {len(tiles)} units, most often active first")
     state.explain("Grey is a weight of zero, white positive, black negative. Sparse units tend to become local "
                    "strokes and blobs; a plain model's units are spread-out mixtures. Units that never fire get "
                    "no gradient, so they keep their random start and look like static (they come last).")
