@@ -146,10 +146,21 @@ def _live(key: str, live_map: bool, select: bool) -> None:
               help="Stops after the current step and keeps the weights trained so far.")
     cols = st.columns(2 if live_map else 1)
     with cols[0]:
-        st.plotly_chart(live_chart(s.steps, s.terms), key=f"{key}::live_loss")
+        st.plotly_chart(_unless_same(f"{key}::loss_fig", (j.id, len(s.steps)), lambda: live_chart(s.steps, s.terms)),
+                        key=f"{key}::live_loss")
     if live_map and s.snapshot_epochs:
         with cols[1]:
-            st.plotly_chart(_snapshot_figure(s), key=f"{key}::live_map")
+            st.plotly_chart(_unless_same(f"{key}::map_fig", (j.id, len(s.snapshots)), lambda: _snapshot_figure(s)),
+                            key=f"{key}::live_map")
+
+
+def _unless_same(slot: str, signature: tuple, build) -> dict:
+    """The figure (as a plain dict) rebuilt only when its data changed: most polls find nothing new, and building
+    plotly objects is the panel's main cost on the server."""
+    kept = st.session_state.get(slot)
+    if kept is None or kept[0] != signature:
+        kept = st.session_state[slot] = (signature, build().to_dict())
+    return kept[1]
 
 
 def live_chart(steps: list[int], terms: dict[str, list[float]]):
