@@ -326,13 +326,13 @@ def bench_threads(steps: int = 60, repeats: int = 3, arch: str = "mlp") -> dict:
 @register("denoise")
 def bench_denoise(sigma: float = 0.5, denoiser: str = "dae-mlp-z16", vanilla: str = "ae-mlp-z16", seed: int = 0) -> dict:
     """PSNR and SSIM on the 1,000 held-out MNIST test digits at Gaussian noise sigma (clipped to [0,1])."""
-    from ..data import load
+    from ..data import corrupt, load
     from ..io import PRETRAINED
     from ..io import load as load_model
     from ..uses import regularizers
 
     x = load("mnist").x_test.numpy()
-    x_noisy = regularizers.noisy(x, "gaussian", sigma, seed)
+    x_noisy = corrupt(x, "gaussian", sigma, seed)
     models = {"denoised": load_model(PRETRAINED / f"{denoiser}.safetensors"),
               "vanilla AE": load_model(PRETRAINED / f"{vanilla}.safetensors")}
     results = regularizers.outputs(models, x_noisy, "median")

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import streamlit as st
 
-from aeviz import analysis, io, plots
+from aeviz import analysis, io, plots, zoo
 from aeviz.config import ConfigError, ModelConfig, TrainConfig
 from aeviz.data import Dataset, DatasetUnavailable
 from aeviz.models import Autoencoder
@@ -75,7 +75,7 @@ class Job:
     def _snapshot(self, model: Autoencoder, epoch: int) -> None:
         was = model.training
         model.eval()
-        xy = map_2d(analysis.embed(model, self.data.x_test), self.snapshots[-1] if self.snapshots else None)
+        xy = analysis.map_2d(analysis.embed(model, self.data.x_test), self.snapshots[-1] if self.snapshots else None)
         model.train(was)
         self.snapshots.append(xy)
         self.snapshot_epochs.append(epoch)
@@ -84,12 +84,8 @@ class Job:
         """The thread's body: train, then measure; any failure becomes one sentence."""
         try:
             model, hist = train(self.mc, self.tc, self.data, self.callback)
-            x = self.data.x_test
-            model.metrics = {"test_mse": float(analysis.per_sample_mse(x, analysis.reconstruct(model, x)).mean()),
-                             "params": model.n_params, "epochs": len(hist.epochs),
+            model.metrics = {**zoo.model_card(model, self.data), "epochs": len(hist.epochs),
                              "train_seconds": round(hist.seconds, 1)}
-            if self.mc.objective == "variational":
-                model.metrics["nelbo"] = float(analysis.negative_elbo(model, x).mean())
             model.history = hist.to_dict()
             self.history = model.history
             self.result = (model, hist)
@@ -106,19 +102,6 @@ def _copy_history(h: History) -> dict:
     d = h.to_dict()
     return {**d, "epochs": list(d["epochs"]), "train": {k: list(v) for k, v in d["train"].items()},
             "test": {k: list(v) for k, v in d["test"].items()}}
-
-
-def map_2d(z: np.ndarray, previous: np.ndarray | None = None) -> np.ndarray:
-    """Codes as a 2-D map: themselves when 2-D, else their first two principal components.
-
-    Each component's sign follows the previous snapshot, so scrubbing through epochs does not flip the map.
-    """
-    if z.shape[1] == 1:
-        return np.column_stack([z[:, 0], np.zeros(len(z), np.float32)])
-    xy = analysis.project(z, "pca")
-    if previous is not None and z.shape[1] > 2:
-        xy = xy * np.where((xy * previous).sum(0) < 0, -1.0, 1.0).astype(np.float32)
-    return xy
 
 
 def start(key: str, mc: ModelConfig, tc: TrainConfig, data: Dataset | None = None, name: str | None = None) -> Job:
