@@ -22,7 +22,7 @@ def render() -> None:
     if picked is None:
         return
     key, model = picked
-    variational = model.config.objective == "variational"
+    variational = model.has_prior
     if variational:
         mode = st.radio("How to make variants", list(MODES), format_func=MODES.get, horizontal=True, key="aug_mode")
     else:
