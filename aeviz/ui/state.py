@@ -12,7 +12,7 @@ from aeviz.config import ModelConfig, TrainConfig
 from aeviz.data import Dataset
 from aeviz.data import load as load_data
 from aeviz.models import Autoencoder
-from aeviz.uses import applications
+from aeviz.uses import is_image_model, sweep
 
 DEFAULT_MODEL = "ae-mlp-z2"
 ICON = str(Path(__file__).parent / "static" / "icon.png")  # served by the app: no font server needed offline
@@ -184,11 +184,7 @@ def is_trained(mc: ModelConfig, tc: TrainConfig) -> bool:
 
 def sweep_source(k: int, dataset: str = "mnist") -> str | None:
     """Name of the pretrained vanilla MLP autoencoder with latent size k on dataset, if there is one."""
-    for name, card in cards().items():
-        c = card.config
-        if (c.objective, c.arch, c.dataset, c.latent_dim) == ("vanilla", "mlp", dataset, k) and name.startswith("ae-mlp-z"):
-            return name
-    return None
+    return sweep.pretrained_for(k, dataset, cards().values())
 
 
 def sweep_model(k: int, dataset: str = "mnist", train: bool = True) -> tuple[Autoencoder | None, str]:
@@ -196,7 +192,7 @@ def sweep_model(k: int, dataset: str = "mnist", train: bool = True) -> tuple[Aut
     name = sweep_source(k, dataset)
     if name:
         return pretrained_model(name), f"pretrained {name}"
-    mc, tc = applications.quick_configs(dataset, k)
+    mc, tc = sweep.quick_configs(dataset, k)
     if not (train or is_trained(mc, tc)):
         return None, "not trained yet"
     model, seconds = quick_model(mc, tc, f"an autoencoder with z={k}")
@@ -210,7 +206,7 @@ def image_model() -> tuple[str, Autoencoder] | None:
         st.info("There is no model yet: train one on the Explorer page or add checkpoints to pretrained/.")
         return None
     model = get_model(key)
-    if not applications.is_image_model(model):
+    if not is_image_model(model):
         st.info(f"This page works on images; the sidebar model '{key}' is for {model.config.dataset}. "
                 "Pick an image model (for example ae-mlp-z16 or vae-mlp-z16) in the sidebar.")
         return None

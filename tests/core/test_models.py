@@ -129,7 +129,7 @@ def test_points_and_sequences_keep_their_shapes():
 
 
 def test_the_registries_are_the_lists():
-    assert ARCHS == tuple(nets.ARCHS) and set(OBJECTIVE_CLASSES) == set(OBJECTIVES)
+    assert tuple(nets.ARCHS) == ARCHS and set(OBJECTIVE_CLASSES) == set(OBJECTIVES)
 
 
 CAPABILITIES = {  # objective -> (has_prior, needs_input_grad, corrupts_input)

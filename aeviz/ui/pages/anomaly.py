@@ -45,7 +45,7 @@ def _setup() -> tuple[aeviz.ModelConfig, aeviz.TrainConfig]:
     z = c4.select_slider("Latent size", LATENTS, value=8, key="anomaly_z")
     epochs = c5.number_input("Epochs", 1, 200, 20, key="anomaly_epochs")
     mc = aeviz.config_for("mnist", arch=arch, latent_dim=z, objective="variational" if kind == "VAE" else "vanilla",
-                          **({"hidden": anomaly.BENCH_MODEL["hidden"]} if arch == "conv" else {}))
+                          **({"hidden": anomaly.CONV_HIDDEN} if arch == "conv" else {}))
     return mc, anomaly.one_class(normal or [0], epochs=int(epochs), batch_size=32)
 
 

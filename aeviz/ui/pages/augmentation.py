@@ -6,7 +6,7 @@ import streamlit as st
 
 from aeviz import analysis
 from aeviz.ui import state, widgets
-from aeviz.uses import applications
+from aeviz.uses import augmentation
 
 MODES = {"posterior": "Sample the VAE posterior", "code": "Move the code by Gaussian noise"}
 SEEDS = (0, 1, 2, 3, 4)
@@ -47,14 +47,14 @@ def _equation(mode: str) -> tuple[str, str]:
 
 def _spread(key: str, model) -> np.ndarray:
     if key.startswith(state.SESSION):
-        return applications.code_spread(model, state.dataset(model.config.dataset).x_train)
+        return augmentation.code_spread(model, state.dataset(model.config.dataset).x_train)
     return _cached_spread(key)
 
 
 @st.cache_data(show_spinner=False)
 def _cached_spread(key: str) -> np.ndarray:
     model = state.pretrained_model(key)
-    return applications.code_spread(model, state.dataset(model.config.dataset).x_train)
+    return augmentation.code_spread(model, state.dataset(model.config.dataset).x_train)
 
 
 @st.fragment
@@ -66,7 +66,7 @@ def _variants(key: str, model, mode: str, spread) -> None:
     n = c[2].select_slider("Variants", (8, 16, 32, 64), 16, key="aug_n")
     seed = c[3].number_input("Seed", 0, 10_000, 0, key="aug_seed")
     x = d.x_test.numpy()[idx: idx + 1]
-    out = applications.augment(model, x, n, scale, seed, spread, mode)
+    out = augmentation.augment(model, x, n, scale, seed, spread, mode)
     st.session_state["aug_out"] = out
     left, right = st.columns([1.4, 4])
     with left:
@@ -78,9 +78,9 @@ def _variants(key: str, model, mode: str, spread) -> None:
     label = int(d.y_test[idx])
     name = f"{key.removeprefix(state.SESSION)}-test{idx}-s{scale:.1f}"
     a, b = st.columns(2)
-    a.download_button("Download as .npz (x, y)", applications.to_npz(out, np.full(n, label)), f"{name}.npz",
+    a.download_button("Download as .npz (x, y)", augmentation.to_npz(out, np.full(n, label)), f"{name}.npz",
                       "application/octet-stream", key="aug_npz")
-    b.download_button("Download as a zip of PNGs", applications.to_png_zip(out, name), f"{name}.zip",
+    b.download_button("Download as a zip of PNGs", augmentation.to_png_zip(out, name), f"{name}.zip",
                       "application/zip", key="aug_zip")
 
 
@@ -107,7 +107,7 @@ def _experiment(key: str, model, mode: str, spread) -> None:
 
 def _gain(key, model, mode, spread, per_class, n_aug, scale, progress):
     if key.startswith(state.SESSION):
-        return applications.few_shot_gain(model, state.dataset(model.config.dataset), per_class, n_aug, scale,
+        return augmentation.few_shot_gain(model, state.dataset(model.config.dataset), per_class, n_aug, scale,
                                           SEEDS, spread, mode, progress)
     return _cached_gain(key, mode, per_class, n_aug, scale)
 
@@ -115,7 +115,7 @@ def _gain(key, model, mode, spread, per_class, n_aug, scale, progress):
 @st.cache_data(show_spinner=False)
 def _cached_gain(key, mode, per_class, n_aug, scale):
     model = state.pretrained_model(key)
-    return applications.few_shot_gain(model, state.dataset(model.config.dataset), per_class, n_aug, scale, SEEDS,
+    return augmentation.few_shot_gain(model, state.dataset(model.config.dataset), per_class, n_aug, scale, SEEDS,
                                       _cached_spread(key), mode)
 
 
