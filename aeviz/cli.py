@@ -194,8 +194,9 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     """Write a .py (percent cells) or .ipynb that retrains a checkpoint's model step by step."""
     from .export import export
+    from .zoo import ZOO
 
-    out = export(args.checkpoint, args.out)
+    out = export(args.checkpoint, args.out, ZOO)
     print(f"Wrote {out}.")
     return 0
 
