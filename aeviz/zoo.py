@@ -106,6 +106,16 @@ def model_card(model: Autoencoder, data: Dataset, vanilla: Autoencoder | None = 
     return m
 
 
+def trained_card(model: Autoencoder, data: Dataset) -> dict[str, float]:
+    """model_card of a model trained just now (the training panel, the job worker). When a figure cannot be computed,
+    say because the training data hold a NaN, the card keeps the parameter count and the test MSE, so that the
+    training is not lost with it."""
+    try:
+        return model_card(model, data)
+    except Exception:  # any figure's failure: sklearn refuses NaN, a user's odd labels, ...
+        return {"params": model.n_params, "test_mse": test_mse(model, data.x_test.numpy())}
+
+
 def views(model: Autoencoder, data: Dataset) -> dict[str, np.ndarray]:
     """PCA and UMAP maps of the test codes for latent > 2, so the app never waits on UMAP."""
     if model.config.latent_dim <= 2:

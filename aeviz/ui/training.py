@@ -84,7 +84,7 @@ class Job:
         """The thread's body: train, then measure; any failure becomes one sentence."""
         try:
             model, hist = train(self.mc, self.tc, self.data, self.callback)
-            model.metrics = {**zoo.model_card(model, self.data), "epochs": len(hist.epochs),
+            model.metrics = {**zoo.trained_card(model, self.data), "epochs": len(hist.epochs),
                              "train_seconds": round(hist.seconds, 1)}
             model.history = hist.to_dict()
             self.history = model.history

@@ -204,3 +204,16 @@ def test_pca_mse_is_computed_once_per_dataset_and_size():
     x = data.x_test.numpy().reshape(len(data.x_test), -1)
     pca = A.fit_pca(data.x_train.numpy(), 3)
     assert first == pytest.approx(A.per_sample_mse(x, A.pca_reconstruct(pca, x)).mean())
+
+
+def test_a_card_after_training_keeps_what_it_can_when_a_figure_fails():
+    data = load_data("digits")
+    x = data.x_train.clone()
+    x[:, 0, 0, 0] = float("nan")  # the training set's NaN breaks PCA and the k-NN of the codes, not the test MSE
+    broken = dataclasses.replace(data, x_train=x)
+    model = aeviz.build(aeviz.config_for("digits", hidden=(8,)))
+    with pytest.raises(ValueError):
+        zoo.model_card(model, broken)
+    card = zoo.trained_card(model, broken)
+    assert card == {"params": model.n_params, "test_mse": pytest.approx(zoo.test_mse(model, data.x_test.numpy()))}
+    assert zoo.trained_card(model, data) == zoo.model_card(model, data)
