@@ -95,7 +95,8 @@ def validate_model(c: ModelConfig) -> None:
     _check(0.0 < c.sparsity_target < 1.0, f"Sparsity target rho must lie strictly between 0 and 1, not {c.sparsity_target}.")
     _check(c.noise in NOISES, f"Unknown noise '{c.noise}'; choose one of {', '.join(NOISES)}.")
     _check(0.0 <= c.noise_level <= 2.0, f"Noise level must be between 0 and 2, not {c.noise_level}.")
-    _check(0.0 <= c.contractive_weight <= 100.0, f"Contractive weight must be between 0 and 100, not {c.contractive_weight}.")
+    _check(0.0 <= c.contractive_weight <= 100.0,
+           f"Contractive weight must be between 0 and 100, not {c.contractive_weight}.")
     _check(len(c.input_shape) >= 1 and c.n_inputs >= 1, f"Input shape {c.input_shape} is empty.")
     problem = nets.ARCHS[c.arch].check(c)
     _check(problem is None, problem or "")

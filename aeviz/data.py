@@ -225,7 +225,8 @@ def make_signals(n: int, seed: int, anomaly_rate: float, steps: int = SIGNAL_STE
     return x[..., None].astype(np.float32), y.astype(np.int64), mask
 
 
-@register("signals", f"Synthetic 3-harmonic waveforms ({SIGNAL_STEPS} steps); train 2,000 normal, test 1,000 with half carrying a labelled anomaly.")
+@register("signals", f"Synthetic 3-harmonic waveforms ({SIGNAL_STEPS} steps); train 2,000 normal, test 1,000 with "
+                    "half carrying a labelled anomaly.")
 def _signals() -> Dataset:
     x_tr, y_tr, _ = make_signals(2000, seed=1, anomaly_rate=0.0)
     x_te, y_te, mask = make_signals(1000, seed=2, anomaly_rate=0.5)
@@ -258,7 +259,8 @@ def _openml(name: str, openml_name: str) -> Dataset:
 FASHION = ("T-shirt", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Boot")
 
 
-@register("mnist-full", "All 70,000 MNIST digits (60,000 train / 10,000 test), downloaded once from openml.org.", offline=False)
+@register("mnist-full", "All 70,000 MNIST digits (60,000 train / 10,000 test), downloaded once from openml.org.",
+          offline=False)
 def _mnist_full() -> Dataset:
     return _openml("mnist-full", "mnist_784")
 
