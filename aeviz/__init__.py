@@ -20,8 +20,9 @@ __version__ = "0.1.0"
 def config_for(dataset: str = "mnist", **overrides) -> ModelConfig:
     """A ModelConfig whose input shape and reconstruction loss fit a dataset, plus any overrides."""
     from .data import load as load_data
+    from .nets import ARCHS
 
     d = load_data(dataset)
-    hidden = {"conv": (32, 64), "rnn": (128,)}.get(overrides.get("arch", "mlp"), (512, 256))
-    base = {"dataset": dataset, "input_shape": d.sample_shape, "recon": d.recon, "hidden": hidden}
+    arch = ARCHS.get(overrides.get("arch", "mlp"))  # an unknown name is ModelConfig's ConfigError, below
+    base = {"dataset": dataset, "input_shape": d.sample_shape, "recon": d.recon, "hidden": arch.hidden if arch else ()}
     return ModelConfig(**{**base, **overrides})

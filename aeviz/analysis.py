@@ -7,6 +7,7 @@ import time
 import numpy as np
 import torch
 
+from . import losses
 from .models import Autoencoder
 
 UMAP_LOCK = threading.Lock()  # numba's default threading layer can abort the process on concurrent fits
@@ -57,27 +58,28 @@ def ssim(x, x_hat) -> float:
     return float(np.mean([structural_similarity(a, b, data_range=1.0, win_size=win) for a, b in zip(x, x_hat)]))
 
 
+NELBO_SAMPLES = 10  # Monte-Carlo draws of z per sample for the negative ELBO, wherever it is shown
+
+
 @torch.inference_mode()
-def negative_elbo(model: Autoencoder, x, samples: int = 1, seed: int = 0) -> np.ndarray:
-    """-ELBO per sample in nats: Bernoulli -log p(x|z) on [0,1] values plus KL(q(z|x) || N(0,I)).
+def negative_elbo(model: Autoencoder, x, samples: int = NELBO_SAMPLES, seed: int = 0) -> np.ndarray:
+    """-ELBO per sample in nats: -log p(x|z) under the model's own likelihood (losses.neg_log_likelihood: Bernoulli
+    for recon="bce", Gaussian for "mse"), averaged over `samples` draws of z ~ q(z|x), plus KL(q(z|x) || N(0,I)).
 
-    For a non-variational model it is the Bernoulli reconstruction term at z = encode(x).
+    For a model without a prior it is the -log p(x|z) term at z = encode(x).
     """
-    from torch.nn.functional import binary_cross_entropy_with_logits as bce
-
     x = model.shape(_tensor(x))
+    kind = model.config.recon
+    if not model.has_prior:
+        return losses.neg_log_likelihood(model.decoder(model.encode(x)), x, kind, normalised=True).numpy()
     gen = torch.Generator().manual_seed(seed)
     _, extras = model.posterior(x)
-    mu, logvar = extras.get("mu"), extras.get("logvar")
-    if mu is None:
-        logits = model.decoder(model.encode(x))
-        return bce(logits, x, reduction="none").flatten(1).sum(1).numpy()
-    kl = 0.5 * (mu.square() + logvar.exp() - 1 - logvar).sum(1)
+    mu, logvar = extras["mu"], extras["logvar"]
     rec = torch.zeros(len(x))
     for _ in range(samples):
-        z = mu + torch.randn(mu.shape, generator=gen) * (0.5 * logvar).exp()
-        rec += bce(model.decoder(z), x, reduction="none").flatten(1).sum(1)
-    return (rec / samples + kl).numpy()
+        z = model.sample_posterior(mu, logvar, gen)
+        rec += losses.neg_log_likelihood(model.decoder(z), x, kind, normalised=True)
+    return (rec / samples + losses.kl_normal(mu, logvar, per_dim=True).sum(1)).numpy()
 
 
 def interpolate(z0, z1, steps: int, method: str = "linear") -> np.ndarray:
@@ -152,6 +154,19 @@ def project(codes, method: str, seed: int = 0) -> np.ndarray:
 
             return umap.UMAP(n_components=2, random_state=seed).fit_transform(codes).astype(np.float32)
     raise ValueError(f"Unknown projection '{method}'; choose pca, umap or tsne.")
+
+
+def map_2d(z, previous=None) -> np.ndarray:
+    """Codes as a 2-D map (float32): as they are for 2 dimensions, beside a zero column for 1, their first two
+    principal components beyond 2, each component's sign following `previous` (the last map), so a map that is
+    redrawn as a model trains does not flip."""
+    z = np.asarray(z, np.float32).reshape(len(z), -1)
+    if z.shape[1] == 1:
+        return np.column_stack([z[:, 0], np.zeros(len(z), np.float32)])
+    xy = project(z, "pca")
+    if previous is not None and z.shape[1] > 2:
+        xy = xy * np.where((xy * previous).sum(0) < 0, -1.0, 1.0).astype(np.float32)
+    return xy
 
 
 def timed(fn, *args, **kwargs):

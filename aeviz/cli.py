@@ -73,14 +73,13 @@ class _ProgressBar:
 
 
 def checkpoint_metrics(model, data, hist, tc: TrainConfig) -> dict:
-    """Model-card figures under the zoo's names (test MSE, PCA's at the same size), plus test loss terms."""
+    """The model card (aeviz.zoo.model_card), the training run's settings and clocks, and the test loss terms."""
     from .train import evaluate
-    from .zoo import pca_mse, test_mse
+    from .zoo import model_card
 
-    mse, base = test_mse(model, data.x_test.numpy()), pca_mse(data, model.config.latent_dim)
     return {"params": model.n_params, "train_seconds": round(hist.seconds, 2), "epochs": len(hist.epochs),
-            "lr": tc.lr, "batch_size": tc.batch_size, "seed": tc.seed, "test_mse": mse, "pca_mse": base,
-            "mse_ratio": mse / base, **{f"test_{k}": v for k, v in evaluate(model, data.x_test).items()},
+            "lr": tc.lr, "batch_size": tc.batch_size, "seed": tc.seed, **model_card(model, data),
+            **{f"test_{k}": v for k, v in evaluate(model, data.x_test).items()},
             "samples_per_s": round(hist.samples_per_s, 1), "status": hist.status}
 
 
@@ -195,8 +194,9 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     """Write a .py (percent cells) or .ipynb that retrains a checkpoint's model step by step."""
     from .export import export
+    from .zoo import ZOO
 
-    out = export(args.checkpoint, args.out)
+    out = export(args.checkpoint, args.out, ZOO)
     print(f"Wrote {out}.")
     return 0
 

@@ -5,8 +5,10 @@ import dataclasses
 import json
 from dataclasses import dataclass
 
+from . import nets
+
 OBJECTIVES = ("vanilla", "sparse", "denoising", "contractive", "variational")
-ARCHS = ("mlp", "conv", "rnn")
+ARCHS = tuple(nets.ARCHS)  # the architecture registry is the one list
 NOISES = ("gaussian", "salt-pepper", "masking")
 SPARSITIES = ("l1", "kl")
 RECONS = ("bce", "mse")
@@ -82,7 +84,7 @@ def _check(ok: bool, message: str) -> None:
 def validate_model(c: ModelConfig) -> None:
     """Raise ConfigError with one sentence when a model setting makes no sense."""
     _check(c.objective in OBJECTIVES, f"Unknown objective '{c.objective}'; choose one of {', '.join(OBJECTIVES)}.")
-    _check(c.arch in ARCHS, f"Unknown architecture '{c.arch}'; choose one of {', '.join(ARCHS)}.")
+    _check(c.arch in nets.ARCHS, f"Unknown architecture '{c.arch}'; choose one of {', '.join(nets.ARCHS)}.")
     _check(1 <= c.latent_dim <= 1024, f"Latent size must be between 1 and 1024, not {c.latent_dim}.")
     _check(all(h >= 1 for h in c.hidden), f"Hidden sizes must be positive, not {c.hidden}.")
     _check(c.recon in RECONS, f"Unknown reconstruction loss '{c.recon}'; choose bce or mse.")
@@ -93,15 +95,11 @@ def validate_model(c: ModelConfig) -> None:
     _check(0.0 < c.sparsity_target < 1.0, f"Sparsity target rho must lie strictly between 0 and 1, not {c.sparsity_target}.")
     _check(c.noise in NOISES, f"Unknown noise '{c.noise}'; choose one of {', '.join(NOISES)}.")
     _check(0.0 <= c.noise_level <= 2.0, f"Noise level must be between 0 and 2, not {c.noise_level}.")
-    _check(0.0 <= c.contractive_weight <= 100.0, f"Contractive weight must be between 0 and 100, not {c.contractive_weight}.")
+    _check(0.0 <= c.contractive_weight <= 100.0,
+           f"Contractive weight must be between 0 and 100, not {c.contractive_weight}.")
     _check(len(c.input_shape) >= 1 and c.n_inputs >= 1, f"Input shape {c.input_shape} is empty.")
-    if c.arch == "conv":
-        _check(len(c.input_shape) == 3 and c.input_shape[1] % 4 == 0 and c.input_shape[2] % 4 == 0,
-               f"The convolutional nets need images (C, H, W) with H and W divisible by 4, not {c.input_shape}.")
-        _check(len(c.hidden) == 2, f"The convolutional nets take two channel counts, not {c.hidden}.")
-    if c.arch == "rnn":
-        _check(len(c.input_shape) >= 2, f"The recurrent nets need sequences (steps, features), not {c.input_shape}.")
-        _check(len(c.hidden) == 1, f"The recurrent nets take one hidden size, not {c.hidden}.")
+    problem = nets.ARCHS[c.arch].check(c)
+    _check(problem is None, problem or "")
 
 
 def validate_train(c: TrainConfig) -> None:

@@ -225,7 +225,8 @@ def make_signals(n: int, seed: int, anomaly_rate: float, steps: int = SIGNAL_STE
     return x[..., None].astype(np.float32), y.astype(np.int64), mask
 
 
-@register("signals", f"Synthetic 3-harmonic waveforms ({SIGNAL_STEPS} steps); train 2,000 normal, test 1,000 with half carrying a labelled anomaly.")
+@register("signals", f"Synthetic 3-harmonic waveforms ({SIGNAL_STEPS} steps); train 2,000 normal, test 1,000 with "
+                    "half carrying a labelled anomaly.")
 def _signals() -> Dataset:
     x_tr, y_tr, _ = make_signals(2000, seed=1, anomaly_rate=0.0)
     x_te, y_te, mask = make_signals(1000, seed=2, anomaly_rate=0.5)
@@ -258,7 +259,8 @@ def _openml(name: str, openml_name: str) -> Dataset:
 FASHION = ("T-shirt", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Boot")
 
 
-@register("mnist-full", "All 70,000 MNIST digits (60,000 train / 10,000 test), downloaded once from openml.org.", offline=False)
+@register("mnist-full", "All 70,000 MNIST digits (60,000 train / 10,000 test), downloaded once from openml.org.",
+          offline=False)
 def _mnist_full() -> Dataset:
     return _openml("mnist-full", "mnist_784")
 
@@ -297,16 +299,25 @@ def read_idx_folder(folder: Path) -> tuple[np.ndarray, np.ndarray]:
     return x, y
 
 
-def corrupt(x: torch.Tensor, noise: str, level: float, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Corrupt x in [0,1]: gaussian (sigma=level, clipped), salt-pepper or masking (fraction=level)."""
+def corrupt(x, kind: str, level: float, seed: int | None = None, generator: torch.Generator | None = None):
+    """x in [0,1] corrupted: gaussian (sigma=level, clipped to [0,1]), salt-pepper or masking (fraction=level).
+
+    The one implementation of noise: the denoiser's training input (no seed: the training RNG), and every page and
+    figure that shows noisy samples (a seed: the same call gives every model the same noisy images). Takes a torch
+    tensor or a numpy array and returns the same type (numpy as float32).
+    """
+    if not isinstance(x, torch.Tensor):
+        return corrupt(torch.as_tensor(np.asarray(x, np.float32)), kind, level, seed, generator).numpy()
+    if seed is not None:
+        generator = torch.Generator().manual_seed(seed)
     if level <= 0:
         return x
-    if noise == "gaussian":
+    if kind == "gaussian":
         return (x + level * torch.randn(x.shape, generator=generator, dtype=x.dtype)).clamp_(0.0, 1.0)
     hit = torch.rand(x.shape, generator=generator) < level
-    if noise == "masking":
+    if kind == "masking":
         return x.masked_fill(hit, 0.0)
-    if noise == "salt-pepper":
+    if kind == "salt-pepper":
         salt = (torch.rand(x.shape, generator=generator) < 0.5).to(x.dtype)
         return torch.where(hit, salt, x)
-    raise ValueError(f"Unknown noise '{noise}'; choose gaussian, salt-pepper or masking.")
+    raise ValueError(f"Unknown noise '{kind}'; choose gaussian, salt-pepper or masking.")

@@ -43,13 +43,14 @@ def model_overrides(config: ModelConfig) -> dict:
                                           and getattr(config, f.name) != getattr(defaults, f.name))}
 
 
-def train_recipe(model: Autoencoder, checkpoint: Path) -> tuple[TrainConfig, str]:
-    """(the train config, a sentence saying where it comes from): stored, a zoo recipe, or read off the metrics."""
+def train_recipe(model: Autoencoder, checkpoint: Path, recipes=()) -> tuple[TrainConfig, str]:
+    """(the train config, a sentence saying where it comes from): stored, a zoo recipe, or read off the metrics.
+
+    recipes are the zoo's (aeviz.zoo.ZOO, handed down by the CLI: the core does not import the zoo).
+    """
     if getattr(model, "train_config", None) is not None:
         return model.train_config, "The training settings are the ones stored in the checkpoint."
-    from .zoo import ZOO
-
-    for recipe in ZOO:
+    for recipe in recipes:
         if recipe.name == checkpoint.stem and recipe.config() == model.config:
             return recipe.train, (f"This is the zoo model `{recipe.name}`; its checkpoint does not store the "
                                   f"training settings, so they come from its recipe in `aeviz/zoo.py` (the zoo "
@@ -208,10 +209,10 @@ def _figures_cell(model: Autoencoder) -> tuple[str, str]:
     return _code(*lines)
 
 
-def notebook_cells(model: Autoencoder, checkpoint: Path, stem: str) -> list[tuple[str, str]]:
-    """The tutorial as (kind, source) cells, kind 'markdown' or 'code'."""
+def notebook_cells(model: Autoencoder, checkpoint: Path, stem: str, recipes=()) -> list[tuple[str, str]]:
+    """The tutorial as (kind, source) cells, kind 'markdown' or 'code'; recipes: see train_recipe."""
     c = model.config
-    tc, provenance = train_recipe(model, checkpoint)
+    tc, provenance = train_recipe(model, checkpoint, recipes)
     reproduced = f"{stem}-reproduced.safetensors"
     uses_unscale = len(c.input_shape) == 1 and (model.preprocessing or {}).get("scaler", {}).get("type") == \
         "standard-logistic"
@@ -299,13 +300,14 @@ def to_notebook(cells: list[tuple[str, str]]):
     return nb
 
 
-def export(checkpoint: str | Path, out: str | Path) -> Path:
-    """Write out (NAME.py or NAME.ipynb): a tutorial that trains the checkpoint's model again."""
+def export(checkpoint: str | Path, out: str | Path, recipes=()) -> Path:
+    """Write out (NAME.py or NAME.ipynb): a tutorial that trains the checkpoint's model again; a zoo model's
+    training settings come from its recipe among recipes (aeviz.zoo.ZOO)."""
     checkpoint, out = Path(checkpoint), Path(out)
     if out.suffix not in (".py", ".ipynb"):
         raise ExportError(f"The export must be a .py or an .ipynb file, not '{out.name}'.")
     model = load(checkpoint)
-    cells = notebook_cells(model, checkpoint, out.stem)
+    cells = notebook_cells(model, checkpoint, out.stem, recipes)
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix == ".py":
         out.write_text(to_percent(cells), encoding="utf-8")

@@ -27,6 +27,7 @@ Never imports streamlit.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import json
 import os
 import signal
@@ -262,10 +263,8 @@ class JobPool:
 
     def _wake(self) -> None:
         """Make the reader look again at the running jobs (under the lock)."""
-        try:
+        with contextlib.suppress(BlockingIOError):  # already woken: the pipe is full of wake-ups
             os.write(self._wake_w, b"x")
-        except BlockingIOError:  # already woken: the pipe is full of wake-ups
-            pass
 
     def _fill(self) -> None:
         """Start queued jobs, oldest first, while slots are free (under the lock)."""
@@ -400,26 +399,12 @@ def _worker_env() -> dict[str, str]:
     return env
 
 
-def map_2d(z: np.ndarray, previous: np.ndarray | None = None) -> np.ndarray:
-    """Codes as a 2-D map: themselves when 2-D, else their first two principal components.
-
-    Each component's sign follows the previous snapshot, so scrubbing through epochs does not flip the map.
-    """
-    from .analysis import project
-
-    if z.shape[1] == 1:
-        return np.column_stack([z[:, 0], np.zeros(len(z), np.float32)]).astype(np.float32)
-    xy = project(z, "pca")
-    if previous is not None and z.shape[1] > 2:
-        xy = xy * np.where((xy * previous).sum(0) < 0, -1.0, 1.0).astype(np.float32)
-    return xy
-
-
 def _metrics(model, data) -> dict:
-    """The model-card figures of a trained model (aeviz.zoo.model_card once it lands)."""
-    from .zoo import card_metrics
+    """The model card of a trained model: every figure a zoo model has. (jobs is the one core module that may import
+    the zoo, for this: the worker measures what it trained, as `aeviz train` and `aeviz pretrain` do.)"""
+    from .zoo import trained_card
 
-    return card_metrics(model, data)
+    return trained_card(model, data)
 
 
 # ----- the worker process -----
@@ -482,7 +467,7 @@ class _Reporter:
             raise _ParentGone from err
 
     def _snapshot(self, model, epoch: int) -> None:
-        from .analysis import embed
+        from .analysis import embed, map_2d
 
         was = model.training
         model.eval()  # the VAE would otherwise draw z (and consume the training RNG) while encoding
@@ -530,7 +515,6 @@ def _work(conn: Connection, mc: ModelConfig, tc: TrainConfig, dataset: str) -> N
     from . import io
     from .data import load
     from .train import train
-    from .zoo import test_mse
 
     try:
         env = {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OMP_WAIT_POLICY")}
@@ -539,11 +523,7 @@ def _work(conn: Connection, mc: ModelConfig, tc: TrainConfig, dataset: str) -> N
         reporter = _Reporter(conn, tc, data.x_test)
         model, hist = train(mc, tc, data, reporter)
         reporter.flush()
-        try:
-            metrics = _metrics(model, data)
-        except Exception:
-            metrics = {"test_mse": test_mse(model, data.x_test.numpy())}
-        metrics |= {"params": model.n_params, "epochs": len(hist.epochs), "train_seconds": round(hist.seconds, 1)}
+        metrics = _metrics(model, data) | {"epochs": len(hist.epochs), "train_seconds": round(hist.seconds, 1)}
         history = hist.to_dict()
         conn.send({"kind": "done", "status": hist.status, "message": hist.message, "history": history,
                    "metrics": metrics, "result": io.to_bytes(model, metrics, history)})

@@ -1,22 +1,42 @@
 """Pure loss functions. Each returns a scalar: summed over a sample's values, averaged over the batch."""
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
 
-def reconstruction(logits: torch.Tensor, x: torch.Tensor, kind: str = "bce") -> torch.Tensor:
-    """-log p(x|z): Bernoulli cross-entropy on logits (nats), or squared error of sigmoid(logits)."""
+def neg_log_likelihood(logits: torch.Tensor, x: torch.Tensor, kind: str = "bce", normalised: bool = False) -> torch.Tensor:
+    """-log p(x|z) of each sample (shape (N,)), in nats, for the decoder's logits: the one likelihood that training
+    and the ELBO share.
+
+    "bce": Bernoulli, the cross-entropy on logits. "mse": the squared error of sigmoid(logits), which is a Gaussian
+    with sigma^2 = 1/2: -log p(x|z) = sum (x - x_hat)^2 + (D/2) log(pi). The constant does not change a gradient, so
+    the training loss leaves it out; normalised=True adds it, for a true log-likelihood (the ELBO).
+    """
     if kind == "bce":
         per_value = F.binary_cross_entropy_with_logits(logits, x, reduction="none")
-    else:
+    elif kind == "mse":
         per_value = (torch.sigmoid(logits) - x).square()
-    return per_value.flatten(1).sum(1).mean()
+    else:
+        raise ValueError(f"Unknown reconstruction loss '{kind}'; choose bce or mse.")
+    nll = per_value.flatten(1).sum(1)
+    if normalised and kind == "mse":
+        nll = nll + 0.5 * per_value[0].numel() * math.log(math.pi)
+    return nll
 
 
-def kl_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """KL(N(mu, exp(logvar)) || N(0, I)) in nats, summed over z, averaged over the batch."""
-    return 0.5 * (mu.square() + logvar.exp() - 1.0 - logvar).sum(1).mean()
+def reconstruction(logits: torch.Tensor, x: torch.Tensor, kind: str = "bce") -> torch.Tensor:
+    """The training loss's -log p(x|z) (without the Gaussian's constant), averaged over the batch."""
+    return neg_log_likelihood(logits, x, kind).mean()
+
+
+def kl_normal(mu: torch.Tensor, logvar: torch.Tensor, per_dim: bool = False) -> torch.Tensor:
+    """KL(N(mu, exp(logvar)) || N(0, I)) in nats, summed over z, averaged over the batch; per_dim=True gives the
+    (N, latent_dim) terms whose sums those are."""
+    twice = mu.square() + logvar.exp() - 1.0 - logvar
+    return 0.5 * twice if per_dim else 0.5 * twice.sum(1).mean()
 
 
 def l1_sparsity(z: torch.Tensor) -> torch.Tensor:

@@ -1,4 +1,8 @@
-"""One Autoencoder base class; each objective is a small subclass that overrides a hook or two."""
+"""One Autoencoder base class; each objective is a small subclass that overrides a hook or two and says what it is.
+
+The capability attributes (has_prior, needs_input_grad, corrupts_input, code_range) are the only way other modules
+learn about an objective: nothing outside config.py and this file compares objective names.
+"""
 from __future__ import annotations
 
 import torch
@@ -13,6 +17,14 @@ class Autoencoder(nn.Module):
     """x -> encoder -> z -> decoder -> x_hat, trained to reconstruct x."""
 
     code_factor = 1  # numbers the encoder emits per latent dimension (the VAE emits mu and logvar)
+    has_prior = False  # a prior p(z) to sample from (sample()) and an ELBO to score by
+    needs_input_grad = False  # its loss differentiates the code with respect to x, even when only evaluated
+    corrupts_input = False  # training corrupts x before encoding (config.noise, config.noise_level)
+
+    @property
+    def code_range(self) -> tuple[float | None, float | None]:
+        """(low, high) bounds of the code's values; None where unbounded."""
+        return None, None
 
     def __init__(self, config: ModelConfig):
         super().__init__()
@@ -63,6 +75,10 @@ class Autoencoder(nn.Module):
 class Sparse(Autoencoder):
     """Code units are non-negative (ReLU for L1) or in (0,1) (sigmoid for KL) and penalised towards zero."""
 
+    @property
+    def code_range(self):
+        return (0.0, None) if self.config.sparsity == "l1" else (0.0, 1.0)
+
     def posterior(self, x):
         h = self.encoder(x)
         return (torch.relu(h) if self.config.sparsity == "l1" else torch.sigmoid(h)), {}
@@ -77,6 +93,8 @@ class Sparse(Autoencoder):
 class Denoising(Autoencoder):
     """Sees a corrupted x, must output the clean x."""
 
+    corrupts_input = True
+
     def corrupt(self, x):
         return corrupt(x, self.config.noise, self.config.noise_level)
 
@@ -84,9 +102,11 @@ class Denoising(Autoencoder):
 class Contractive(Autoencoder):
     """Adds lambda * ||dz/dx||_F^2, so the code ignores small changes of the input."""
 
+    needs_input_grad = True
+
     def loss_terms(self, x, x_logits, z, extras):
         terms = super().loss_terms(x, x_logits, z, extras)
-        jac = losses.jacobian_frobenius(self.encoder, x, exact=self.config.arch == "mlp")
+        jac = losses.jacobian_frobenius(self.encoder, x, exact=nets.ARCHS[self.config.arch].exact_jacobian)
         return {**terms, "loss": terms["loss"] + self.config.contractive_weight * jac, "contractive": jac}
 
 
@@ -94,12 +114,20 @@ class Variational(Autoencoder):
     """q(z|x) = N(mu, diag(exp(logvar))); z = mu + sigma * eps while training; loss = recon + beta * KL."""
 
     code_factor = 2
+    has_prior = True
 
     def posterior(self, x):
         mu, logvar = self.encoder(x).chunk(2, dim=1)
         logvar = logvar.clamp(-12.0, 8.0)  # keeps exp() finite when a student picks a wild learning rate
-        z = mu + torch.randn_like(mu) * (0.5 * logvar).exp() if self.training else mu
+        z = self.sample_posterior(mu, logvar) if self.training else mu
         return z, {"mu": mu, "logvar": logvar}
+
+    @staticmethod
+    def sample_posterior(mu: torch.Tensor, logvar: torch.Tensor, generator: torch.Generator | None = None,
+                         scale: float = 1.0) -> torch.Tensor:
+        """z = mu + scale * sigma * eps with eps ~ N(0, I): the reparameterised draw from q(z|x) (scale 1)."""
+        eps = torch.randn(mu.shape, generator=generator, dtype=mu.dtype, device=mu.device)
+        return mu + eps * (scale * (0.5 * logvar).exp())
 
     def loss_terms(self, x, x_logits, z, extras):
         terms = super().loss_terms(x, x_logits, z, extras)
@@ -119,6 +147,11 @@ OBJECTIVE_CLASSES: dict[str, type[Autoencoder]] = {
 }
 
 
+def objective_class(config: ModelConfig) -> type[Autoencoder]:
+    """The class a config builds: read its capabilities without building the nets."""
+    return OBJECTIVE_CLASSES[config.objective]
+
+
 def build(config: ModelConfig) -> Autoencoder:
     """A fresh model for a config."""
-    return OBJECTIVE_CLASSES[config.objective](config)
+    return objective_class(config)(config)

@@ -1,10 +1,16 @@
-"""Encoder and decoder builders by architecture. Decoders return logits; the model applies the sigmoid."""
+"""The architecture registry: encoder and decoder builders by name. Decoders return logits; the model applies the
+sigmoid. To add an architecture, write its two builders and a check, and add one Arch entry to ARCHS."""
 from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
-from .config import ModelConfig
+if TYPE_CHECKING:  # config validates against this registry, so nets must not import config at run time
+    from .config import ModelConfig
 
 
 def _mlp(sizes: list[int]) -> list[nn.Module]:
@@ -82,10 +88,52 @@ class RNNDecoder(nn.Module):
         return self.out(y).reshape(z.shape[0], *self.shape)
 
 
+def _check_conv(c: ModelConfig) -> str | None:
+    if not (len(c.input_shape) == 3 and c.input_shape[1] % 4 == 0 and c.input_shape[2] % 4 == 0):
+        return f"The convolutional nets need images (C, H, W) with H and W divisible by 4, not {c.input_shape}."
+    if len(c.hidden) != 2:
+        return f"The convolutional nets take two channel counts, not {c.hidden}."
+    return None
+
+
+def _check_rnn(c: ModelConfig) -> str | None:
+    if len(c.input_shape) < 2:
+        return f"The recurrent nets need sequences (steps, features), not {c.input_shape}."
+    if len(c.hidden) != 1:
+        return f"The recurrent nets take one hidden size, not {c.hidden}."
+    return None
+
+
+@dataclass(frozen=True)
+class Arch:
+    """One architecture: how to build its nets and what it is."""
+
+    encoder: Callable[[ModelConfig, int], nn.Module]  # (config, numbers out) -> encoder
+    decoder: Callable[[ModelConfig], nn.Module]  # config -> decoder emitting logits of input_shape
+    hidden: tuple[int, ...]  # default hidden sizes (aeviz.config_for)
+    tiny: tuple[int, ...]  # a few-hundred-parameter size for tests
+    exact_jacobian: bool  # the contractive penalty can afford the exact encoder Jacobian (else Hutchinson's estimate)
+    dense: bool  # the first encoder and last decoder layers are Linear over the whole sample: their weights are images
+    check: Callable[[ModelConfig], str | None] = lambda c: None  # one sentence when a config does not fit, else None
+
+
+ARCHS: dict[str, Arch] = {
+    "mlp": Arch(mlp_encoder, mlp_decoder, hidden=(512, 256), tiny=(16, 8), exact_jacobian=True, dense=True),
+    "conv": Arch(conv_encoder, conv_decoder, hidden=(32, 64), tiny=(4, 8), exact_jacobian=False, dense=False,
+                 check=_check_conv),
+    "rnn": Arch(RNNEncoder, RNNDecoder, hidden=(128,), tiny=(16,), exact_jacobian=False, dense=False,
+                check=_check_rnn),
+}
+
+
+def arch(name: str) -> Arch:
+    """The registry entry of an architecture; an unknown name is a ValueError naming the known ones."""
+    if name not in ARCHS:
+        raise ValueError(f"Unknown architecture '{name}'; choose one of {', '.join(ARCHS)}.")
+    return ARCHS[name]
+
+
 def build(c: ModelConfig, code_dim: int) -> tuple[nn.Module, nn.Module]:
     """(encoder producing code_dim numbers, decoder producing logits of input_shape)."""
-    if c.arch == "mlp":
-        return mlp_encoder(c, code_dim), mlp_decoder(c)
-    if c.arch == "conv":
-        return conv_encoder(c, code_dim), conv_decoder(c)
-    return RNNEncoder(c, code_dim), RNNDecoder(c)
+    a = arch(c.arch)
+    return a.encoder(c, code_dim), a.decoder(c)

@@ -28,6 +28,13 @@ def as_images(x) -> np.ndarray:
     return np.clip(x, 0.0, 1.0)
 
 
+def upscale(img, factor: int) -> np.ndarray:
+    """An image (..., H, W) enlarged `factor` times by nearest neighbour (factor < 1 counts as 1): each pixel becomes
+    a factor x factor block, so pixels stay crisp where a browser enlarging a small image would blur them."""
+    img, f = np.asarray(img), max(1, int(factor))
+    return img.repeat(f, axis=-2).repeat(f, axis=-1)
+
+
 def tile(images, ncols: int, pad: int = 1, fill: float = 1.0) -> np.ndarray:
     """One mosaic image (rows of ncols) from (N, H, W) images, separated by pad pixels of fill."""
     imgs = as_images(images)

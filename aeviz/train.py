@@ -1,4 +1,4 @@
-"""A plain torch training loop with a callback, seeding, a NaN guard and a history."""
+"""A plain torch training loop with a callback, seeding, a NaN and divergence guard, and a history."""
 from __future__ import annotations
 
 import copy
@@ -55,6 +55,28 @@ class Progress:
 
 Callback = Callable[[Progress], "bool | None"]
 
+GROWTH = 1e3  # an epoch's mean loss this many times the untrained model's (the first step's) is divergence
+
+
+def readable(v: float) -> str:
+    """A loss for a sentence: 4 significant digits, powers of ten written out (5.6 × 10¹⁷) when large or tiny."""
+    if 1e3 <= abs(v) < 1e5:
+        return f"{v:,.0f}"
+    if v == 0 or not np.isfinite(v) or 1e-3 <= abs(v) < 1e3:
+        return f"{v:.4g}"
+    exp = int(np.floor(np.log10(abs(v))))
+    mantissa = round(v / 10.0**exp, 1)
+    if abs(mantissa) >= 10:
+        mantissa, exp = mantissa / 10, exp + 1
+    return f"{mantissa:g} × 10{str(exp).translate(str.maketrans('-0123456789', '⁻⁰¹²³⁴⁵⁶⁷⁸⁹'))}"
+
+
+def diverged(first: float, loss: float) -> str | None:
+    """The sentence saying training diverged when an epoch's loss is non-finite or grew GROWTH-fold, else None."""
+    if np.isfinite(loss) and not (first > 0 and loss > GROWTH * first):
+        return None
+    return f"Training diverged: the loss grew from {readable(first)} to {readable(loss)}; try a smaller learning rate."
+
 
 def seed_everything(seed: int) -> torch.Generator:
     """Seed torch and numpy; return a generator for batch order."""
@@ -81,7 +103,7 @@ def evaluate(model: Autoencoder, x: torch.Tensor, batch_size: int = 1000) -> dic
     model.eval()
     sums: dict[str, float] = defaultdict(float)
     for xb in x.split(batch_size):
-        with torch.set_grad_enabled(model.config.objective == "contractive"):  # it needs dz/dx
+        with torch.set_grad_enabled(model.needs_input_grad):
             terms = model.objective(xb)
         for k, v in terms.items():
             sums[k] += v.item() * len(xb)
@@ -141,6 +163,11 @@ def train(mc: ModelConfig, tc: TrainConfig = TrainConfig(), data: Dataset | None
         hist.epochs.append(epoch)
         for k, v in sums.items():
             hist.train[k].append(v / len(x))
+        message = diverged(hist.step_loss[0], hist.train["loss"][-1])
+        if message:  # keep the weights of the last epoch before the loss blew up
+            model.load_state_dict(safe)
+            hist.status, hist.message = "diverged", message
+            return _finish(model, hist, start)
         if tc.eval_every and (epoch % tc.eval_every == 0 or epoch == tc.epochs):
             for k, v in evaluate(model, data.x_test).items():
                 hist.test[k].append(v)

@@ -1,8 +1,9 @@
 """The pretrained zoo: one recipe per model, build_zoo() that retrains them all deterministically, and
-model_card(): the one set of model metrics that every view, the CLI and the zoo's README show."""
+model_card(): the one set of model metrics that every view, the CLI, the training panel and the zoo's README show."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import warnings
 from dataclasses import dataclass, field
@@ -13,9 +14,9 @@ import torch
 from safetensors.numpy import save_file
 
 from . import analysis as A
-from . import config_for, threads
+from . import config_for, nets, threads
 from .config import ConfigError, ModelConfig, TrainConfig
-from .data import Dataset
+from .data import Dataset, corrupt
 from .data import load as load_data
 from .io import PRETRAINED, Card, load, pretrained, save
 from .models import Autoencoder
@@ -25,13 +26,12 @@ from .uses import regularizers as R
 NOISE_SIGMA = 0.5  # the denoising figures use Gaussian noise of this sigma, clipped to [0,1]
 NOISE_SEED = 0  # one fixed noisy copy of the test set, the same one the regularizer lab draws
 ROBUST_SIGMA = 0.1  # small input noise for the code-robustness figure of the contractive comparison
-NELBO_SAMPLES = 10  # Monte-Carlo draws of z per image for the negative ELBO
 SNAPSHOT_DTYPE = np.float16  # latent-2 training snapshots: 4 kB per epoch instead of 8
 
 
 def noisy_test(data: Dataset, sigma: float = NOISE_SIGMA) -> np.ndarray:
     """The test set with fixed Gaussian noise of sigma, clipped to [0,1]."""
-    return R.noisy(data.x_test, "gaussian", sigma, NOISE_SEED)
+    return corrupt(data.x_test.numpy(), "gaussian", sigma, NOISE_SEED)
 
 
 def test_mse(model: Autoencoder, x: np.ndarray) -> float:
@@ -39,10 +39,28 @@ def test_mse(model: Autoencoder, x: np.ndarray) -> float:
     return float(A.per_sample_mse(x, A.reconstruct(model, x)).mean())
 
 
+class _Same:
+    """A dataset as a cache key by identity (its tensors are not hashable); holding it keeps the id unique."""
+
+    def __init__(self, data: Dataset):
+        self.data = data
+
+    def __hash__(self) -> int:
+        return id(self.data)
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, _Same) and other.data is self.data
+
+
+@functools.lru_cache(maxsize=64)
+def _pca_mse(key: _Same, k: int) -> float:
+    x = key.data.x_test.numpy()
+    return float(A.per_sample_mse(x, A.pca_reconstruct(A.fit_pca(key.data.x_train.numpy(), k), x)).mean())
+
+
 def pca_mse(data: Dataset, k: int) -> float:
-    """Test MSE of PCA with k components fit on the same training samples."""
-    x = data.x_test.numpy()
-    return float(A.per_sample_mse(x, A.pca_reconstruct(A.fit_pca(data.x_train.numpy(), k), x)).mean())
+    """Test MSE of PCA with k components fit on the same training samples; computed once per (dataset, k)."""
+    return _pca_mse(_Same(data), k)
 
 
 def _label_metrics(model: Autoencoder, data: Dataset, x_test: np.ndarray) -> dict:
@@ -58,24 +76,44 @@ def _label_metrics(model: Autoencoder, data: Dataset, x_test: np.ndarray) -> dic
     return {"auroc": A.roc(score, y_test > 0)[2]}
 
 
-def card_metrics(model: Autoencoder, data: Dataset, vanilla: Autoencoder | None = None) -> dict[str, float]:
-    """The model-card figures on the test set; vanilla is the same-size plain AE a denoiser is compared with."""
-    c = model.config
+def _regularizer_figures(model: Autoencoder) -> bool:
+    """The regularizer lab's code figures fit deterministic codes of clean inputs, from nets whose ends are dense."""
+    return nets.ARCHS[model.config.arch].dense and not (model.has_prior or model.corrupts_input)
+
+
+def model_card(model: Autoencoder, data: Dataset, vanilla: Autoencoder | None = None) -> dict[str, float]:
+    """THE set of model metrics, on data's test set: every view, the CLI and the zoo's README show these.
+
+    params, test_mse, pca_mse (PCA with as many components as the code), mse_ratio, a label figure (knn_acc,
+    auroc or trustworthiness), nelbo for a model with a prior, the regularizer lab's code figures, and for a model
+    trained on corrupted input its PSNRs at NOISE_SIGMA (vanilla: the same-size plain AE on the same noisy images).
+    """
     x = data.x_test.numpy()
-    mse, base = test_mse(model, x), pca_mse(data, c.latent_dim)
-    m = {"test_mse": mse, "pca_mse": base, "mse_ratio": mse / base, **_label_metrics(model, data, x)}
-    if c.objective == "variational":
-        m["nelbo"] = float(A.negative_elbo(model, x, samples=NELBO_SAMPLES).mean())
-    if c.arch == "mlp" and c.objective in ("vanilla", "sparse", "contractive"):  # the regularizer lab's figures
+    mse, base = test_mse(model, x), pca_mse(data, model.config.latent_dim)
+    m = {"params": model.n_params, "test_mse": mse, "pca_mse": base, "mse_ratio": mse / base,
+         **_label_metrics(model, data, x)}
+    if model.has_prior:
+        m["nelbo"] = float(A.negative_elbo(model, x).mean())
+    if _regularizer_figures(model):
         m["active_fraction"] = float(R.activity(model, x).per_image.mean())
         m["jacobian_norm"] = float(R.jacobian_norms(model, x).mean())
         m["code_shift"] = float(R.robustness(model, x, "noise", [ROBUST_SIGMA], NOISE_SEED)[0])
-    if c.objective == "denoising":
+    if model.corrupts_input:
         noisy = noisy_test(data)
         m |= {"psnr_noisy": A.psnr(x, noisy), "psnr_denoised": A.psnr(x, A.reconstruct(model, noisy))}
         if vanilla is not None:
             m["psnr_vanilla_noisy"] = A.psnr(x, A.reconstruct(vanilla, noisy))
     return m
+
+
+def trained_card(model: Autoencoder, data: Dataset) -> dict[str, float]:
+    """model_card of a model trained just now (the training panel, the job worker). When a figure cannot be computed,
+    say because the training data hold a NaN, the card keeps the parameter count and the test MSE, so that the
+    training is not lost with it."""
+    try:
+        return model_card(model, data)
+    except Exception:  # any figure's failure: sklearn refuses NaN, a user's odd labels, ...
+        return {"params": model.n_params, "test_mse": test_mse(model, data.x_test.numpy())}
 
 
 def views(model: Autoencoder, data: Dataset) -> dict[str, np.ndarray]:
@@ -145,7 +183,7 @@ def readme(folder: Path, order: list[str] = ()) -> str:
         f"{seconds / 60:.1f} min of training (wall clock on the shared machine that built them).",
         "- MSE is per value, averaged over samples. PCA MSE uses as many components as the model has latent units.",
         f"- −ELBO: Bernoulli −log p(x|z) on the [0,1] pixels plus KL(q(z|x) ‖ N(0, I)), nats per image, "
-        f"{NELBO_SAMPLES} draws of z.",
+        f"{A.NELBO_SAMPLES} draws of z.",
         f"- Denoising: Gaussian noise σ = {NOISE_SIGMA} clipped to [0,1]; the plain AE is the vanilla model "
         "of the same size on the same noisy inputs.",
         "- Each `<name>.views.safetensors` holds `pca` and `umap` maps of the test codes (latent > 2), or the "
@@ -263,7 +301,7 @@ def build_one(recipe: Recipe, out_dir: Path, on_epoch=None) -> Path:
     _round_to_half(model)
     vanilla = load(out_dir / f"{recipe.compare}.safetensors") if recipe.compare else None
     metrics = {"params": model.n_params, "train_seconds": hist.seconds, "epochs": tc.epochs, "lr": tc.lr,
-               "batch_size": tc.batch_size, "seed": tc.seed, **card_metrics(model, data, vanilla)}
+               "batch_size": tc.batch_size, "seed": tc.seed, **model_card(model, data, vanilla)}
     path = save(model, out_dir / f"{recipe.name}.safetensors", metrics, hist.to_dict(), dtype=torch.float16)
     arrays = views(model, data) | (snapshots.arrays() if snapshots else {})
     save_file(arrays, str(path.with_suffix(".views.safetensors")))

@@ -55,7 +55,7 @@ def broken_pool() -> None:
         try:
             f.result()
             outcomes.append("ok")
-        except Exception as err:  # noqa: BLE001
+        except Exception as err:
             outcomes.append(type(err).__name__)
     ex.shutdown()
     print(f"ProcessPoolExecutor, one of 2 workers killed: 4 jobs -> {outcomes[:4]}, next submit -> {outcomes[4]}")

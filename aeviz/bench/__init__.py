@@ -326,13 +326,13 @@ def bench_threads(steps: int = 60, repeats: int = 3, arch: str = "mlp") -> dict:
 @register("denoise")
 def bench_denoise(sigma: float = 0.5, denoiser: str = "dae-mlp-z16", vanilla: str = "ae-mlp-z16", seed: int = 0) -> dict:
     """PSNR and SSIM on the 1,000 held-out MNIST test digits at Gaussian noise sigma (clipped to [0,1])."""
-    from ..data import load
+    from ..data import corrupt, load
     from ..io import PRETRAINED
     from ..io import load as load_model
     from ..uses import regularizers
 
     x = load("mnist").x_test.numpy()
-    x_noisy = regularizers.noisy(x, "gaussian", sigma, seed)
+    x_noisy = corrupt(x, "gaussian", sigma, seed)
     models = {"denoised": load_model(PRETRAINED / f"{denoiser}.safetensors"),
               "vanilla AE": load_model(PRETRAINED / f"{vanilla}.safetensors")}
     results = regularizers.outputs(models, x_noisy, "median")
@@ -377,17 +377,18 @@ def bench_applications(part: str = "all", umap: bool = False, tsne: bool = True,
 def bench_signals(model: str = "ae-rnn-signals-z8") -> dict:
     """Anomalous spans in the 1,000 test signals, found by a pretrained recurrent autoencoder: precision, recall."""
     from .. import io
-    from ..uses.anomaly import series_bench
+    from .anomaly import series
 
     path = io.PRETRAINED / f"{model}.safetensors"
     if not path.exists():
         raise SystemExit(f"There is no {path}; run 'aeviz pretrain' or name another signals model.")
-    return series_bench(io.load(path))
+    return series(io.load(path))
 
 
 @register("anomaly")
-def bench_anomaly(epochs: int = 80, seed: int = 0) -> dict:
-    """Ten one-vs-rest MNIST tasks: AUROC per digit and mean, for a convolutional VAE and a PCA baseline."""
-    from ..uses.anomaly import bench
+def bench_anomaly(part: str = "all", epochs: int = 80, seed: int = 0, seeds: int = 5) -> dict:
+    """One-vs-rest MNIST (part digits: AUROC per digit, a convolutional VAE against PCA) and the tables (part tabular:
+    breast-cancer AUROC of an autoencoder, PCA and an IsolationForest; wine's latent map), seeds seeds each."""
+    from .anomaly import run
 
-    return bench(epochs, seed)
+    return run(part, epochs, seed, seeds)

@@ -1,7 +1,7 @@
 """`aeviz bench applications`: the figures the application pages show, computed in one run without a browser.
 
-Pretrained models come from pretrained/; sizes without one are trained here with applications.quick_configs,
-as the pages do. Each part prints its figures and returns them as flat JSON-able keys.
+Pretrained models come from pretrained/; sizes without one are trained here with sweep.quick_configs, as the
+pages do. Each part prints its figures and returns them as flat JSON-able keys.
 """
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import numpy as np
 from .. import analysis, io
 from ..data import load
 from ..train import train
-from ..uses import applications, compression, imputation
+from ..uses import augmentation, compression, features, imputation, reduction, sweep
 
 PARTS = ("reduction", "features", "compression", "augmentation", "imputation")
 SCALE = 0.5  # the augmentation page's default scale s
@@ -22,16 +22,16 @@ def _pretrained(name: str):
 
 
 def _sweep_model(k: int, dataset: str = "mnist"):
-    """(model, source) as the pages pick it: the pretrained ae-mlp-z{k}, else a quick model trained now."""
-    model = _pretrained(f"ae-mlp-z{k}") if dataset == "mnist" else None
-    if model is not None and model.config.latent_dim == k:
-        return model, f"pretrained ae-mlp-z{k}"
-    mc, tc = applications.quick_configs(dataset, k)
+    """(model, source) as the pages pick it: the pretrained model for size k, else a quick model trained now."""
+    name = sweep.pretrained_for(k, dataset, io.pretrained())
+    if name is not None:
+        return io.load(io.PRETRAINED / f"{name}.safetensors"), f"pretrained {name}"
+    mc, tc = sweep.quick_configs(dataset, k)
     model, hist = train(mc, tc)
     return model, f"trained here ({tc.epochs} epochs, {hist.seconds:.0f} s)"
 
 
-def reduction(umap: bool, tsne: bool) -> dict:
+def reduction_maps(umap: bool, tsne: bool) -> dict:
     """Trustworthiness, 5-NN score, unrolling and seconds of each 2-D map, per dataset."""
     out = {}
     for name in ("swiss-roll", "s-curve", "mnist"):
@@ -40,11 +40,11 @@ def reduction(umap: bool, tsne: bool) -> dict:
         (model, source), train_s = analysis.timed(_sweep_model, 2, name)
         ae, ae_s = analysis.timed(analysis.embed, model, x)
         maps = {"autoencoder": (ae, ae_s + (train_s if "trained" in source else 0.0)),
-                "pca": analysis.timed(applications.pca_map, d.x_train.numpy(), x)}
+                "pca": analysis.timed(reduction.pca_map, d.x_train.numpy(), x)}
         maps.update({m: analysis.timed(analysis.project, x, m) for m, on in (("umap", umap), ("tsne", tsne)) if on})
         print(f"{name}: autoencoder {source}")
         for method, (xy, sec) in maps.items():
-            row = applications.map_scores(x, xy, y, continuous)
+            row = reduction.map_scores(x, xy, y, continuous)
             print(f"  {method:<12} " + "  ".join(f"{k} {v:.3f}" for k, v in row.items()) + f"  seconds {sec:.2f}")
             out.update({f"{name}_{method}_{_key(k)}": round(v, 4) for k, v in row.items()})
             out[f"{name}_{method}_seconds"] = round(sec, 2)
@@ -56,18 +56,18 @@ def _key(label: str) -> str:
             "unrolled (linear R²)": "unrolled"}[label]
 
 
-def features() -> dict:
+def feature_accuracies() -> dict:
     """Linear-probe and 5-NN accuracy on autoencoder codes, PCA and raw pixels over the latent sizes."""
     d = load("mnist")
     x_tr, y_tr, x_te, y_te = d.x_train.numpy(), d.y_train.numpy(), d.x_test.numpy(), d.y_test.numpy()
-    raw = applications.feature_scores(x_tr, y_tr, x_te, y_te)
+    raw = features.feature_scores(x_tr, y_tr, x_te, y_te)
     print(f"raw pixels: probe {raw['linear probe']:.3f}  5-NN {raw['5-NN']:.3f}")
     out = {"raw_probe": raw["linear probe"], "raw_knn": raw["5-NN"]}
-    for k in applications.LATENT_SIZES:
+    for k in sweep.LATENT_SIZES:
         model, source = _sweep_model(k)
-        ae = applications.feature_scores(analysis.embed(model, x_tr), y_tr, analysis.embed(model, x_te), y_te)
-        pca_tr, pca_te = applications.pca_features(x_tr, x_te, k)
-        pca = applications.feature_scores(pca_tr, y_tr, pca_te, y_te)
+        ae = features.feature_scores(analysis.embed(model, x_tr), y_tr, analysis.embed(model, x_te), y_te)
+        pca_tr, pca_te = features.pca_features(x_tr, x_te, k)
+        pca = features.feature_scores(pca_tr, y_tr, pca_te, y_te)
         print(f"z={k:<3} autoencoder probe {ae['linear probe']:.3f} 5-NN {ae['5-NN']:.3f} ({source})   "
               f"PCA probe {pca['linear probe']:.3f} 5-NN {pca['5-NN']:.3f}")
         out.update({f"ae_z{k}_probe": ae["linear probe"], f"ae_z{k}_knn": ae["5-NN"],
@@ -80,7 +80,7 @@ def compression_points() -> dict:
     d = load("mnist")
     x_tr, x_te = d.x_train.numpy(), d.x_test.numpy()
     points = []
-    for k in applications.LATENT_SIZES:
+    for k in sweep.LATENT_SIZES:
         points += compression.autoencoder_points(_sweep_model(k)[0], x_tr, x_te)[0]
         points += compression.pca_points(x_tr, x_te, k)[0]
     points += compression.jpeg_points(x_te)[0]
@@ -89,13 +89,14 @@ def compression_points() -> dict:
         tag = f"jpeg_q{p['quality']}" if p["method"] == "JPEG" else f"{p['method'].lower()}_z{p['k']}_{p['bits']}bit"
         extra = f" ({p['bytes_without_tables']:.0f} B without tables)" if p["method"] == "JPEG" else ""
         print(f"  {tag:<22} {p['bytes']:7.1f} B{extra}  MSE {p['mse']:.5f}  PSNR {p['psnr']:5.2f} dB")
-        out.update({f"{tag}_bytes": round(p["bytes"], 1), f"{tag}_mse": round(p["mse"], 5), f"{tag}_psnr": round(p["psnr"], 2)})
+        out.update({f"{tag}_bytes": round(p["bytes"], 1), f"{tag}_mse": round(p["mse"], 5),
+                    f"{tag}_psnr": round(p["psnr"], 2)})
         if p["method"] == "JPEG":
             out[f"{tag}_bytes_without_tables"] = round(p["bytes_without_tables"], 1)
     return out
 
 
-def augmentation(seeds: int) -> dict:
+def augmentation_gains(seeds: int) -> dict:
     """Few-shot logistic regression on raw pixels, real only vs real + variants, mean and std over seeds."""
     d = load("mnist")
     out = {}
@@ -104,9 +105,9 @@ def augmentation(seeds: int) -> dict:
         if model is None:
             print(f"{name}: not in pretrained/, skipped")
             continue
-        spread = applications.code_spread(model, d.x_train)
+        spread = augmentation.code_spread(model, d.x_train)
         for per_class in (10, 20):
-            r = applications.few_shot_gain(model, d, per_class, 5, SCALE, tuple(range(seeds)), spread, mode)
+            r = augmentation.few_shot_gain(model, d, per_class, 5, SCALE, tuple(range(seeds)), spread, mode)
             real, aug = np.array(r["real only"]), np.array(r["real + augmented"])
             gain = aug - real
             tag = f"{name}_{mode}_{per_class}pc"
@@ -147,8 +148,9 @@ def run(part: str = "all", umap: bool = False, tsne: bool = True, seeds: int = 5
     parts = PARTS if part == "all" else (part,)
     if any(p not in PARTS for p in parts):
         raise SystemExit(f"Unknown part '{part}'; choose all or one of {', '.join(PARTS)}.")
-    jobs = {"reduction": lambda: reduction(umap, tsne), "features": features, "compression": compression_points,
-            "augmentation": lambda: augmentation(seeds), "imputation": imputation_errors}
+    jobs = {"reduction": lambda: reduction_maps(umap, tsne), "features": feature_accuracies,
+            "compression": compression_points, "augmentation": lambda: augmentation_gains(seeds),
+            "imputation": imputation_errors}
     out = {}
     for p in parts:
         print(f"== {p}")

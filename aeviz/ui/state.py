@@ -25,7 +25,7 @@ from aeviz.config import ModelConfig, TrainConfig
 from aeviz.data import Dataset
 from aeviz.data import load as load_data
 from aeviz.models import Autoencoder
-from aeviz.uses import applications
+from aeviz.uses import is_image_model, sweep
 
 DEFAULT_MODEL = "ae-mlp-z2"
 ICON = str(Path(__file__).parent / "static" / "icon.png")  # served by the app: no font server needed offline
@@ -403,11 +403,7 @@ def is_trained(mc: ModelConfig, tc: TrainConfig) -> bool:
 
 def sweep_source(k: int, dataset: str = "mnist") -> str | None:
     """Name of the pretrained vanilla MLP autoencoder with latent size k on dataset, if there is one."""
-    for name, card in cards().items():
-        c = card.config
-        if (c.objective, c.arch, c.dataset, c.latent_dim) == ("vanilla", "mlp", dataset, k) and name.startswith("ae-mlp-z"):
-            return name
-    return None
+    return sweep.pretrained_for(k, dataset, cards().values())
 
 
 def sweep_model(k: int, dataset: str = "mnist", train: bool = True) -> tuple[ModelRef | None, str]:
@@ -415,7 +411,7 @@ def sweep_model(k: int, dataset: str = "mnist", train: bool = True) -> tuple[Mod
     name = sweep_source(k, dataset)
     if name:
         return ref(name), f"pretrained {name}"
-    mc, tc = applications.quick_configs(dataset, k)
+    mc, tc = sweep.quick_configs(dataset, k)
     if not (train or is_trained(mc, tc)):
         return None, "not trained yet"
     r, seconds = quick_model(mc, tc, f"an autoencoder with z={k}")
@@ -428,7 +424,7 @@ def image_model() -> ModelRef | None:
     if r is None:
         st.info("There is no model yet: train one on the Explorer page or add checkpoints to pretrained/.")
         return None
-    if not applications.is_image_model(model(r)):
+    if not is_image_model(model(r)):
         st.info(f"This page works on images; the sidebar model '{r.name}' is for {model(r).config.dataset}. "
                 "Pick an image model (for example ae-mlp-z16 or vae-mlp-z16) in the sidebar.")
         return None

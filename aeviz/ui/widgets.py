@@ -34,15 +34,12 @@ def show_images(images, captions, width: int = 140) -> None:
     """A row of images with captions, scaled up without smoothing so pixels stay visible."""
     cols = st.columns(len(images))
     for col, img, cap in zip(cols, images, captions):
-        col.image(_upscale(plots.as_images(np.asarray(img)[None])[0], width), caption=cap, clamp=True, width=width)
-
-
-def _upscale(img: np.ndarray, width: int) -> np.ndarray:
-    f = max(1, width // img.shape[-1])
-    return np.kron(img, np.ones((f, f), np.float32))
+        one = plots.as_images(np.asarray(img)[None])[0]
+        col.image(plots.upscale(one, width // one.shape[-1]), caption=cap, clamp=True, width=width)
 
 
 def show_grid(images, ncols: int, width: int = 700, caption: str | None = None) -> None:
     """A mosaic of images, scaled up without smoothing."""
-    mosaic = _upscale(plots.tile(images, ncols), width)
+    tiles = plots.tile(images, ncols)
+    mosaic = plots.upscale(tiles, width // tiles.shape[-1])
     st.image(mosaic, caption=caption, clamp=True, width=min(width, mosaic.shape[1]))

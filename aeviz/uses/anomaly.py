@@ -4,17 +4,16 @@ The idea: train on normal samples only; whatever the model reconstructs badly (a
 """
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import torch
 
 from .. import analysis, images
-from ..config import ModelConfig, TrainConfig
-from ..data import Dataset
+from ..config import TrainConfig
 from ..models import Autoencoder
 
 SCORES = {"mse": "reconstruction error (mean squared error per pixel)", "nelbo": "negative ELBO (nats)"}
+# Channels of the convolutional one-class models: the page trains what `aeviz bench anomaly` measured.
+CONV_HIDDEN = (16, 32)
 
 
 def one_class(normal, **train_kw) -> TrainConfig:
@@ -40,6 +39,25 @@ def pca_scores(x_normal, x, k: int) -> np.ndarray:
     """The linear baseline: squared error of x after projecting onto k principal components of the normal data."""
     pca = analysis.fit_pca(x_normal, k)
     return analysis.per_sample_mse(x, analysis.pca_reconstruct(pca, x))
+
+
+def iforest_scores(x_normal, x, seed: int = 0) -> np.ndarray:
+    """The tree baseline: scikit-learn's IsolationForest fit on the normal samples; higher is more anomalous."""
+    from sklearn.ensemble import IsolationForest
+
+    flat = np.asarray(x_normal).reshape(len(x_normal), -1)
+    forest = IsolationForest(random_state=seed).fit(flat)
+    return -forest.score_samples(np.asarray(x).reshape(len(x), -1))  # lower score_samples: more abnormal
+
+
+def detector_aurocs(model: Autoencoder, x_normal, x, anomalous, pca_ks=(), seed: int = 0) -> dict:
+    """AUROC on the same samples of the autoencoder's reconstruction error, an IsolationForest's score and PCA's
+    reconstruction error with each k in pca_ks (all fit on the normal samples x_normal)."""
+    def auroc(s):
+        return analysis.roc(s, anomalous)[2]
+
+    return {"autoencoder": auroc(scores(model, x)), "isolation_forest": auroc(iforest_scores(x_normal, x, seed)),
+            "pca": {k: auroc(pca_scores(x_normal, x, k)) for k in pca_ks}}
 
 
 def percentile_threshold(normal_scores, p: float) -> float:
@@ -199,89 +217,8 @@ def span_report(errors, true_masks, types, type_names, threshold: float, window:
 # The settings the page starts with: smoothing window, shortest span, merge gap (steps), and the threshold as the
 # percentile of the normal training signals' worst smoothed error (95: 5 % of them would raise an alarm).
 SPAN_DEFAULTS = {"window": 5, "min_len": 3, "merge_gap": 5, "percentile": 95}
-SPAN_SCORES = ("event precision", "event recall", "point precision", "point recall", "signals flagged")
 
 
 def series_threshold(train_errors, window: int, percentile: float) -> float:
     """The threshold at which percentile % of normal signals stay below it at every step (after smoothing)."""
     return percentile_threshold(smooth(train_errors, window).max(1), percentile)
-
-
-def series_bench(model: Autoencoder, normal_train: int = 500) -> dict:
-    """Span detection on the 1,000 test signals at the page's default settings: precision and recall per type."""
-    from ..data import ANOMALY_TYPES, load
-
-    data = load("signals")
-    s = SPAN_DEFAULTS
-    x = data.x_test.numpy()
-    errors, train_errors = step_errors(model, x), step_errors(model, data.x_train[:normal_train].numpy())
-    t = series_threshold(train_errors, s["window"], s["percentile"])
-    rows = span_report(errors, data.extras["mask"].numpy(), data.y_test.numpy(), ANOMALY_TYPES, t, s["window"],
-                       s["min_len"], s["merge_gap"])
-    print(f"{len(x)} test signals; threshold {t:.4f} (the {s['percentile']}th percentile of {normal_train} normal "
-          f"training signals' worst smoothed error), window {s['window']}, shortest span {s['min_len']}, merge gap "
-          f"{s['merge_gap']}.")
-    print(f"  {'signals':<16}{'count':>6}{'event P':>9}{'event R':>9}{'point P':>9}{'point R':>9}{'flagged':>9}")
-    out = {"threshold": round(t, 5), **s}
-    for r in rows:
-        print(f"  {r['signals']:<16}{r['count']:>6}" + "".join(f"{r[k]:>9.3f}" for k in SPAN_SCORES))
-        tag = r["signals"].replace(" ", "_")
-        out |= {f"{tag}_{k.replace(' ', '_')}": (None if np.isnan(r[k]) else round(float(r[k]), 4))
-                for k in SPAN_SCORES}
-    return out
-
-
-# The benchmark: ten one-vs-rest tasks on the built-in MNIST.
-
-# Chosen by a small sweep on the hardest digits (2, 3, 4, 5, 8): a convolutional VAE beat MLP and convolutional
-# plain autoencoders, denoising, and scoring by negative ELBO; its reconstruction error is the score.
-BENCH_MODEL = dict(arch="conv", objective="variational", latent_dim=16, hidden=(16, 32))
-PCA_SWEEP = (4, 8, 16, 32, 64)
-
-
-def one_vs_rest(data: Dataset, mc: ModelConfig, tc: TrainConfig, kind: str = "mse") -> dict:
-    """Per digit k: train on digit k only, score every test image; AUROC of the model and of PCA baselines."""
-    from ..train import train, training_set
-
-    y = data.y_test.numpy()
-    out: dict = {"auroc": [], "pca": {k: [] for k in PCA_SWEEP}, "train_seconds": []}
-    for digit in range(10):
-        tcd = TrainConfig(**{**tc.__dict__, "normal_classes": (digit,)})
-        model, hist = train(mc, tcd, data)
-        anomalous = is_anomaly(y, [digit])
-        out["auroc"].append(analysis.roc(scores(model, data.x_test, kind), anomalous)[2])
-        for k in PCA_SWEEP:
-            out["pca"][k].append(analysis.roc(pca_scores(training_set(data, tcd), data.x_test, k), anomalous)[2])
-        out["train_seconds"].append(hist.seconds)
-        print(f"  digit {digit}: model AUROC {out['auroc'][-1]:.4f}   PCA ({mc.latent_dim} components) AUROC "
-              f"{out['pca'][mc.latent_dim][-1]:.4f}   ({hist.seconds:.1f} s training)", flush=True)
-    return out
-
-
-def bench(epochs: int = 80, seed: int = 0) -> dict:
-    """Run the ten one-vs-rest MNIST tasks and return the figures `aeviz bench anomaly` prints."""
-    from .. import config_for
-    from ..data import load
-
-    start = time.perf_counter()
-    data = load("mnist")
-    mc = config_for("mnist", **BENCH_MODEL)
-    tc = TrainConfig(epochs=epochs, batch_size=64, lr=2e-3, seed=seed, eval_every=0)
-    k = mc.latent_dim
-    print(f"One-vs-rest on the built-in mnist: train on one digit's {int((data.y_train == 0).sum())} training images, "
-          f"score all {len(data.y_test)} test images by reconstruction error. Model: {mc.label} {mc.hidden}, "
-          f"{epochs} epochs, batch {tc.batch_size}, lr {tc.lr}; baseline: PCA with {k} components (as many as "
-          f"the code) fit on the same images.", flush=True)
-    r = one_vs_rest(data, mc, tc)
-    pca_means = {c: float(np.mean(v)) for c, v in r["pca"].items()}
-    best = max(pca_means, key=pca_means.get)
-    result = {"auroc": [round(v, 4) for v in r["auroc"]], "mean_auroc": round(float(np.mean(r["auroc"])), 4),
-              "pca_auroc": [round(v, 4) for v in r["pca"][k]], "pca_mean_auroc": round(pca_means[k], 4),
-              "pca_components": k, "pca_best_components": best, "pca_best_mean_auroc": round(pca_means[best], 4),
-              "model": f"{mc.label} {list(mc.hidden)}", "epochs": epochs,
-              "train_seconds": round(float(np.sum(r["train_seconds"])), 1),
-              "seconds": round(time.perf_counter() - start, 1)}
-    print(f"  mean: model {result['mean_auroc']:.4f}   PCA ({k} components) {result['pca_mean_auroc']:.4f}   "
-          f"PCA at its best k on these test sets ({best}) {result['pca_best_mean_auroc']:.4f}   "
-          f"(total {result['seconds']:.0f} s)")
-    return result

@@ -87,24 +87,17 @@ def iter_fit_code(model: Autoencoder, x, missing, mean_image, steps: int, lr: fl
         z = model.encode(torch.as_tensor(start)).detach().clone()
     z.requires_grad_(True)
     opt = torch.optim.Adam([z], lr=lr)
-    low, high = _code_range(model)
+    low, high = model.code_range  # a sparse code stays where the encoder could have put it
     for _ in range(steps):
         with torch.enable_grad():
             out = model.decode(z).reshape(len(x), -1)
             loss = (((out - target) ** 2) * known).sum(1).sum() + prior * (z ** 2).sum()
             (z.grad,) = torch.autograd.grad(loss, z)
         opt.step()
-        if low is not None:
+        if (low, high) != (None, None):
             with torch.no_grad():
                 z.clamp_(low, high)
         yield np.where(missing, out.detach().numpy().reshape(x.shape), x).astype(np.float32)
-
-
-def _code_range(model: Autoencoder) -> tuple[float | None, float | None]:
-    """Where codes can lie: a sparse model's are ReLU (>= 0) or sigmoid ((0,1)) outputs; others are unbounded."""
-    if model.config.objective != "sparse":
-        return None, None
-    return (0.0, None) if model.config.sparsity == "l1" else (0.0, 1.0)
 
 
 def fit_code(model: Autoencoder, x, missing, mean_image, steps: int, **kw) -> np.ndarray:

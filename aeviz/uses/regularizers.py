@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .. import analysis
+from .. import analysis, nets
 from ..data import corrupt
 from ..models import Autoencoder
 
@@ -18,11 +18,6 @@ ACTIVE = 0.1  # a unit is active on an image above this share of its largest act
 
 def _tensor(x) -> torch.Tensor:
     return torch.as_tensor(np.asarray(x, np.float32))
-
-
-def noisy(x, noise: str, level: float, seed: int = 0) -> np.ndarray:
-    """x corrupted like a denoiser's training input (aeviz.data.corrupt), reproducibly for a seed."""
-    return corrupt(_tensor(x), noise, level, torch.Generator().manual_seed(seed)).numpy()
 
 
 def classical_filter(x, kind: str = "median", size: float = 3) -> np.ndarray:
@@ -57,7 +52,7 @@ def psnr_curves(models: dict[str, Autoencoder], x, noise: str, levels, filter_ki
     """PSNR of each method (noisy input, every model, the filter) at each noise level, on the same noisy draws."""
     curves: dict[str, list[float]] = {}
     for level in levels:
-        results = outputs(models, noisy(x, noise, float(level), seed), filter_kind)
+        results = outputs(models, corrupt(x, noise, float(level), seed), filter_kind)
         for k, v in results.items():
             curves.setdefault(k, []).append(analysis.psnr(x, v))
     return {k: np.asarray(v) for k, v in curves.items()}
@@ -66,7 +61,8 @@ def psnr_curves(models: dict[str, Autoencoder], x, noise: str, levels, filter_ki
 def denoising_figures(denoiser: Autoencoder, vanilla: Autoencoder, x, sigma: float = 0.5,
                       filter_kind: str = "median", seed: int = 0) -> dict[str, float]:
     """PSNR (dB) of the noisy input, the denoiser, the vanilla AE and the filter at Gaussian sigma (clipped)."""
-    results = outputs({"denoised": denoiser, "vanilla AE": vanilla}, noisy(x, "gaussian", sigma, seed), filter_kind)
+    results = outputs({"denoised": denoiser, "vanilla AE": vanilla}, corrupt(x, "gaussian", sigma, seed),
+                      filter_kind)
     return {k: analysis.psnr(x, v) for k, v in results.items()}
 
 
@@ -92,7 +88,7 @@ def activity(model: Autoencoder, x, share: float = ACTIVE) -> Activity:
 def _linears(model: Autoencoder) -> tuple[nn.Linear, nn.Linear]:
     enc = [m for m in model.encoder.modules() if isinstance(m, nn.Linear)]
     dec = [m for m in model.decoder.modules() if isinstance(m, nn.Linear)]
-    if model.config.arch != "mlp" or not enc or len(model.config.input_shape) < 2:
+    if not nets.ARCHS[model.config.arch].dense or not enc or len(model.config.input_shape) < 2:
         raise ValueError("Feature images need an MLP model on images; pick one such as sparse-mlp-z64.")
     return enc[0], dec[-1]
 
@@ -157,7 +153,7 @@ def robustness(model: Autoencoder, x, kind: str, sizes, seed: int = 0) -> np.nda
     moved = []
     for s in sizes:
         if kind == "noise":
-            x_p, z_ref = noisy(x, "gaussian", float(s), seed), z
+            x_p, z_ref = corrupt(x, "gaussian", float(s), seed), z
         elif kind == "shift":
             x_p, z_ref = shift(x, int(s)), np.concatenate([z] * 4)
         else:

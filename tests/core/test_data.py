@@ -125,21 +125,21 @@ def grey():
 
 
 def test_gaussian_noise_stays_in_range_and_has_sigma(grey):
-    x = corrupt(grey, "gaussian", 0.1, torch.Generator().manual_seed(0))
+    x = corrupt(grey, "gaussian", 0.1, seed=0)
     assert x.min() >= 0.0 and x.max() <= 1.0
     assert abs((x - grey).std().item() - 0.1) < 0.005
 
 
 @pytest.mark.parametrize("level", [0.1, 0.5])
 def test_masking_zeroes_the_given_fraction(grey, level):
-    x = corrupt(grey, "masking", level, torch.Generator().manual_seed(0))
+    x = corrupt(grey, "masking", level, seed=0)
     assert set(x.unique().tolist()) <= {0.0, 0.5}
     assert abs((x == 0).float().mean().item() - level) < 0.01
 
 
 @pytest.mark.parametrize("level", [0.1, 0.5])
 def test_salt_pepper_sets_the_given_fraction_to_0_or_1(grey, level):
-    x = corrupt(grey, "salt-pepper", level, torch.Generator().manual_seed(0))
+    x = corrupt(grey, "salt-pepper", level, seed=0)
     hit = x != 0.5
     assert set(x[hit].unique().tolist()) == {0.0, 1.0}
     assert abs(hit.float().mean().item() - level) < 0.01
@@ -147,9 +147,22 @@ def test_salt_pepper_sets_the_given_fraction_to_0_or_1(grey, level):
 
 
 def test_corrupt_is_seeded_leaves_input_alone_and_refuses_unknown_noise(grey):
-    a = corrupt(grey, "masking", 0.3, torch.Generator().manual_seed(1))
-    b = corrupt(grey, "masking", 0.3, torch.Generator().manual_seed(1))
+    a = corrupt(grey, "masking", 0.3, seed=1)
+    b = corrupt(grey, "masking", 0.3, seed=1)
     assert torch.equal(a, b) and (grey == 0.5).all()
     assert corrupt(grey, "gaussian", 0.0) is grey
     with pytest.raises(ValueError, match="Unknown noise 'blur'"):
         corrupt(grey, "blur", 0.5)
+
+
+def test_corrupt_takes_numpy_and_gives_numpy_with_the_same_noise_as_torch(grey):
+    as_numpy = corrupt(grey.numpy().astype(np.float64), "gaussian", 0.3, seed=4)
+    assert isinstance(as_numpy, np.ndarray) and as_numpy.dtype == np.float32 and as_numpy.shape == grey.shape
+    np.testing.assert_array_equal(as_numpy, corrupt(grey, "gaussian", 0.3, seed=4).numpy())
+    assert not np.array_equal(as_numpy, corrupt(grey.numpy(), "gaussian", 0.3, seed=5))
+
+
+def test_a_generator_continues_its_stream_and_a_seed_restarts_it(grey):
+    gen = torch.Generator().manual_seed(2)
+    first, second = corrupt(grey, "masking", 0.3, generator=gen), corrupt(grey, "masking", 0.3, generator=gen)
+    assert torch.equal(first, corrupt(grey, "masking", 0.3, seed=2)) and not torch.equal(first, second)

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import aeviz
-from aeviz import cli, userdata
+from aeviz import cli, userdata, zoo
 from aeviz.export import export
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -101,7 +101,7 @@ def test_a_sequence_model_s_tutorial_runs(tmp_path, monkeypatch):
 
 
 def test_a_zoo_model_takes_its_recipe_from_the_zoo(tmp_path):
-    source = export(ROOT / "pretrained" / "ae-mlp-z2.safetensors", tmp_path / "zoo.py").read_text()
+    source = export(ROOT / "pretrained" / "ae-mlp-z2.safetensors", tmp_path / "zoo.py", zoo.ZOO).read_text()
     compile(source, "zoo.py", "exec")
     assert "This is the zoo model `ae-mlp-z2`" in source and "`aeviz/zoo.py`" in source
     assert "aeviz.TrainConfig(epochs=60, batch_size=128, lr=0.002, seed=0)" in source

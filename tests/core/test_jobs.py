@@ -9,7 +9,6 @@ import os
 import signal
 import time
 
-import numpy as np
 import pytest
 
 import aeviz
@@ -212,17 +211,6 @@ def test_the_worker_thins_points_and_snapshots(mc):
     assert len(epochs) <= jobs.MAX_SNAPSHOTS and epochs[0] == 0 and epochs[-1] == 1300
     assert conn.sent[-1]["step"] == 1300
     assert len(conn.sent) < 1300 / 2  # throttled: far fewer messages than steps
-
-
-def test_maps_beyond_two_dimensions_keep_their_orientation():
-    rng = np.random.default_rng(0)
-    z = (rng.normal(size=(200, 5)) * [5, 3, 1, 1, 1]).astype(np.float32)
-    first = jobs.map_2d(z)
-    assert first.shape == (200, 2)
-    flipped = jobs.map_2d(z, previous=-first)  # the previous map had both axes the other way round
-    np.testing.assert_allclose(flipped, -first, atol=1e-5)
-    np.testing.assert_array_equal(jobs.map_2d(z[:, :2]), z[:, :2])
-    assert jobs.map_2d(z[:, :1])[:, 1].tolist() == [0.0] * 200
 
 
 APP = '''

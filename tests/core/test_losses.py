@@ -1,3 +1,5 @@
+import math
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -88,3 +90,34 @@ def test_contractive_penalty_is_differentiable_for_training_and_works_under_no_g
     assert enc[0].weight.grad.abs().sum() > 0
     with torch.no_grad():
         assert torch.isfinite(losses.jacobian_frobenius(enc, x, exact=False))
+
+
+def test_kl_per_dimension_terms_sum_to_the_batch_kl():
+    g = torch.Generator().manual_seed(0)
+    mu, logvar = torch.randn(5, 3, generator=g), torch.randn(5, 3, generator=g)
+    terms = losses.kl_normal(mu, logvar, per_dim=True)
+    q, p = Normal(mu, (0.5 * logvar).exp()), Normal(torch.zeros(3), torch.ones(3))
+    assert terms.shape == (5, 3)
+    torch.testing.assert_close(terms, kl_divergence(q, p))
+    torch.testing.assert_close(terms.sum(1).mean(), losses.kl_normal(mu, logvar))
+
+
+def test_bernoulli_likelihood_is_the_training_loss_per_sample():
+    g = torch.Generator().manual_seed(0)
+    logits, x = torch.randn(4, 1, 2, 2, generator=g), torch.rand(4, 1, 2, 2, generator=g)
+    nll = losses.neg_log_likelihood(logits, x, "bce", normalised=True)
+    expected = F.binary_cross_entropy(torch.sigmoid(logits), x, reduction="none").flatten(1).sum(1)
+    torch.testing.assert_close(nll, expected)
+    torch.testing.assert_close(nll.mean(), losses.reconstruction(logits, x, "bce"))
+
+
+def test_gaussian_likelihood_is_the_squared_error_plus_the_normal_constant_of_sigma_squared_one_half():
+    g = torch.Generator().manual_seed(0)
+    logits, x = torch.randn(4, 5, generator=g), torch.rand(4, 5, generator=g)
+    x_hat = torch.sigmoid(logits)
+    density = Normal(x_hat, math.sqrt(0.5)).log_prob(x).sum(1)  # sigma^2 = 1/2: -log p = (x - x_hat)^2 + log(pi)/2
+    torch.testing.assert_close(losses.neg_log_likelihood(logits, x, "mse", normalised=True), -density)
+    torch.testing.assert_close(losses.neg_log_likelihood(logits, x, "mse"), (x_hat - x).square().sum(1))
+    torch.testing.assert_close(losses.reconstruction(logits, x, "mse"), (x_hat - x).square().sum(1).mean())
+    with pytest.raises(ValueError, match="Unknown reconstruction loss 'l2'"):
+        losses.neg_log_likelihood(logits, x, "l2")

@@ -1,5 +1,6 @@
 import json
 import math
+import re
 
 import pytest
 import torch
@@ -8,7 +9,7 @@ import aeviz
 from aeviz import losses
 from aeviz.config import ConfigError, TrainConfig
 from aeviz.data import load
-from aeviz.train import History, evaluate, training_set
+from aeviz.train import History, diverged, evaluate, readable, training_set
 
 
 def tiny(objective: str = "vanilla", **kw):
@@ -86,8 +87,41 @@ def test_nan_loss_stops_with_a_message_and_keeps_the_last_finite_epoch(monkeypat
 
 def test_a_huge_learning_rate_never_leaves_non_finite_weights():
     model, hist = aeviz.train(tiny("variational"), TrainConfig(epochs=3, batch_size=64, lr=10.0))
-    assert hist.status in ("finished", "diverged")
+    assert hist.status == "diverged"
     assert all(torch.isfinite(v).all() for v in model.state_dict().values())
+
+
+def test_a_loss_that_grows_a_thousandfold_is_divergence_and_says_so():
+    snapshots = []
+    model, hist = aeviz.train(aeviz.config_for("mnist", latent_dim=2), TrainConfig(epochs=10, lr=10.0, max_train=1000),
+                              callback=lambda p: p.step == 1 and not p.epoch_end and snapshots.append(
+                                  {k: v.clone() for k, v in p.model.state_dict().items()}))
+    first, last = hist.step_loss[0], hist.train["loss"][-1]
+    assert hist.status == "diverged" and hist.epochs == [1] and last > 1e3 * first
+    assert first == pytest.approx(784 * math.log(2), rel=0.01)  # an untrained decoder says 0.5 for every pixel
+    assert hist.message == (f"Training diverged: the loss grew from {readable(first)} to "
+                            f"{readable(last)}; try a smaller learning rate.")
+    assert re.fullmatch(r"Training diverged: the loss grew from 5\d\d to \d(\.\d)? × 10[⁰¹²³⁴⁵⁶⁷⁸⁹]+; try a "
+                        r"smaller learning rate\.", hist.message), hist.message
+    assert not model.training and all(torch.isfinite(v).all() for v in model.state_dict().values())
+
+
+def test_a_sane_learning_rate_is_not_called_divergence():
+    _, hist = aeviz.train(aeviz.config_for("mnist", latent_dim=2), TrainConfig(epochs=2, lr=2e-3, max_train=1000))
+    assert hist.status == "finished" and hist.train["loss"][-1] < hist.step_loss[0]
+
+
+@pytest.mark.parametrize("value, text", [(544.0, "544"), (0.01234, "0.01234"), (99999.0, "99,999"),
+                                         (5.58e17, "5.6 × 10¹⁷"), (9.96e5, "1 × 10⁶"), (2e-5, "2 × 10⁻⁵")])
+def test_losses_are_written_readably(value, text):
+    assert readable(value) == text
+
+
+def test_divergence_is_judged_against_the_first_loss():
+    assert diverged(500.0, 499_000.0) is None and diverged(0.0, 1e9) is None
+    assert diverged(500.0, 501_000.0).startswith("Training diverged: the loss grew from 500 to 5 × 10⁵;")
+    assert diverged(500.0, float("inf")) == ("Training diverged: the loss grew from 500 to inf; try a smaller "
+                                                   "learning rate.")
 
 
 def test_training_set_filters_normal_classes_and_caps_the_size():

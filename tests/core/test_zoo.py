@@ -62,7 +62,7 @@ def test_stored_figures_match_a_recomputation(entry):
     assert _close(m["test_mse"], mse)
     assert _close(m["pca_mse"], pca_mse)
     assert _close(m["mse_ratio"], mse / pca_mse)
-    if model.config.objective == "variational":
+    if model.has_prior:
         assert _close(m["nelbo"], A.negative_elbo(model, x, samples=10, seed=1).mean())
     if "knn_acc" in m:
         codes = A.embed(model, data.x_train), A.embed(model, x)
@@ -73,7 +73,7 @@ def test_stored_figures_match_a_recomputation(entry):
     if "active_fraction" in m:
         assert _close(m["active_fraction"], R.activity(model, x).per_image.mean())
         assert _close(m["jacobian_norm"], R.jacobian_norms(model, x).mean())
-    if model.config.objective == "denoising":
+    if model.corrupts_input:
         noisy = zoo.noisy_test(data)
         vanilla = aeviz.load(CARDS[dict((r.name, r.compare) for r in zoo.ZOO)[card.name]].path)
         assert vanilla.config == dataclasses.replace(model.config, objective="vanilla")  # same size and nets
@@ -161,7 +161,59 @@ def test_card_of_a_manifold_model_scores_trustworthiness_not_knn_on_a_colour():
 
     data = load_data("swiss-roll")
     model, _ = aeviz.train(aeviz.config_for("swiss-roll", latent_dim=2), TrainConfig(epochs=3))
-    m = zoo.card_metrics(model, data)
+    m = zoo.model_card(model, data)
     assert "knn_acc" not in m and "auroc" not in m
     assert m["trustworthiness"] == pytest.approx(A.trustworthiness(data.x_test.numpy(), A.embed(model, data.x_test)))
     assert 0.5 < m["trustworthiness"] <= 1.0
+
+
+RUN = {"train_seconds", "epochs", "lr", "batch_size", "seed"}  # the training run's, not the model's
+
+
+@pytest.mark.parametrize("name", ["ae-mlp-z2", "vae-mlp-z2", "cae-mlp-z16", "sparse-mlp-z64", "ae-conv-z16"])
+def test_a_model_trained_now_gets_every_figure_its_zoo_twin_has(name):
+    recipe = next(r for r in zoo.ZOO if r.name == name)
+    data = load_data("mnist")
+    model, _ = aeviz.train(recipe.config(), aeviz.TrainConfig(epochs=1, max_train=256, eval_every=0), data)
+    m = zoo.model_card(model, data)
+    assert set(m) == set(CARDS[name].metrics) - RUN
+    x = data.x_test.numpy()
+    assert m["params"] == model.n_params
+    assert m["test_mse"] == pytest.approx(A.per_sample_mse(x, A.reconstruct(model, x)).mean())
+    assert m["pca_mse"] == pytest.approx(CARDS[name].metrics["pca_mse"], rel=1e-6)  # the same PCA as the zoo's
+    assert m["mse_ratio"] == pytest.approx(m["test_mse"] / m["pca_mse"])
+    if model.has_prior:
+        assert m["nelbo"] == pytest.approx(A.negative_elbo(model, x, samples=10).mean())
+
+
+def test_the_denoiser_card_compares_with_its_plain_twin():
+    dae, ae = aeviz.load(CARDS["dae-mlp-z16"].path), aeviz.load(CARDS["ae-mlp-z16"].path)
+    data = load_data("mnist")
+    m = zoo.model_card(dae, data, vanilla=ae)
+    assert set(m) == set(CARDS["dae-mlp-z16"].metrics) - RUN
+    assert _close(CARDS["dae-mlp-z16"].metrics["psnr_denoised"], m["psnr_denoised"])
+    assert "psnr_vanilla_noisy" not in zoo.model_card(dae, data)
+
+
+def test_pca_mse_is_computed_once_per_dataset_and_size():
+    data = load_data("digits")
+    zoo._pca_mse.cache_clear()
+    first = zoo.pca_mse(data, 3)
+    assert zoo.pca_mse(data, 3) == first and zoo._pca_mse.cache_info().hits == 1
+    assert zoo.pca_mse(data, 5) < first and zoo._pca_mse.cache_info().misses == 2
+    x = data.x_test.numpy().reshape(len(data.x_test), -1)
+    pca = A.fit_pca(data.x_train.numpy(), 3)
+    assert first == pytest.approx(A.per_sample_mse(x, A.pca_reconstruct(pca, x)).mean())
+
+
+def test_a_card_after_training_keeps_what_it_can_when_a_figure_fails():
+    data = load_data("digits")
+    x = data.x_train.clone()
+    x[:, 0, 0, 0] = float("nan")  # the training set's NaN breaks PCA and the k-NN of the codes, not the test MSE
+    broken = dataclasses.replace(data, x_train=x)
+    model = aeviz.build(aeviz.config_for("digits", hidden=(8,)))
+    with pytest.raises(ValueError):
+        zoo.model_card(model, broken)
+    card = zoo.trained_card(model, broken)
+    assert card == {"params": model.n_params, "test_mse": pytest.approx(zoo.test_mse(model, data.x_test.numpy()))}
+    assert zoo.trained_card(model, data) == zoo.model_card(model, data)

@@ -11,7 +11,7 @@ import aeviz
 from aeviz import analysis
 from aeviz.data import load
 from aeviz.ui import state
-from aeviz.uses import applications
+from aeviz.uses import sweep
 
 TIMEOUT = 180
 
@@ -19,13 +19,13 @@ TIMEOUT = 180
 @pytest.fixture(autouse=True)
 def quick_training(monkeypatch):
     """Pages train their small models in 2 epochs here, so a test takes seconds instead of a minute."""
-    real = applications.quick_configs
+    real = sweep.quick_configs
 
     def shrunk(dataset, latent_dim):
         mc, tc = real(dataset, latent_dim)
         return mc, aeviz.TrainConfig(epochs=2, batch_size=tc.batch_size, lr=tc.lr, eval_every=0)
 
-    monkeypatch.setattr(applications, "quick_configs", shrunk)
+    monkeypatch.setattr(sweep, "quick_configs", shrunk)
 
 
 def _needs(*names):
@@ -96,14 +96,14 @@ def test_features_sweep_trains_missing_sizes_on_demand():
     table = at.session_state["feat_table"]
     raw = table[table["features"] == "raw pixels"].iloc[0]
     assert 0.8 < raw["linear probe"] <= 1.0 and 0.8 < raw["5-NN"] <= 1.0
-    assert sorted(table.loc[table["features"] == "PCA", "size"]) == list(applications.LATENT_SIZES)
+    assert sorted(table.loc[table["features"] == "PCA", "size"]) == list(sweep.LATENT_SIZES)
     ae = table[table["features"] == "autoencoder"]
     assert 2 in set(ae["size"]) and ae["source"].str.startswith("pretrained").all()
     if at.button:  # some sizes have no pretrained model: the button trains them
         at.button(key="feat_train").click().run(timeout=TIMEOUT)
         table = at.session_state["feat_table"]
         ae = table[table["features"] == "autoencoder"]
-        assert sorted(ae["size"]) == list(applications.LATENT_SIZES)
+        assert sorted(ae["size"]) == list(sweep.LATENT_SIZES)
         assert ae["source"].str.contains("trained here").any()
     assert len(at.get("plotly_chart")) == 2
     assert any("linear probe: " in c.value and "z = none" not in c.value for c in at.caption)
@@ -142,7 +142,7 @@ def test_augmentation_grid_download_and_experiment():
     at.slider(key="aug_scale").set_value(0.0).run(timeout=TIMEOUT)
     x = load("mnist").x_test.numpy()[:1]
     plain = float(np.abs(analysis.reconstruct(aeviz.load(state.cards()["vae-mlp-z16"].path), x) - x).mean())
-    change = lambda: float(re.search(r"mean change per pixel ([0-9.]+)", _grid_caption(at)).group(1))  # noqa: E731
+    change = lambda: float(re.search(r"mean change per pixel ([0-9.]+)", _grid_caption(at)).group(1))
     assert _grid_caption(at).startswith("16 variants at s = 0.0") and change() == pytest.approx(plain, abs=1e-3)
     at.slider(key="aug_scale").set_value(2.0).run(timeout=TIMEOUT)
     assert _grid_caption(at).startswith("16 variants at s = 2.0") and change() > plain + 0.01
@@ -154,7 +154,7 @@ def test_augmentation_grid_download_and_experiment():
 
 
 def test_image_pages_refuse_a_points_model_in_one_sentence(give_model):
-    mc, tc = applications.quick_configs("swiss-roll", 2)
+    mc, tc = sweep.quick_configs("swiss-roll", 2)
     model, _ = aeviz.train(mc, tc)
     at = AppTest.from_function(_imputation_with_session_model)
     at.session_state["model"] = give_model(at, "roll", model)

@@ -15,6 +15,7 @@ from aeviz import io
 from aeviz.data import load
 from aeviz.ui import state
 from aeviz.uses import compare
+from aeviz.zoo import model_card
 
 PRESET_MODELS = sorted({m for p in compare.PRESETS for m in p.models})
 OBJECTIVES = {"ae": "vanilla", "vae": "variational", "dae": "denoising", "cae": "contractive"}
@@ -181,7 +182,7 @@ def test_metrics_table_shows_each_models_numbers_and_marks_the_best():
     df = at.dataframe[0].value
     assert list(df.columns) == [*keys, "best"]
     data = load("mnist")
-    mse = {k: compare.summary(aeviz.load(io.PRETRAINED / f"{k}.safetensors"), data)["mse"] for k in keys}
+    mse = {k: model_card(aeviz.load(io.PRETRAINED / f"{k}.safetensors"), data)["test_mse"] for k in keys}
     assert [df.loc["test MSE ↓", k] for k in keys] == [f"{mse[k]:.4f}" for k in keys]
     assert df.loc["test MSE ↓", "best"] == min(mse, key=mse.get)
     assert df.loc["negative ELBO (nats, VAEs) ↓", "ae-mlp-z2"] == "—"

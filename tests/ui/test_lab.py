@@ -11,7 +11,7 @@ from streamlit.testing.v1 import AppTest
 import aeviz
 from aeviz import analysis, images
 from aeviz import io as aio
-from aeviz.data import load
+from aeviz.data import corrupt, load
 from aeviz.uses import regularizers as R
 
 ZOO = ("ae-mlp-z16", "dae-mlp-z16", "cae-mlp-z16", "sparse-mlp-z64", "ae-mlp-shallow-z64")
@@ -83,7 +83,7 @@ def _metrics(at) -> list[str]:
 def _expected(x, noise="gaussian", level=0.5, seed=0, filter_kind="median", denoiser="dae-mlp-z16",
               vanilla="ae-mlp-z16") -> list[str]:
     """The PSNR metric texts the columns should show, computed straight from the backend."""
-    out = R.outputs({denoiser: _model(denoiser), vanilla: _model(vanilla)}, R.noisy(x, noise, level, seed), filter_kind)
+    out = R.outputs({denoiser: _model(denoiser), vanilla: _model(vanilla)}, corrupt(x, noise, level, seed), filter_kind)
     return ["reference"] + [f"{analysis.psnr(x, v):.1f} dB" for v in out.values()]
 
 

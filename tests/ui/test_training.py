@@ -122,7 +122,7 @@ def test_a_dataset_that_does_not_fit_the_model_gets_one_sentence():
 
 
 def test_snapshots_beyond_two_dimensions_are_sign_aligned_pca_maps():
-    from aeviz.ui.training import map_2d
+    from aeviz.analysis import map_2d
 
     rng = np.random.default_rng(0)
     z = (rng.normal(size=(200, 5)) * [5, 3, 1, 1, 1]).astype(np.float32)

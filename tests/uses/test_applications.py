@@ -12,7 +12,8 @@ from PIL import Image
 import aeviz
 from aeviz import analysis
 from aeviz.data import load
-from aeviz.uses import applications, compression, imputation
+from aeviz.io import PRETRAINED, pretrained
+from aeviz.uses import augmentation, compression, features, imputation, is_image_model, reduction, sweep
 
 
 @pytest.fixture(scope="module")
@@ -49,8 +50,8 @@ def test_map_scores_read_unrolled_and_rolled_maps():
     x = np.c_[t * np.cos(t), np.tile([0.0, 1.0], 200), t * np.sin(t)]
     flat = np.c_[t, np.tile([0.0, 1.0], 200)]  # the sheet laid flat
     rolled = x[:, [0, 2]]  # the roll seen end-on, as PCA sees it
-    flat_row = applications.map_scores(x, flat, t, continuous=True)
-    rolled_row = applications.map_scores(x, rolled, t, continuous=True)
+    flat_row = reduction.map_scores(x, flat, t, continuous=True)
+    rolled_row = reduction.map_scores(x, rolled, t, continuous=True)
     assert flat_row["unrolled (linear R²)"] > 0.99
     assert rolled_row["unrolled (linear R²)"] < 0.3
     assert flat_row["5-NN R² of position"] > 0.99
@@ -59,16 +60,16 @@ def test_map_scores_read_unrolled_and_rolled_maps():
 def test_neighbour_score_on_labels_is_an_accuracy():
     xy = np.repeat(np.arange(4)[:, None] * 10.0, 50, 0) + np.random.default_rng(0).normal(size=(200, 2))
     y = np.repeat(np.arange(4), 50)
-    assert applications.neighbour_score(xy, y, continuous=False) == 1.0
-    assert applications.neighbour_score(xy, np.random.default_rng(1).permutation(y), continuous=False) < 0.5
+    assert reduction.neighbour_score(xy, y, continuous=False) == 1.0
+    assert reduction.neighbour_score(xy, np.random.default_rng(1).permutation(y), continuous=False) < 0.5
 
 
 def test_pca_map_and_features_fit_on_training_set(digits):
     x_tr, x_te = digits.x_train.numpy(), digits.x_test.numpy()
-    assert applications.pca_map(x_tr, x_te).shape == (360, 2)
-    tr, te = applications.pca_features(x_tr, x_te, 5)
+    assert reduction.pca_map(x_tr, x_te).shape == (360, 2)
+    tr, te = features.pca_features(x_tr, x_te, 5)
     assert tr.shape == (1437, 5) and te.shape == (360, 5)
-    scores = applications.feature_scores(tr, digits.y_train.numpy(), te, digits.y_test.numpy())
+    scores = features.feature_scores(tr, digits.y_train.numpy(), te, digits.y_test.numpy())
     assert set(scores) == {"linear probe", "5-NN"} and 0.7 < scores["5-NN"] <= 1.0
 
 
@@ -190,58 +191,80 @@ def test_missing_mse_counts_only_missing_pixels():
 
 def test_augment_shapes_ranges_and_scale_zero(trained, vae, digits):
     x = digits.x_test.numpy()[:3]
-    spread = applications.code_spread(trained, digits.x_train)
-    out = applications.augment(trained, x, 5, 1.0, seed=0, spread=spread, mode="code")
+    spread = augmentation.code_spread(trained, digits.x_train)
+    out = augmentation.augment(trained, x, 5, 1.0, seed=0, spread=spread, mode="code")
     assert out.shape == (15, 1, 8, 8) and out.min() >= 0 and out.max() <= 1
-    np.testing.assert_allclose(applications.augment(trained, x, 2, 0.0, spread=spread, mode="code")[::2],
+    np.testing.assert_allclose(augmentation.augment(trained, x, 2, 0.0, spread=spread, mode="code")[::2],
                                analysis.reconstruct(trained, x), atol=1e-6)
-    v = applications.augment(vae, x, 4, 1.0, seed=0)
+    v = augmentation.augment(vae, x, 4, 1.0, seed=0)
     assert v.shape == (12, 1, 8, 8)
-    assert not np.allclose(v, applications.augment(vae, x, 4, 1.0, seed=1))
-    np.testing.assert_allclose(applications.augment(vae, x, 1, 0.0), analysis.reconstruct(vae, x), atol=1e-6)
+    assert not np.allclose(v, augmentation.augment(vae, x, 4, 1.0, seed=1))
+    np.testing.assert_allclose(augmentation.augment(vae, x, 1, 0.0), analysis.reconstruct(vae, x), atol=1e-6)
 
 
 def test_plain_autoencoder_needs_a_spread(trained, digits):
     with pytest.raises(ValueError, match="spread"):
-        applications.augment(trained, digits.x_test.numpy()[:1], 2, 1.0, mode="code")
+        augmentation.augment(trained, digits.x_test.numpy()[:1], 2, 1.0, mode="code")
 
 
 def test_downloads_round_trip():
     imgs = np.random.default_rng(0).random((3, 1, 28, 28)).astype(np.float32)
-    with np.load(io.BytesIO(applications.to_npz(imgs, [7, 7, 7]))) as f:
+    with np.load(io.BytesIO(augmentation.to_npz(imgs, [7, 7, 7]))) as f:
         np.testing.assert_array_equal(f["x"], imgs)
         assert list(f["y"]) == [7, 7, 7]
-    with zipfile.ZipFile(io.BytesIO(applications.to_png_zip(imgs, "v"))) as zf:
+    with zipfile.ZipFile(io.BytesIO(augmentation.to_png_zip(imgs, "v"))) as zf:
         assert zf.namelist() == ["v_000.png", "v_001.png", "v_002.png"]
         assert Image.open(io.BytesIO(zf.read("v_001.png"))).size == (28, 28)
 
 
 def test_few_shot_sample_and_gain(trained, digits):
-    idx = applications.few_shot_sample(digits.y_train.numpy(), 3, seed=0)
+    idx = augmentation.few_shot_sample(digits.y_train.numpy(), 3, seed=0)
     assert np.bincount(digits.y_train.numpy()[idx]).tolist() == [3] * 10
-    assert np.array_equal(idx, applications.few_shot_sample(digits.y_train.numpy(), 3, seed=0))
-    spread = applications.code_spread(trained, digits.x_train)
-    result = applications.few_shot_gain(trained, digits, per_class=3, n_aug=2, scale=0.5, seeds=(0, 1),
+    assert np.array_equal(idx, augmentation.few_shot_sample(digits.y_train.numpy(), 3, seed=0))
+    spread = augmentation.code_spread(trained, digits.x_train)
+    result = augmentation.few_shot_gain(trained, digits, per_class=3, n_aug=2, scale=0.5, seeds=(0, 1),
                                         spread=spread, mode="code")
     assert set(result) == {"real only", "real + augmented"}
     assert all(len(v) == 2 and all(0.1 < a <= 1.0 for a in v) for v in result.values())
 
 
 def test_quick_configs_fit_their_data():
-    mc, tc = applications.quick_configs("swiss-roll", 2)
+    mc, tc = sweep.quick_configs("swiss-roll", 2)
     assert mc.input_shape == (3,) and mc.recon == "mse" and mc.latent_dim == 2
-    mc, _ = applications.quick_configs("mnist", 8)
+    mc, _ = sweep.quick_configs("mnist", 8)
     assert mc.input_shape == (1, 28, 28) and mc.latent_dim == 8
-    assert applications.is_image_model(aeviz.build(mc))
-    assert not applications.is_image_model(aeviz.build(applications.quick_configs("swiss-roll", 2)[0]))
+    assert is_image_model(aeviz.build(mc))
+    assert not is_image_model(aeviz.build(sweep.quick_configs("swiss-roll", 2)[0]))
+
+
+@pytest.mark.skipif(not (PRETRAINED / "ae-mlp-z16.safetensors").is_file(), reason="no pretrained zoo")
+def test_the_sweep_picks_the_zoo_model_built_with_the_default_config_of_a_size():
+    cards = pretrained()
+    assert sweep.pretrained_for(2, "mnist", cards) == "ae-mlp-z2"
+    assert sweep.pretrained_for(16, "mnist", cards) == "ae-mlp-z16"
+    assert sweep.pretrained_for(64, "mnist", cards) is None  # ae-mlp-shallow-z64 has no hidden layers: not the sweep's
+    assert sweep.pretrained_for(4, "mnist", cards) is None and sweep.pretrained_for(2, "swiss-roll", cards) is None
+    assert sweep.pretrained_for(2, "mnist", []) is None
+
+
+def test_fitting_a_sparse_code_stays_in_its_range(digits):
+    mc = aeviz.config_for("digits", objective="sparse", sparsity="kl", latent_dim=8, hidden=(32,))
+    model, _ = aeviz.train(mc, aeviz.TrainConfig(epochs=2, eval_every=0), digits)
+    x, mean_image = digits.x_test.numpy()[:20], digits.x_train.numpy().mean(0)
+    codes = []
+    real = model.decode
+    model.decode = lambda z: codes.append(z.detach().clone()) or real(z)
+    list(imputation.iter_fit_code(model, x, imputation.make_mask(8, 8, "top half"), mean_image, steps=30, lr=1.0))
+    z = torch.cat(codes[1:])  # after the first step every code has been clamped
+    assert model.code_range == (0.0, 1.0) and z.min() >= 0.0 and z.max() <= 1.0
 
 
 def test_backend_leaves_streamlit_alone():
     import subprocess
     import sys
 
-    code = ("import sys, aeviz.uses.applications, aeviz.uses.compression, aeviz.uses.imputation, aeviz.bench.uses; "
-            "print('streamlit' in sys.modules)")
+    code = ("import sys, aeviz.uses.reduction, aeviz.uses.features, aeviz.uses.augmentation, aeviz.uses.sweep, "
+            "aeviz.uses.compression, aeviz.uses.imputation, aeviz.bench.uses; print('streamlit' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
 
 

@@ -5,7 +5,7 @@ import torch
 
 from aeviz import analysis, build, config_for
 from aeviz.config import TrainConfig
-from aeviz.data import load
+from aeviz.data import corrupt, load
 from aeviz.train import train
 from aeviz.uses import regularizers as R
 
@@ -39,16 +39,16 @@ def test_ssim_known_values(x):
 # Denoising.
 
 def test_noise_is_seeded_and_level_zero_is_identity(x):
-    assert np.array_equal(R.noisy(x, "gaussian", 0.3, seed=4), R.noisy(x, "gaussian", 0.3, seed=4))
-    assert not np.array_equal(R.noisy(x, "gaussian", 0.3, seed=4), R.noisy(x, "gaussian", 0.3, seed=5))
-    assert np.array_equal(R.noisy(x, "masking", 0.0), x)
-    masked = R.noisy(x, "masking", 0.5)
+    assert np.array_equal(corrupt(x, "gaussian", 0.3, seed=4), corrupt(x, "gaussian", 0.3, seed=4))
+    assert not np.array_equal(corrupt(x, "gaussian", 0.3, seed=4), corrupt(x, "gaussian", 0.3, seed=5))
+    assert np.array_equal(corrupt(x, "masking", 0.0, seed=0), x)
+    masked = corrupt(x, "masking", 0.5, seed=0)
     assert masked.max() <= 1 and masked.sum() < 0.6 * x.sum()
 
 
 @pytest.mark.parametrize("kind", R.FILTERS)
 def test_filters_work_per_image_and_help_against_salt_and_pepper(x, kind):
-    x_noisy = R.noisy(x[:20], "salt-pepper", 0.1)
+    x_noisy = corrupt(x[:20], "salt-pepper", 0.1, seed=0)
     out = R.classical_filter(x_noisy, kind)
     assert out.shape == x_noisy.shape
     assert np.allclose(out[3], R.classical_filter(x_noisy[3:4], kind)[0])  # no mixing across the batch
@@ -66,7 +66,7 @@ def test_psnr_curves_cover_every_method_and_fall_with_noise(x, model):
     assert list(curves) == ["noisy input", "dae", "ae", "median filter"]
     assert all(c.shape == (3,) for c in curves.values())
     assert np.all(np.diff(curves["noisy input"]) < 0)
-    assert curves["noisy input"][0] == pytest.approx(analysis.psnr(x[:50], R.noisy(x[:50], "gaussian", 0.1)))
+    assert curves["noisy input"][0] == pytest.approx(analysis.psnr(x[:50], corrupt(x[:50], "gaussian", 0.1, seed=0)))
 
 
 def test_denoising_figures_match_the_curves(x, model):
@@ -77,7 +77,7 @@ def test_denoising_figures_match_the_curves(x, model):
 
 
 def test_scores_are_psnr_and_ssim(x):
-    s = R.scores(x[:10], {"same": x[:10], "noisy": R.noisy(x[:10], "gaussian", 0.2)})
+    s = R.scores(x[:10], {"same": x[:10], "noisy": corrupt(x[:10], "gaussian", 0.2, seed=0)})
     assert s["same"] == (float("inf"), pytest.approx(1.0))
     assert 5 < s["noisy"][0] < 25 and s["noisy"][1] < 1
 

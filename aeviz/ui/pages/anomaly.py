@@ -45,7 +45,7 @@ def _setup() -> tuple[aeviz.ModelConfig, aeviz.TrainConfig]:
     z = c4.select_slider("Latent size", LATENTS, value=8, key="anomaly_z")
     epochs = c5.number_input("Epochs", 1, 200, 20, key="anomaly_epochs")
     mc = aeviz.config_for("mnist", arch=arch, latent_dim=z, objective="variational" if kind == "VAE" else "vanilla",
-                          **({"hidden": anomaly.BENCH_MODEL["hidden"]} if arch == "conv" else {}))
+                          **({"hidden": anomaly.CONV_HIDDEN} if arch == "conv" else {}))
     return mc, anomaly.one_class(normal or [0], epochs=int(epochs), batch_size=32)
 
 
@@ -68,7 +68,7 @@ def _digits_tab() -> None:
         if j is None or not j.running:  # while it trains, the progress bar says enough
             st.info("Nothing trained yet: choose the normal digits and press the Train button.")
         return
-    if model.config.objective == "variational":
+    if model.has_prior:
         st.radio("Score", list(anomaly.SCORES), format_func=anomaly.SCORES.get, horizontal=True, key="anomaly_score",
                  help="Negative ELBO = reconstruction term + KL of the code to the prior: it also counts how "
                       "unusual the code is.")
@@ -89,7 +89,7 @@ def _results() -> dict | None:
     if model is None:
         return None
     j = training.job(KEY)
-    kind = st.session_state.get("anomaly_score", "mse") if model.config.objective == "variational" else "mse"
+    kind = st.session_state.get("anomaly_score", "mse") if model.has_prior else "mse"
     return {**_score(j.model_key, j.tc.normal_classes, kind), "key": j.model_key}
 
 
@@ -107,7 +107,7 @@ def _score(model, normal, kind: str) -> dict:
     return {"normal": tuple(normal), "kind": kind, "scores": s, "train_scores": anomaly.scores(model, x_train, kind),
             "is_anomaly": a, "x": x, "x_hat": analysis.reconstruct(model, x), "y": data.y_test.numpy(),
             "roc": analysis.roc(s, a), "pca_roc": analysis.roc(anomaly.pca_scores(x_train, x, k), a), "pca_k": k,
-            "xy": training.map_2d(analysis.embed(model, x)), "latent_dim": k}
+            "xy": analysis.map_2d(analysis.embed(model, x)), "latent_dim": k}
 
 
 @st.fragment

@@ -6,7 +6,7 @@ import streamlit as st
 
 from aeviz import analysis
 from aeviz.ui import state, widgets
-from aeviz.uses import applications
+from aeviz.uses import augmentation
 
 MODES = {"posterior": "Sample the VAE posterior", "code": "Move the code by Gaussian noise"}
 SEEDS = (0, 1, 2, 3, 4)
@@ -22,7 +22,7 @@ def render() -> None:
     if r is None:
         return
     model = state.model(r)
-    variational = model.config.objective == "variational"
+    variational = model.has_prior
     if variational:
         mode = st.radio("How to make variants", list(MODES), format_func=MODES.get, horizontal=True, key="aug_mode")
     else:
@@ -46,7 +46,7 @@ def _equation(mode: str) -> tuple[str, str]:
 
 @state.per_model
 def _spread(model) -> np.ndarray:
-    return applications.code_spread(model, state.dataset(model.config.dataset).x_train)
+    return augmentation.code_spread(model, state.dataset(model.config.dataset).x_train)
 
 
 @st.fragment
@@ -59,7 +59,7 @@ def _variants(r: state.ModelRef, mode: str) -> None:
     n = c[2].select_slider("Variants", (8, 16, 32, 64), 16, key="aug_n")
     seed = c[3].number_input("Seed", 0, 10_000, 0, key="aug_seed")
     x = d.x_test.numpy()[idx: idx + 1]
-    out = applications.augment(model, x, n, scale, seed, spread, mode)
+    out = augmentation.augment(model, x, n, scale, seed, spread, mode)
     left, right = st.columns([1.4, 4])
     with left:
         widgets.show_images([x[0], analysis.reconstruct(model, x)[0]], ["original", "decoded"], width=84)
@@ -70,9 +70,9 @@ def _variants(r: state.ModelRef, mode: str) -> None:
     label = int(d.y_test[idx])
     name = f"{r.name}-test{idx}-s{scale:.1f}"
     a, b = st.columns(2)
-    a.download_button("Download as .npz (x, y)", applications.to_npz(out, np.full(n, label)), f"{name}.npz",
+    a.download_button("Download as .npz (x, y)", augmentation.to_npz(out, np.full(n, label)), f"{name}.npz",
                       "application/octet-stream", key="aug_npz")
-    b.download_button("Download as a zip of PNGs", applications.to_png_zip(out, name), f"{name}.zip",
+    b.download_button("Download as a zip of PNGs", augmentation.to_png_zip(out, name), f"{name}.zip",
                       "application/zip", key="aug_zip")
 
 
@@ -97,8 +97,8 @@ def _experiment(r: state.ModelRef, mode: str) -> None:
 
 @state.per_model(show_spinner=f"Training the classifiers ({2 * len(SEEDS)} logistic regressions)…")
 def _gain(model, mode, per_class, n_aug, scale):
-    spread = applications.code_spread(model, state.dataset(model.config.dataset).x_train)
-    return applications.few_shot_gain(model, state.dataset(model.config.dataset), per_class, n_aug, scale, SEEDS,
+    spread = augmentation.code_spread(model, state.dataset(model.config.dataset).x_train)
+    return augmentation.few_shot_gain(model, state.dataset(model.config.dataset), per_class, n_aug, scale, SEEDS,
                                       spread, mode)
 
 

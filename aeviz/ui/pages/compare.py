@@ -9,8 +9,9 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from aeviz import analysis, io, plots
+from aeviz import analysis, io, plots, zoo
 from aeviz.config import NOISES
+from aeviz.data import corrupt
 from aeviz.ui import state as ui
 from aeviz.uses import compare
 
@@ -99,12 +100,12 @@ def _show_notes(state: compare.State) -> None:
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def _noisy_test(ds: str, noise: str, level: float, seed: int) -> np.ndarray:
-    return compare.noisy(ui.dataset(ds).x_test, noise, level, seed).numpy()
+    return corrupt(ui.dataset(ds).x_test, noise, level, seed).numpy()
 
 
 @ui.per_model(max_entries=128)
 def _summary(model, ds):
-    return compare.summary(model, ui.dataset(ds))
+    return compare.summary(model, zoo.model_card(model, ui.dataset(ds)))
 
 
 @ui.per_model(max_entries=128)
@@ -128,7 +129,7 @@ def _map(model, ds, title, zoo_name, proj):
     data, z = ui.dataset(ds), model.config.latent_dim
     views = io.load_views(ui.cards()[zoo_name]) if z > 2 and zoo_name else {}
     method = proj if proj in views else "pca"
-    xy = views[method] if method in views else compare.map_xy(analysis.embed(model, data.x_test))
+    xy = views[method] if method in views else analysis.map_2d(analysis.embed(model, data.x_test))
     title = title if z <= 2 else f"{title}<br><sub>{PROJ_NAMES[method]} of the {z}-D codes</sub>"
     axes = ("z₁", "z₂") if z <= 2 else tuple(f"{PROJ_NAMES[method]} {i}" for i in (1, 2))
     built = plots.latent_scatter(xy, data.y_test.numpy(), data.label_names, title, height=420, axis_titles=axes)
@@ -158,7 +159,7 @@ def _prior(model, ds, seed):
 
 def _big(images, ncols: int) -> np.ndarray:
     """A mosaic scaled up with sharp pixels."""
-    return np.kron(plots.tile(images, ncols), np.ones((ZOOM, ZOOM), np.float32))
+    return plots.upscale(plots.tile(images, ncols), ZOOM)
 
 
 def _drawable(data) -> bool:
@@ -331,7 +332,7 @@ def _row(title: str, image: np.ndarray) -> None:
 
 def _prior_samples(keys: list[str], ds: str, seed: int) -> None:
     st.subheader("Samples from the prior")
-    vaes = [k for k in keys if ui.model(k).config.objective == "variational"]
+    vaes = [k for k in keys if ui.model(k).has_prior]
     ui.explain("Codes drawn at random from N(0, I) with the same seed, decoded by each VAE. Only a VAE is "
                    "trained so that such random codes land where its decoder makes sense.", r"z \sim \mathcal{N}(0, I)")
     if not vaes:

@@ -6,7 +6,7 @@ import streamlit as st
 
 from aeviz import plots
 from aeviz.ui import state, widgets
-from aeviz.uses import applications, compression
+from aeviz.uses import compression, sweep
 
 DATASET = "mnist"
 BITS = compression.BITS
@@ -24,7 +24,7 @@ def render() -> None:
                    "basis and JPEG's tables are shared once, not sent with each image; JPEG is shown both as a real "
                    "file (with its tables) and without them.",
                    r"\text{bytes per image} = \frac{k \times b}{8}, \qquad \text{PSNR} = 10 \log_{10} \frac{1}{\text{MSE}}")
-    sizes = [k for k in applications.LATENT_SIZES if state.sweep_model(k, DATASET, train=False)[0] is not None]
+    sizes = [k for k in sweep.LATENT_SIZES if state.sweep_model(k, DATASET, train=False)[0] is not None]
     points, recon = _all_points(sizes)
     table = pd.DataFrame(points)
     st.session_state["comp_table"] = table
@@ -33,7 +33,7 @@ def render() -> None:
     sources = [f"z={k}: {state.sweep_model(k, DATASET, train=False)[1]}" for k in sizes]
     st.caption("Autoencoders: " + "; ".join(sources) + "." + (
         " Sizes without a model are left out: train them on the Feature extraction page."
-        if len(sizes) < len(applications.LATENT_SIZES) else ""))
+        if len(sizes) < len(sweep.LATENT_SIZES) else ""))
     _side_by_side(table, recon, sizes)
     with st.expander("All rate–distortion points"):
         st.dataframe(table, hide_index=True, column_config={"mse": st.column_config.NumberColumn(format="%.5f"),
@@ -47,7 +47,7 @@ def _all_points(sizes) -> tuple[list[dict], dict]:
         p, r = _ae_points(r_k)
         points += p
         recon.update({("autoencoder", k, b): v for b, v in r.items()})
-    for k in applications.LATENT_SIZES:
+    for k in sweep.LATENT_SIZES:
         p, r = _pca_points(k)
         points += p
         recon.update({("PCA", k, b): v for b, v in r.items()})
@@ -105,7 +105,7 @@ def _figure(table: pd.DataFrame, metric: str):
 @st.fragment
 def _side_by_side(table: pd.DataFrame, recon: dict, sizes) -> None:
     st.subheader("The images at one rate")
-    choices = [(k, b) for k in (sizes or applications.LATENT_SIZES) for b in BITS]
+    choices = [(k, b) for k in (sizes or sweep.LATENT_SIZES) for b in BITS]
     left, right = st.columns(2)
     k, b = left.selectbox("Code", choices, index=choices.index((8, 8)) if (8, 8) in choices else 0, key="comp_rate",
                           format_func=lambda kb: f"k={kb[0]}, {'float32' if kb[1] == 32 else f'{kb[1]}-bit'}: "

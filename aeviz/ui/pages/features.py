@@ -6,7 +6,8 @@ import streamlit as st
 
 from aeviz import analysis, plots
 from aeviz.ui import state
-from aeviz.uses import applications
+from aeviz.uses import features, is_image_model
+from aeviz.uses import sweep as latent_sweep
 
 DATASET = "mnist"
 METRICS = ("linear probe", "5-NN")
@@ -19,7 +20,7 @@ def render() -> None:
                "classifier on the codes of 4,000 labelled training digits. If the code keeps what tells digits "
                "apart, a straight line (linear probe) or the 5 nearest neighbours (5-NN) classify the 1,000 test "
                "digits well. The autoencoder never saw a label.")
-    sizes = applications.LATENT_SIZES
+    sizes = latent_sweep.LATENT_SIZES
     _train_button(sizes)
     rows = [{"features": "raw pixels", "size": 784, **_raw_scores(), "source": "the 784 pixel values"}]
     for k in sizes:
@@ -39,7 +40,7 @@ def _train_button(sizes) -> None:
     missing = [k for k in sizes if state.sweep_model(k, DATASET, train=False)[0] is None]
     if not missing:
         return
-    mc, tc = applications.quick_configs(DATASET, missing[0])
+    mc, tc = latent_sweep.quick_configs(DATASET, missing[0])
     st.info(f"No pretrained autoencoder with z = {', '.join(map(str, missing))}. The button trains them here "
             f"(MLP {mc.hidden}, {tc.epochs} epochs each, seeded: up to about half a minute each on a busy CPU); "
             "they are then kept for every student.")
@@ -52,21 +53,21 @@ def _train_button(sizes) -> None:
 @st.cache_data(show_spinner="Fitting the classifiers on raw pixels…")
 def _raw_scores() -> dict[str, float]:
     d = state.dataset(DATASET)
-    return applications.feature_scores(d.x_train.numpy(), d.y_train.numpy(), d.x_test.numpy(), d.y_test.numpy())
+    return features.feature_scores(d.x_train.numpy(), d.y_train.numpy(), d.x_test.numpy(), d.y_test.numpy())
 
 
 @st.cache_data(show_spinner=False)
 def _pca_scores(k: int) -> dict[str, float]:
     d = state.dataset(DATASET)
-    tr, te = applications.pca_features(d.x_train.numpy(), d.x_test.numpy(), k)
-    return applications.feature_scores(tr, d.y_train.numpy(), te, d.y_test.numpy())
+    tr, te = features.pca_features(d.x_train.numpy(), d.x_test.numpy(), k)
+    return features.feature_scores(tr, d.y_train.numpy(), te, d.y_test.numpy())
 
 
 @state.per_model(show_spinner="Encoding the digits and fitting the classifiers on the codes…")
 def _scores(model) -> dict[str, float]:
     d = state.dataset(DATASET)
     tr, te = analysis.embed(model, d.x_train), analysis.embed(model, d.x_test)
-    return applications.feature_scores(tr, d.y_train.numpy(), te, d.y_test.numpy())
+    return features.feature_scores(tr, d.y_train.numpy(), te, d.y_test.numpy())
 
 
 def _extra_rows() -> list[dict]:
@@ -78,10 +79,10 @@ def _extra_rows() -> list[dict]:
             rows.append({"features": "VAE (μ)", "size": c.latent_dim, **_scores(name), "source": f"pretrained {name}"})
             seen.add(name)
     r = state.current()
-    sweep = {state.sweep_source(k, DATASET) for k in applications.LATENT_SIZES}
+    sweep = {state.sweep_source(k, DATASET) for k in latent_sweep.LATENT_SIZES}
     if r and r.id not in seen and r.id not in sweep:
         model = state.model(r)
-        if model.config.dataset == DATASET and applications.is_image_model(model):
+        if model.config.dataset == DATASET and is_image_model(model):
             source = f"pretrained {r.name}" if r.zoo else "yours"
             rows.append({"features": f"sidebar: {r.name}", "size": model.config.latent_dim, **_scores(r),
                          "source": source})

@@ -7,7 +7,7 @@ import streamlit as st
 
 from aeviz import analysis, plots
 from aeviz.ui import state
-from aeviz.uses import applications
+from aeviz.uses import reduction, sweep
 
 DATASETS = ("swiss-roll", "s-curve", "mnist")
 SLOW = ("umap", "tsne")
@@ -24,7 +24,7 @@ def render() -> None:
     data = state.dataset(name)
     x, y = data.x_test.numpy(), data.y_test.numpy()
     continuous = not data.label_names
-    pca_xy, pca_s = analysis.timed(applications.pca_map, data.x_train.numpy(), x)
+    pca_xy, pca_s = analysis.timed(reduction.pca_map, data.x_train.numpy(), x)
     maps = {"autoencoder": _autoencoder_map(name), "pca": (pca_xy, pca_s, f"fit on {len(data.x_train):,} training samples")}
     slow = st.toggle("Also compute UMAP and t-SNE", key="red_slow",
                      help="UMAP compiles itself the first time (10–60 s); t-SNE takes 5–30 s. Results are kept for everyone.")
@@ -50,7 +50,7 @@ def _autoencoder_map(name: str) -> tuple[np.ndarray, float, str]:
         trained = (getattr(model, "metrics", {}) or {}).get("train_seconds")
         note = f"the sidebar model {r.name}" + (f", trained offline in {trained:.0f} s" if trained else "")
         return xy, sec, note
-    mc, tc = applications.quick_configs(name, 2)
+    mc, tc = sweep.quick_configs(name, 2)
     r, train_s = state.quick_model(mc, tc, "a 2-D autoencoder")
     model = state.model(r)
     xy, sec = analysis.timed(analysis.embed, model, data.x_test)
@@ -92,7 +92,7 @@ def _maps(maps: dict, y, label_names) -> None:
 def _table(x, y, maps: dict, continuous: bool, name: str) -> None:
     rows = []
     for method, (xy, sec, note) in maps.items():
-        rows.append({"method": TITLES[method], **applications.map_scores(x, xy, y, continuous),
+        rows.append({"method": TITLES[method], **reduction.map_scores(x, xy, y, continuous),
                      "seconds": round(sec, 3), "how": note})
     table = pd.DataFrame(rows).set_index("method")
     st.subheader("How well each map keeps the data's structure")

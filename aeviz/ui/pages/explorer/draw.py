@@ -19,7 +19,7 @@ def kind(data: Dataset) -> str:
 
 def _upscale(img: np.ndarray, k: int) -> np.ndarray:
     # nearest neighbour keeps pixels crisp; the browser would blur a small image it enlarges
-    return (np.kron(np.clip(img, 0.0, 1.0), np.ones((k, k), np.float32)) * 255).astype(np.uint8)
+    return (plots.upscale(np.clip(img, 0.0, 1.0), k) * 255).astype(np.uint8)
 
 
 def pixels(x, size: int = 140) -> np.ndarray:

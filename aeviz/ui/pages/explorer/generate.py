@@ -5,11 +5,10 @@ import numpy as np
 import streamlit as st
 import torch
 
-from aeviz import analysis, plots
+from aeviz import analysis, losses, plots
 from aeviz.ui import state
 from aeviz.ui.pages.explorer import draw
 from aeviz.ui.pages.explorer.latent_map import Ctx, span
-from aeviz.ui.training import map_2d
 
 BETA_LADDER = ("vae-mlp-z2-b0.5", "vae-mlp-z2", "vae-mlp-z2-b4", "vae-mlp-z2-b10")
 SLERP = (r"\mathrm{slerp}(z_0, z_1; t) = \frac{\sin((1-t)\,\Omega)}{\sin\Omega}\,z_0 + "
@@ -69,7 +68,7 @@ def _interpolation(ctx: Ctx, idx: int) -> None:
 def _path_map(ctx: Ctx, path: np.ndarray, a: int, b: int):
     """The path on the latent map (codes themselves for 2-D latents, else the PCA map: it can place new points)."""
     if ctx.z.shape[1] <= 2:
-        xy, path_xy, titles = map_2d(ctx.z), map_2d(path), ("z₁", "z₂")
+        xy, path_xy, titles = analysis.map_2d(ctx.z), analysis.map_2d(path), ("z₁", "z₂")
     else:
         pca = _code_pca(ctx.ref)
         xy, path_xy = pca.transform(ctx.z), pca.transform(path)
@@ -124,7 +123,7 @@ def _elbo(ctx: Ctx, idx: int) -> None:
     with torch.no_grad():
         _, extras = ctx.model.posterior(ctx.model.shape(x))
     mu, logvar = extras["mu"][0].numpy(), extras["logvar"][0].numpy()
-    kl_dims = 0.5 * (mu**2 + np.exp(logvar) - 1 - logvar)
+    kl_dims = losses.kl_normal(extras["mu"][:1], extras["logvar"][:1], per_dim=True)[0].numpy()
     nelbo = float(analysis.negative_elbo(ctx.model, x, samples=16)[0])
     c1, c2, c3 = st.columns(3)
     c1.metric("−ELBO (nats)", f"{nelbo:.1f}")

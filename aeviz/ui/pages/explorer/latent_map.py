@@ -38,7 +38,7 @@ class Ctx:
     @property
     def is_vae(self) -> bool:
         """The model has a prior to sample from."""
-        return self.model.config.objective == "variational"
+        return self.model.has_prior
 
     @property
     def key(self) -> str:
@@ -80,7 +80,7 @@ def _projection(model: Autoencoder, method: str) -> np.ndarray:
 def projection(ctx: Ctx, method: str) -> np.ndarray | None:
     """2-D map of the codes by method; None while it is still being computed in the background."""
     if ctx.z.shape[1] <= 2:
-        return training.map_2d(ctx.z)
+        return analysis.map_2d(ctx.z)
     if method in views(ctx):
         return views(ctx)[method]
     if method == "pca":

@@ -6,6 +6,8 @@ import streamlit as st
 
 from aeviz import images, plots
 from aeviz.config import NOISES
+from aeviz.data import corrupt
+from aeviz.models import objective_class
 from aeviz.ui import state
 from aeviz.ui.pages import lab
 from aeviz.ui.widgets import draw_digit, show_images
@@ -81,7 +83,7 @@ def _clean_digit(source: str) -> tuple[np.ndarray, str]:
 def _workbench(denoiser: str, vanilla: str, filter_kind: str) -> None:
     """Source, noise and the aligned result columns; reruns alone when a control inside changes."""
     trained = state.config(denoiser)
-    matched = trained.objective == "denoising"
+    matched = objective_class(trained).corrupts_input
     c1, c2, c3, c4 = st.columns([3, 3, 4, 2])
     source = c1.segmented_control("Digit", SOURCES, key="lab_dn_source", default=SOURCES[0], required=True)
     noise = c2.selectbox("Noise", NOISES, format_func=NOISE_NAMES.get, key="lab_dn_noise",
@@ -99,7 +101,7 @@ def _workbench(denoiser: str, vanilla: str, filter_kind: str) -> None:
 def _columns(x, caption, denoiser, vanilla, filter_kind, noise, level, seed) -> None:
     """Clean, noisy, denoiser, vanilla and filter side by side, each with its PSNR and SSIM."""
     x = np.asarray(x, np.float32)[None]
-    x_noisy = R.noisy(x, noise, level, seed)
+    x_noisy = corrupt(x, noise, level, seed)
     roles = {f"Denoiser: {state.name(denoiser)}": state.model(denoiser),
              f"Vanilla: {state.name(vanilla)}": state.model(vanilla)}
     results = R.outputs(roles, x_noisy, filter_kind)  # role names keep two columns even for one model picked twice
@@ -161,7 +163,7 @@ def _curve(denoiser: str, vanilla: str, filter_kind: str, noise: str, level: flo
                            "PSNR in dB (higher is better)")
     fig.add_vline(x=level, line=dict(color="gray", dash="dot"), annotation_text="your level")
     trained = state.config(denoiser)
-    if trained.objective == "denoising" and trained.noise == noise:
+    if objective_class(trained).corrupts_input and trained.noise == noise:
         fig.add_vline(x=trained.noise_level, line=dict(color="black", dash="dash"),
                       annotation_text="denoiser's training level", annotation_position="bottom right")
     st.plotly_chart(fig, key="lab_dn_curve")
@@ -170,7 +172,7 @@ def _curve(denoiser: str, vanilla: str, filter_kind: str, noise: str, level: flo
 
 
 def _training_note(name: str, c, noise: str) -> str:
-    if c.objective != "denoising":
+    if not objective_class(c).corrupts_input:
         return f"{name} was not trained on noise, so there is no training level to mark."
     if c.noise != noise:
         return (f"{name} was trained on {c.noise} noise at level {c.noise_level:g}, not on {noise} noise: "
