@@ -5,7 +5,9 @@ import argparse
 import dataclasses
 import inspect
 import json
+import os
 import re
+import subprocess
 import sys
 import typing
 from pathlib import Path
@@ -84,28 +86,64 @@ def checkpoint_metrics(model, data, hist, tc: TrainConfig) -> dict:
             "samples_per_s": round(hist.samples_per_s, 1), "status": hist.status}
 
 
-def _user_data(args: argparse.Namespace, model_kw: dict) -> None:
-    """--data PATH: read the file, register it as user:STEM (kept under AEVIZ_DATA) and train on it."""
+def _user_data(args: argparse.Namespace, model_kw: dict, main: bool = True) -> None:
+    """--data PATH: read the file, register it as user:STEM (kept under AEVIZ_DATA) and train on it.
+
+    Under torchrun every process reads the file; only rank 0 (main) writes it to AEVIZ_DATA and prints."""
     from .userdata import read_data, register_user_dataset
 
     if "dataset" in model_kw:
         raise DataError("Choose --dataset (a built-in) or --data (your file), not both.")
     data = read_data(args.data, **_given(args, ReadOptions))
-    model_kw["dataset"] = register_user_dataset(data.name, data)
-    print(data.description)
-    for note in data.extras["notes"]:
-        print(f"  {note}")
+    model_kw["dataset"] = register_user_dataset(data.name, data, persist=main)
+    if main:
+        print(data.description)
+        for note in data.extras["notes"]:
+            print(f"  {note}")
+
+
+def _without_nproc(argv: list[str]) -> list[str]:
+    out, skip = [], False
+    for a in argv:
+        if not skip and a != "--nproc" and not a.startswith("--nproc="):
+            out.append(a)
+        skip = a == "--nproc"
+    return out
+
+
+def _torchrun(args: argparse.Namespace) -> int:
+    """aeviz train --nproc N: run this same command in N processes under torchrun on this machine."""
+    batch = args.batch_size or TrainConfig().batch_size
+    if batch % args.nproc:
+        raise ConfigError(f"The batch size {batch} does not split evenly across {args.nproc} processes; "
+                          f"choose a multiple of {args.nproc}.")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={args.nproc}",
+           "-m", "aeviz", *_without_nproc(args.argv)]  # torchrun would take --nproc for its --nproc-per-node
+    proc = subprocess.Popen(cmd)
+    try:
+        return proc.wait()
+    except KeyboardInterrupt:  # Ctrl-C reached torchrun too: it stops its workers; wait for that
+        return proc.wait(timeout=60)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     """Train one model and write its checkpoint (on a built-in dataset, or on your file with --data)."""
+    from .train import distributed, launched_world
+
+    if args.nproc > 1 and launched_world() == 1:
+        return _torchrun(args)
+    with distributed(args.device) as (group, device):
+        return _train(args, group, device)
+
+
+def _train(args: argparse.Namespace, group, device) -> int:
     from . import config_for, io
     from .data import load
     from .train import train
 
     model_kw = _given(args, ModelConfig)
     if args.data:
-        _user_data(args, model_kw)
+        _user_data(args, model_kw, group.main)
     elif _given(args, ReadOptions):
         flag = "--" + next(iter(_given(args, ReadOptions))).replace("_", "-")
         raise DataError(f"{flag} is an option for your own file: add --data PATH.")
@@ -114,12 +152,19 @@ def cmd_train(args: argparse.Namespace) -> int:
     data = load(mc.dataset)
     stem = mc.dataset.replace(":", "-")  # user:NAME -> user-NAME, a file name on every system
     out = Path(args.out or f"{stem}-{mc.objective}-{mc.arch}-z{mc.latent_dim}.safetensors")
-    print(f"Training {mc.label} on {mc.dataset} for {tc.epochs} epochs.")
-    bar = _ProgressBar(tc.epochs)
+    where = f" on {device}"
+    if group.world > 1:
+        where = f" in {group.world} processes ({group.backend} on {device.type}), a global batch of {tc.batch_size}"
+    if group.main:
+        print(f"Training {mc.label} on {mc.dataset} for {tc.epochs} epochs{where}.")
+    bar = _ProgressBar(tc.epochs) if group.main else None
     try:
-        model, hist = train(mc, tc, data, callback=bar)
+        model, hist = train(mc, tc, data, callback=bar, device=device)
     finally:
-        bar.close()
+        if bar:
+            bar.close()
+    if not group.main:
+        return 1 if hist.status == "diverged" else 0
     metrics = checkpoint_metrics(model, data, hist, tc)
     io.save(model, out, metrics, hist.to_dict(), train_config=tc, preprocessing=data.extras.get("preprocessing"))
     print(hist.message)
@@ -218,6 +263,13 @@ def _add_bench_parsers(sub) -> None:
         p.set_defaults(handler=cmd_bench, bench=fn)
 
 
+def _add_device_flag(parser: argparse.ArgumentParser) -> None:
+    from .train import DEVICES
+
+    parser.add_argument("--device", choices=DEVICES, default="auto",
+                        help="where to train: auto (a GPU when torch sees one), cpu or cuda (default: auto)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every subcommand."""
     parser = argparse.ArgumentParser(prog="aeviz", description="An interactive lab for learning autoencoders.")
@@ -231,6 +283,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "time series, .npy/.npz arrays, or a .zip of PNG/JPEG images (one folder per label)")
     _add_config_flags(p, ReadOptions)
     p.add_argument("--out", help="checkpoint path (default: DATASET-OBJECTIVE-ARCH-zN.safetensors)")
+    _add_device_flag(p)
+    p.add_argument("--nproc", type=int, default=1, metavar="N",
+                   help="train in N processes with DistributedDataParallel (starts torchrun on this machine; the "
+                        "batch size is the global one, split across them). Under torchrun this flag is ignored.")
     p.set_defaults(handler=cmd_train)
 
     p = sub.add_parser("info", help=cmd_info.__doc__, description=cmd_info.__doc__)
@@ -258,10 +314,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `aeviz` script; returns the exit code (2 for bad input, one line on stderr)."""
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # `aeviz train --nproc N` hands them to torchrun
     try:
         return args.handler(args)
     except (CheckpointError, ConfigError, DataError, DatasetUnavailable, ExportError, OSError) as err:
-        print(f"aeviz {args.command}: {' '.join(str(err).split())}", file=sys.stderr)
+        if os.environ.get("RANK", "0") == "0":  # under torchrun, one sentence rather than one per process
+            print(f"aeviz {args.command}: {' '.join(str(err).split())}", file=sys.stderr)
         return 2
 
 

@@ -301,12 +301,14 @@ def corrupt(x: torch.Tensor, noise: str, level: float, generator: torch.Generato
     """Corrupt x in [0,1]: gaussian (sigma=level, clipped), salt-pepper or masking (fraction=level)."""
     if level <= 0:
         return x
+    dev = generator.device if generator is not None else x.device  # a GPU batch draws its noise on the GPU
     if noise == "gaussian":
-        return (x + level * torch.randn(x.shape, generator=generator, dtype=x.dtype)).clamp_(0.0, 1.0)
-    hit = torch.rand(x.shape, generator=generator) < level
+        eps = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=dev).to(x.device)
+        return (x + level * eps).clamp_(0.0, 1.0)
+    hit = (torch.rand(x.shape, generator=generator, device=dev) < level).to(x.device)
     if noise == "masking":
         return x.masked_fill(hit, 0.0)
     if noise == "salt-pepper":
-        salt = (torch.rand(x.shape, generator=generator) < 0.5).to(x.dtype)
+        salt = (torch.rand(x.shape, generator=generator, device=dev) < 0.5).to(x.device, x.dtype)
         return torch.where(hit, salt, x)
     raise ValueError(f"Unknown noise '{noise}'; choose gaussian, salt-pepper or masking.")

@@ -391,3 +391,11 @@ def bench_anomaly(epochs: int = 80, seed: int = 0) -> dict:
     from ..uses.anomaly import bench
 
     return bench(epochs, seed)
+
+
+@register("ddp")
+def bench_ddp(epochs: int = 5, batch_size: int = 256, repeats: int = 3, arch: str = "mlp") -> dict:
+    """aeviz.train's samples/s in 1 and 2 CPU processes under DistributedDataParallel (gloo), and their ratio."""
+    from .ddp import bench
+
+    return bench(epochs, batch_size, repeats, arch)
