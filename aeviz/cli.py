@@ -233,7 +233,7 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     """Train the pretrained zoo into --out."""
     from . import zoo  # lazily: only this subcommand needs it
 
-    zoo.build_zoo(Path(args.out), args.only)
+    zoo.build_zoo(Path(args.out), args.only, jobs=args.jobs, device=args.device)
     return 0
 
 
@@ -307,6 +307,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("pretrain", help=cmd_pretrain.__doc__, description=cmd_pretrain.__doc__)
     p.add_argument("--out", default=PRETRAINED, type=Path, help=f"folder for the zoo (default: {PRETRAINED})")
     p.add_argument("--only", nargs="+", metavar="NAME", help="build only these zoo entries")
+    p.add_argument("--jobs", type=int, default=1, metavar="N",
+                   help="train N recipes at once, in N processes (the same bytes as one at a time)")
+    _add_device_flag(p)
     p.set_defaults(handler=cmd_pretrain)
     return parser
 
