@@ -17,6 +17,7 @@ from .config import ARCHS, CELLS, NOISES, OBJECTIVES, RECONS, SPARSITIES, Config
 from .data import DatasetUnavailable
 from .export import ExportError
 from .io import PRETRAINED, CheckpointError
+from .serve import ServeError
 from .userdata import CHANNELS, KINDS, MISSING, DataError, ReadOptions
 
 CHOICES = {"objective": OBJECTIVES, "arch": ARCHS, "recon": RECONS, "rnn_cell": CELLS,
@@ -237,6 +238,13 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Serve the app to a class: N Streamlit replicas behind HAProxy (cookie affinity), with a shared room store."""
+    from .serve import Options, serve
+
+    return serve(Options(args.replicas, args.port, args.address, args.app, args.logs, args.redis_data, args.restart))
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     """Write a .py (percent cells) or .ipynb that retrains a checkpoint's model step by step."""
     from .export import export
@@ -270,6 +278,28 @@ def _add_device_flag(parser: argparse.ArgumentParser) -> None:
                         help="where to train: auto (a GPU when torch sees one), cpu or cuda (default: auto)")
 
 
+def _add_serve_parser(sub) -> None:
+    from .serve import APP, Options
+
+    d = Options()
+    p = sub.add_parser("serve", help=cmd_serve.__doc__, description=cmd_serve.__doc__ + " With more than one "
+                       "replica and no AEVIZ_STORE it starts a local redis-server for the rooms (or, without one, "
+                       "the replicas share the SQLite store on this machine). Ctrl-C or SIGTERM stops everything.")
+    p.add_argument("--replicas", type=int, default=d.replicas, metavar="N",
+                   help=f"Streamlit servers behind the proxy (default: {d.replicas})")
+    p.add_argument("--port", type=int, default=d.port, help=f"the port students connect to (default: {d.port})")
+    p.add_argument("--address", default=d.address,
+                   help=f"the proxy's bind address (default: {d.address}, every network interface)")
+    p.add_argument("--app", type=Path, default=APP, help=f"the Streamlit app (default: {APP})")
+    p.add_argument("--logs", type=Path, help="folder for the logs, the proxy's configuration and serve.json "
+                   "(default: a new temporary folder)")
+    p.add_argument("--redis-data", type=Path, metavar="DIR", help="keep the local Redis's rooms in DIR (append-only "
+                   "file), so they outlive a restart (default: in memory)")
+    p.add_argument("--restart", action=argparse.BooleanOptionalAction, default=d.restart,
+                   help="start a replica that died again (default: on)")
+    p.set_defaults(handler=cmd_serve)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every subcommand."""
     parser = argparse.ArgumentParser(prog="aeviz", description="An interactive lab for learning autoencoders.")
@@ -298,6 +328,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--out", required=True, help="NAME.py (percent cells) or NAME.ipynb")
     p.set_defaults(handler=cmd_export)
 
+    _add_serve_parser(sub)
+
     p = sub.add_parser("datasets", help=cmd_datasets.__doc__, description=cmd_datasets.__doc__)
     p.set_defaults(handler=cmd_datasets)
 
@@ -320,7 +352,7 @@ def main(argv: list[str] | None = None) -> int:
     args.argv = list(sys.argv[1:] if argv is None else argv)  # `aeviz train --nproc N` hands them to torchrun
     try:
         return args.handler(args)
-    except (CheckpointError, ConfigError, DataError, DatasetUnavailable, ExportError, OSError) as err:
+    except (CheckpointError, ConfigError, DataError, DatasetUnavailable, ExportError, OSError, ServeError) as err:
         if os.environ.get("RANK", "0") == "0":  # under torchrun, one sentence rather than one per process
             print(f"aeviz {args.command}: {' '.join(str(err).split())}", file=sys.stderr)
         return 2
