@@ -236,6 +236,10 @@ def distributed(device: str | torch.device | None = "auto"):
         yield group(), dev
         return
     if dev.type == "cuda":
+        local = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+        if local > torch.cuda.device_count():
+            raise ConfigError(f"{local} processes on this machine but {torch.cuda.device_count()} GPU(s): nccl needs "
+                              f"one GPU per process; start at most {torch.cuda.device_count()} or use --device cpu.")
         torch.cuda.set_device(dev)
     dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
     try:
