@@ -3,6 +3,7 @@ import streamlit as st
 
 import aeviz  # noqa: F401  (sets OMP/MKL threads to 1 before torch starts: many students share the cores)
 from aeviz.ui import state
+from aeviz.ui.components import replica
 from aeviz.ui.pages import anomaly, augmentation, compare, compression, explorer, features, imputation, lab, reduction
 
 st.set_page_config(page_title="aeviz: autoencoder lab", page_icon=state.ICON, layout="wide")
@@ -26,4 +27,5 @@ PAGES = {
 }
 page = st.navigation(PAGES)
 state.sidebar()
+replica.guard()  # behind `aeviz serve`: a page moved to another replica reloads there
 page.run()

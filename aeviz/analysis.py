@@ -17,18 +17,23 @@ def _tensor(x) -> torch.Tensor:
     return torch.as_tensor(np.asarray(x, dtype=np.float32)) if not isinstance(x, torch.Tensor) else x.float()
 
 
+def _device(model: torch.nn.Module) -> torch.device:
+    """Where the model's weights are (a GPU while `aeviz train --device cuda` takes snapshots)."""
+    return next(model.parameters()).device
+
+
 @torch.inference_mode()
 def embed(model: Autoencoder, x, batch_size: int = 1000) -> np.ndarray:
     """Codes z (the posterior mean for a VAE) of x, shape (N, latent_dim)."""
-    x = _tensor(x)
-    return torch.cat([model.encode(xb) for xb in x.split(batch_size)]).numpy()
+    x, dev = _tensor(x), _device(model)
+    return torch.cat([model.encode(xb.to(dev)).cpu() for xb in x.split(batch_size)]).numpy()
 
 
 @torch.inference_mode()
 def decode(model: Autoencoder, z, batch_size: int = 1000) -> np.ndarray:
     """x_hat in [0,1] for codes z, shape (N, *input_shape)."""
-    z = _tensor(z).reshape(-1, model.config.latent_dim)
-    return torch.cat([model.decode(zb) for zb in z.split(batch_size)]).numpy()
+    z, dev = _tensor(z).reshape(-1, model.config.latent_dim), _device(model)
+    return torch.cat([model.decode(zb.to(dev)).cpu() for zb in z.split(batch_size)]).numpy()
 
 
 def reconstruct(model: Autoencoder, x, batch_size: int = 1000) -> np.ndarray:

@@ -5,7 +5,9 @@ import argparse
 import dataclasses
 import inspect
 import json
+import os
 import re
+import subprocess
 import sys
 import typing
 from pathlib import Path
@@ -15,6 +17,7 @@ from .config import ARCHS, CELLS, NOISES, OBJECTIVES, RECONS, SPARSITIES, Config
 from .data import DatasetUnavailable
 from .export import ExportError
 from .io import PRETRAINED, CheckpointError
+from .serve import ServeError
 from .userdata import CHANNELS, KINDS, MISSING, DataError, ReadOptions
 
 CHOICES = {"objective": OBJECTIVES, "arch": ARCHS, "recon": RECONS, "rnn_cell": CELLS,
@@ -83,28 +86,64 @@ def checkpoint_metrics(model, data, hist, tc: TrainConfig) -> dict:
             "samples_per_s": round(hist.samples_per_s, 1), "status": hist.status}
 
 
-def _user_data(args: argparse.Namespace, model_kw: dict) -> None:
-    """--data PATH: read the file, register it as user:STEM (kept under AEVIZ_DATA) and train on it."""
+def _user_data(args: argparse.Namespace, model_kw: dict, main: bool = True) -> None:
+    """--data PATH: read the file, register it as user:STEM (kept under AEVIZ_DATA) and train on it.
+
+    Under torchrun every process reads the file; only rank 0 (main) writes it to AEVIZ_DATA and prints."""
     from .userdata import read_data, register_user_dataset
 
     if "dataset" in model_kw:
         raise DataError("Choose --dataset (a built-in) or --data (your file), not both.")
     data = read_data(args.data, **_given(args, ReadOptions))
-    model_kw["dataset"] = register_user_dataset(data.name, data)
-    print(data.description)
-    for note in data.extras["notes"]:
-        print(f"  {note}")
+    model_kw["dataset"] = register_user_dataset(data.name, data, persist=main)
+    if main:
+        print(data.description)
+        for note in data.extras["notes"]:
+            print(f"  {note}")
+
+
+def _without_nproc(argv: list[str]) -> list[str]:
+    out, skip = [], False
+    for a in argv:
+        if not skip and a != "--nproc" and not a.startswith("--nproc="):
+            out.append(a)
+        skip = a == "--nproc"
+    return out
+
+
+def _torchrun(args: argparse.Namespace) -> int:
+    """aeviz train --nproc N: run this same command in N processes under torchrun on this machine."""
+    batch = args.batch_size or TrainConfig().batch_size
+    if batch % args.nproc:
+        raise ConfigError(f"The batch size {batch} does not split evenly across {args.nproc} processes; "
+                          f"choose a multiple of {args.nproc}.")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={args.nproc}",
+           "-m", "aeviz", *_without_nproc(args.argv)]  # torchrun would take --nproc for its --nproc-per-node
+    proc = subprocess.Popen(cmd)
+    try:
+        return proc.wait()
+    except KeyboardInterrupt:  # Ctrl-C reached torchrun too: it stops its workers; wait for that
+        return proc.wait(timeout=60)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     """Train one model and write its checkpoint (on a built-in dataset, or on your file with --data)."""
+    from .train import distributed, launched_world
+
+    if args.nproc > 1 and launched_world() == 1:
+        return _torchrun(args)
+    with distributed(args.device) as (group, device):
+        return _train(args, group, device)
+
+
+def _train(args: argparse.Namespace, group, device) -> int:
     from . import config_for, io
     from .data import load
     from .train import train
 
     model_kw = _given(args, ModelConfig)
     if args.data:
-        _user_data(args, model_kw)
+        _user_data(args, model_kw, group.main)
     elif _given(args, ReadOptions):
         flag = "--" + next(iter(_given(args, ReadOptions))).replace("_", "-")
         raise DataError(f"{flag} is an option for your own file: add --data PATH.")
@@ -113,12 +152,19 @@ def cmd_train(args: argparse.Namespace) -> int:
     data = load(mc.dataset)
     stem = mc.dataset.replace(":", "-")  # user:NAME -> user-NAME, a file name on every system
     out = Path(args.out or f"{stem}-{mc.objective}-{mc.arch}-z{mc.latent_dim}.safetensors")
-    print(f"Training {mc.label} on {mc.dataset} for {tc.epochs} epochs.")
-    bar = _ProgressBar(tc.epochs)
+    where = f" on {device}"
+    if group.world > 1:
+        where = f" in {group.world} processes ({group.backend} on {device.type}), a global batch of {tc.batch_size}"
+    if group.main:
+        print(f"Training {mc.label} on {mc.dataset} for {tc.epochs} epochs{where}.")
+    bar = _ProgressBar(tc.epochs) if group.main else None
     try:
-        model, hist = train(mc, tc, data, callback=bar)
+        model, hist = train(mc, tc, data, callback=bar, device=device)
     finally:
-        bar.close()
+        if bar:
+            bar.close()
+    if not group.main:
+        return 1 if hist.status == "diverged" else 0
     metrics = checkpoint_metrics(model, data, hist, tc)
     io.save(model, out, metrics, hist.to_dict(), train_config=tc, preprocessing=data.extras.get("preprocessing"))
     print(hist.message)
@@ -187,8 +233,15 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     """Train the pretrained zoo into --out."""
     from . import zoo  # lazily: only this subcommand needs it
 
-    zoo.build_zoo(Path(args.out), args.only)
+    zoo.build_zoo(Path(args.out), args.only, jobs=args.jobs, device=args.device)
     return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Serve the app to a class: N Streamlit replicas behind HAProxy (cookie affinity), with a shared room store."""
+    from .serve import Options, serve
+
+    return serve(Options(args.replicas, args.port, args.address, args.app, args.logs, args.redis_data, args.restart))
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -218,6 +271,35 @@ def _add_bench_parsers(sub) -> None:
         p.set_defaults(handler=cmd_bench, bench=fn)
 
 
+def _add_device_flag(parser: argparse.ArgumentParser) -> None:
+    from .train import DEVICES
+
+    parser.add_argument("--device", choices=DEVICES, default="auto",
+                        help="where to train: auto (a GPU when torch sees one), cpu or cuda (default: auto)")
+
+
+def _add_serve_parser(sub) -> None:
+    from .serve import APP, Options
+
+    d = Options()
+    p = sub.add_parser("serve", help=cmd_serve.__doc__, description=cmd_serve.__doc__ + " With more than one "
+                       "replica and no AEVIZ_STORE it starts a local redis-server for the rooms (or, without one, "
+                       "the replicas share the SQLite store on this machine). Ctrl-C or SIGTERM stops everything.")
+    p.add_argument("--replicas", type=int, default=d.replicas, metavar="N",
+                   help=f"Streamlit servers behind the proxy (default: {d.replicas})")
+    p.add_argument("--port", type=int, default=d.port, help=f"the port students connect to (default: {d.port})")
+    p.add_argument("--address", default=d.address,
+                   help=f"the proxy's bind address (default: {d.address}, every network interface)")
+    p.add_argument("--app", type=Path, default=APP, help=f"the Streamlit app (default: {APP})")
+    p.add_argument("--logs", type=Path, help="folder for the logs, the proxy's configuration and serve.json "
+                   "(default: a new temporary folder)")
+    p.add_argument("--redis-data", type=Path, metavar="DIR", help="keep the local Redis's rooms in DIR (append-only "
+                   "file), so they outlive a restart (default: in memory)")
+    p.add_argument("--restart", action=argparse.BooleanOptionalAction, default=d.restart,
+                   help="start a replica that died again (default: on)")
+    p.set_defaults(handler=cmd_serve)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every subcommand."""
     parser = argparse.ArgumentParser(prog="aeviz", description="An interactive lab for learning autoencoders.")
@@ -231,6 +313,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "time series, .npy/.npz arrays, or a .zip of PNG/JPEG images (one folder per label)")
     _add_config_flags(p, ReadOptions)
     p.add_argument("--out", help="checkpoint path (default: DATASET-OBJECTIVE-ARCH-zN.safetensors)")
+    _add_device_flag(p)
+    p.add_argument("--nproc", type=int, default=1, metavar="N",
+                   help="train in N processes with DistributedDataParallel (starts torchrun on this machine; the "
+                        "batch size is the global one, split across them). Under torchrun this flag is ignored.")
     p.set_defaults(handler=cmd_train)
 
     p = sub.add_parser("info", help=cmd_info.__doc__, description=cmd_info.__doc__)
@@ -242,6 +328,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--out", required=True, help="NAME.py (percent cells) or NAME.ipynb")
     p.set_defaults(handler=cmd_export)
 
+    _add_serve_parser(sub)
+
     p = sub.add_parser("datasets", help=cmd_datasets.__doc__, description=cmd_datasets.__doc__)
     p.set_defaults(handler=cmd_datasets)
 
@@ -251,6 +339,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("pretrain", help=cmd_pretrain.__doc__, description=cmd_pretrain.__doc__)
     p.add_argument("--out", default=PRETRAINED, type=Path, help=f"folder for the zoo (default: {PRETRAINED})")
     p.add_argument("--only", nargs="+", metavar="NAME", help="build only these zoo entries")
+    p.add_argument("--jobs", type=int, default=1, metavar="N",
+                   help="train N recipes at once, in N processes (the same bytes as one at a time)")
+    _add_device_flag(p)
     p.set_defaults(handler=cmd_pretrain)
     return parser
 
@@ -258,10 +349,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `aeviz` script; returns the exit code (2 for bad input, one line on stderr)."""
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # `aeviz train --nproc N` hands them to torchrun
     try:
         return args.handler(args)
-    except (CheckpointError, ConfigError, DataError, DatasetUnavailable, ExportError, OSError) as err:
-        print(f"aeviz {args.command}: {' '.join(str(err).split())}", file=sys.stderr)
+    except (CheckpointError, ConfigError, DataError, DatasetUnavailable, ExportError, OSError, ServeError) as err:
+        if os.environ.get("RANK", "0") == "0":  # under torchrun, one sentence rather than one per process
+            print(f"aeviz {args.command}: {' '.join(str(err).split())}", file=sys.stderr)
         return 2
 
 

@@ -312,12 +312,14 @@ def corrupt(x, kind: str, level: float, seed: int | None = None, generator: torc
         generator = torch.Generator().manual_seed(seed)
     if level <= 0:
         return x
+    dev = generator.device if generator is not None else x.device  # a GPU batch draws its noise on the GPU
     if kind == "gaussian":
-        return (x + level * torch.randn(x.shape, generator=generator, dtype=x.dtype)).clamp_(0.0, 1.0)
-    hit = torch.rand(x.shape, generator=generator) < level
+        eps = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=dev).to(x.device)
+        return (x + level * eps).clamp_(0.0, 1.0)
+    hit = (torch.rand(x.shape, generator=generator, device=dev) < level).to(x.device)
     if kind == "masking":
         return x.masked_fill(hit, 0.0)
     if kind == "salt-pepper":
-        salt = (torch.rand(x.shape, generator=generator) < 0.5).to(x.dtype)
+        salt = (torch.rand(x.shape, generator=generator, device=dev) < 0.5).to(x.device, x.dtype)
         return torch.where(hit, salt, x)
     raise ValueError(f"Unknown noise '{kind}'; choose gaussian, salt-pepper or masking.")

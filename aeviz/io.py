@@ -42,7 +42,7 @@ def _tensors(model: Autoencoder, dtype: torch.dtype | None = None) -> dict[str, 
     def cast(v):
         return v.to(dtype) if dtype is not None and v.is_floating_point() else v
 
-    return {k: cast(v.detach()).contiguous() for k, v in model.state_dict().items()}
+    return {k: cast(v.detach().cpu()).contiguous() for k, v in model.state_dict().items()}  # from CPU tensors
 
 
 def save(model: Autoencoder, path: str | Path, metrics: dict | None = None, history: dict | None = None,

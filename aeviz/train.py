@@ -1,7 +1,10 @@
-"""A plain torch training loop with a callback, seeding, a NaN and divergence guard, and a history."""
+"""A plain torch training loop with a callback, seeding, a NaN and divergence guard, and a history; DDP when
+torchrun starts it."""
 from __future__ import annotations
 
+import contextlib
 import copy
+import os
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -9,6 +12,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+import torch.distributed as dist
+from torch import nn
+from torch.utils.data import DistributedSampler
 
 from . import threads
 from .config import ConfigError, ModelConfig, TrainConfig
@@ -101,10 +107,11 @@ def evaluate(model: Autoencoder, x: torch.Tensor, batch_size: int = 1000) -> dic
     """Mean of each loss term over x, in eval mode (no corruption, z = mu)."""
     was = model.training
     model.eval()
+    device = next(model.parameters()).device
     sums: dict[str, float] = defaultdict(float)
     for xb in x.split(batch_size):
         with torch.set_grad_enabled(model.needs_input_grad):
-            terms = model.objective(xb)
+            terms = model.objective(xb.to(device))
         for k, v in terms.items():
             sums[k] += v.item() * len(xb)
     model.train(was)
@@ -123,46 +130,54 @@ def optimizer(model: Autoencoder, tc: TrainConfig) -> torch.optim.Adam:
 
 
 def train(mc: ModelConfig, tc: TrainConfig = TrainConfig(), data: Dataset | None = None,
-          callback: Callback | None = None) -> tuple[Autoencoder, History]:
-    """Train a fresh model for mc with tc; returns (model in eval mode, history)."""
+          callback: Callback | None = None, device: str | torch.device | None = None) -> tuple[Autoencoder, History]:
+    """Train a fresh model for mc with tc on device (default: the CPU); returns (model in eval mode on the CPU,
+    history). Inside a torch.distributed process group (torchrun, see `distributed`) every process trains its
+    share of each batch under DistributedDataParallel; the history holds the all-reduced losses."""
     data = data or load(mc.dataset)
     check_shape(mc, data)
     x = training_set(data, tc)
     gen = seed_everything(tc.seed)
     model = build(mc).train()
+    par = Parallel(model, tc, device)
+    x = x.to(par.device)
     opt = optimizer(model, tc)
     hist = History()
-    steps_per_epoch = -(-len(x) // tc.batch_size)
+    steps_per_epoch = par.steps_per_epoch(len(x))
     total, step = tc.epochs * steps_per_epoch, 0
     safe = copy.deepcopy(model.state_dict())  # last weights whose every loss was finite
     start = time.perf_counter()
     threads.apply()  # this thread's pool: each Streamlit rerun and training thread starts afresh
     for epoch in range(1, tc.epochs + 1):
         sums: dict[str, float] = defaultdict(float)
-        for idx in torch.randperm(len(x), generator=gen).split(tc.batch_size):
-            terms = model.objective(x[idx])
+        seen = 0
+        for idx in par.batches(len(x), gen, epoch):
+            terms = par.objective(x[idx])
             loss = terms["loss"]
-            if not torch.isfinite(loss):
+            logged = par.mean(terms)  # the same on every process, so they all stop together
+            if not torch.isfinite(logged["loss"]):
                 model.load_state_dict(safe)
                 hist.status = "diverged"
                 hist.message = (f"Training stopped at epoch {epoch}, step {step + 1}: the loss became "
-                                f"{loss.item()} (try a smaller learning rate); the weights from the last "
+                                f"{logged['loss'].item()} (try a smaller learning rate); the weights from the last "
                                 f"finite epoch are kept.")
                 return _finish(model, hist, start)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             step += 1
-            vals = {k: v.item() for k, v in terms.items()}
+            vals = {k: v.item() for k, v in logged.items()}
             hist.step_loss.append(vals["loss"])
-            hist.samples += len(idx)
+            n = len(idx) * par.world  # the global batch
+            hist.samples += n
+            seen += n
             for k, v in vals.items():
-                sums[k] += v * len(idx)
-            if callback and callback(Progress(epoch, step, total, vals, False, model, hist)):
+                sums[k] += v * n
+            if par.stop(callback and callback(Progress(epoch, step, total, vals, False, model, hist))):
                 return _stopped(model, hist, start, epoch)
         hist.epochs.append(epoch)
         for k, v in sums.items():
-            hist.train[k].append(v / len(x))
+            hist.train[k].append(v / seen)
         message = diverged(hist.step_loss[0], hist.train["loss"][-1])
         if message:  # keep the weights of the last epoch before the loss blew up
             model.load_state_dict(safe)
@@ -173,7 +188,7 @@ def train(mc: ModelConfig, tc: TrainConfig = TrainConfig(), data: Dataset | None
                 hist.test[k].append(v)
         safe = copy.deepcopy(model.state_dict())
         hist.seconds = time.perf_counter() - start
-        if callback and callback(Progress(epoch, step, total, vals, True, model, hist)):
+        if par.stop(callback and callback(Progress(epoch, step, total, vals, True, model, hist)), epoch_end=True):
             return _stopped(model, hist, start, epoch)
     hist.status, hist.message = "finished", f"Trained {tc.epochs} epochs in {time.perf_counter() - start:.1f} s."
     return _finish(model, hist, start)
@@ -187,4 +202,148 @@ def _stopped(model, hist, start, epoch):
 
 def _finish(model, hist, start):
     hist.seconds = time.perf_counter() - start
-    return model.eval(), hist
+    return model.cpu().eval(), hist
+
+
+# --- devices, and several processes under torchrun ----------------------------------------------------------
+
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def pick_device(name: str | torch.device | None = "auto") -> torch.device:
+    """'auto' (a GPU when torch sees one, else the CPU), 'cpu' or 'cuda'; None means the CPU.
+    Under torchrun each process takes the GPU of its LOCAL_RANK."""
+    if isinstance(name, torch.device):
+        return name
+    name = name or "cpu"
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError("--device cuda needs a GPU, and this torch sees none (torch.cuda.is_available() is "
+                              "False); use --device auto or cpu.")
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")) % torch.cuda.device_count())
+    if name != "cpu":
+        raise ConfigError(f"Unknown device '{name}'; choose auto, cpu or cuda.")
+    return torch.device("cpu")
+
+
+@dataclass(frozen=True)
+class Group:
+    """This process's place among the processes that train one model (one process, rank 0, outside a group)."""
+
+    rank: int = 0
+    world: int = 1
+    backend: str = ""
+
+    @property
+    def main(self) -> bool:
+        """Rank 0 prints and writes the checkpoint."""
+        return self.rank == 0
+
+
+def group() -> Group:
+    """The torch.distributed process group this process has joined, if any."""
+    if dist.is_available() and dist.is_initialized():
+        return Group(dist.get_rank(), dist.get_world_size(), str(dist.get_backend()))
+    return Group()
+
+
+def launched_world() -> int:
+    """How many processes torchrun started (its WORLD_SIZE); 1 when torchrun did not start this one."""
+    value = os.environ.get("WORLD_SIZE", "1").strip()
+    return int(value) if value.isdigit() else 1
+
+
+@contextlib.contextmanager
+def distributed(device: str | torch.device | None = "auto"):
+    """Yields (Group, device). Under torchrun it joins the process group that WORLD_SIZE, RANK and MASTER_ADDR
+    describe (gloo on the CPU, nccl on GPUs) and leaves it at the end; otherwise it joins nothing."""
+    dev = pick_device(device)
+    if launched_world() <= 1 or dist.is_initialized():
+        yield group(), dev
+        return
+    if dev.type == "cuda":
+        local = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+        if local > torch.cuda.device_count():
+            raise ConfigError(f"{local} processes on this machine but {torch.cuda.device_count()} GPU(s): nccl needs "
+                              f"one GPU per process; start at most {torch.cuda.device_count()} or use --device cpu.")
+        torch.cuda.set_device(dev)
+    dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
+    try:
+        yield group(), dev
+    finally:
+        dist.destroy_process_group()
+
+
+class _Objective(nn.Module):
+    """DDP synchronises gradients through forward(); an autoencoder trains through objective()."""
+
+    def __init__(self, model: Autoencoder):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        return self.model.objective(x)
+
+
+class Parallel:
+    """Where one training runs: a device, and inside a process group DistributedDataParallel, a DistributedSampler
+    (each process takes an equal share of every global batch of tc.batch_size) and all-reduced losses."""
+
+    def __init__(self, model: Autoencoder, tc: TrainConfig, device: str | torch.device | None = None):
+        self.tc, self.group = tc, group()
+        self.world, self.device = self.group.world, pick_device(device)
+        model.to(self.device)
+        self.objective = model.objective
+        self.sampler: DistributedSampler | None = None
+        self.asked = False  # a callback asked to stop during this epoch (DDP: it stops at the epoch's end)
+        if self.world == 1:
+            return
+        if tc.batch_size % self.world:
+            raise ConfigError(f"The batch size {tc.batch_size} does not split evenly across {self.world} processes; "
+                              f"choose a multiple of {self.world}.")
+        self.local_batch = tc.batch_size // self.world
+        torch.manual_seed(tc.seed + self.group.rank)  # own noise and VAE draws; the weights already start equal
+        ids = [self.device] if self.device.type == "cuda" else None
+        self.objective = nn.parallel.DistributedDataParallel(_Objective(model), device_ids=ids)
+
+    def steps_per_epoch(self, n: int) -> int:
+        """Optimiser steps in one epoch over n samples (the same on every process)."""
+        if self.world == 1:
+            return -(-n // self.tc.batch_size)
+        return -(-(n // self.world) // self.local_batch)
+
+    def batches(self, n: int, gen: torch.Generator, epoch: int):
+        """Index batches of one epoch: a seeded permutation, or this process's share of it under DDP. The sampler
+        drops the last n % world samples, so that every process takes the same number of steps."""
+        if self.world == 1:
+            return torch.randperm(n, generator=gen).split(self.tc.batch_size)
+        if self.sampler is None:
+            self.sampler = DistributedSampler(range(n), self.world, self.group.rank, shuffle=True, seed=self.tc.seed,
+                                              drop_last=True)
+        self.sampler.set_epoch(epoch)
+        return torch.tensor(list(self.sampler)).split(self.local_batch)
+
+    def mean(self, terms: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The loss terms averaged over the processes (detached), for the log and the NaN guard."""
+        if self.world == 1:
+            return terms
+        names = list(terms)
+        values = torch.stack([terms[k].detach().float() for k in names])
+        dist.all_reduce(values)  # a sum: gloo has no average
+        return dict(zip(names, values / self.world))
+
+    def stop(self, asked, epoch_end: bool = False) -> bool:
+        """Whether to stop now because a callback asked. One process stops at once. Under DDP every process must
+        stop at the same step, and agreeing costs a collective (~1 ms on a busy 2-core machine, as much as a
+        small model's step), so they agree once per epoch: a stop asked for mid-epoch ends the training at the
+        end of that epoch."""
+        if self.world == 1:
+            return bool(asked)
+        self.asked = self.asked or bool(asked)
+        if not epoch_end:
+            return False
+        flag = torch.tensor([1.0 if self.asked else 0.0], device=self.device)
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        return bool(flag.item())

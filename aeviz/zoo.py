@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import multiprocessing
 import os
 import warnings
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,7 +22,7 @@ from .data import Dataset, corrupt
 from .data import load as load_data
 from .io import PRETRAINED, Card, load, pretrained, save
 from .models import Autoencoder
-from .train import train
+from .train import pick_device, train
 from .uses import regularizers as R
 
 NOISE_SIGMA = 0.5  # the denoising figures use Gaussian noise of this sigma, clipped to [0,1]
@@ -283,8 +285,8 @@ def _round_to_half(model: torch.nn.Module) -> None:
             p.copy_(p.half().float())
 
 
-def build_one(recipe: Recipe, out_dir: Path, on_epoch=None) -> Path:
-    """Train one recipe and write <name>.safetensors and <name>.views.safetensors into out_dir."""
+def build_one(recipe: Recipe, out_dir: Path, on_epoch=None, device=None) -> Path:
+    """Train one recipe (on device, default the CPU) and write <name>.safetensors and <name>.views.safetensors."""
     mc, tc = recipe.config(), recipe.train
     data = load_data(mc.dataset)
     snapshots = Snapshots(data.x_test) if mc.latent_dim == 2 else None
@@ -295,7 +297,7 @@ def build_one(recipe: Recipe, out_dir: Path, on_epoch=None) -> Path:
         if p.epoch_end and on_epoch:
             on_epoch()
 
-    model, hist = train(mc, tc, data, callback=callback)
+    model, hist = train(mc, tc, data, callback=callback, device=device)
     if hist.status != "finished":
         raise RuntimeError(f"{recipe.name}: {hist.message}")
     _round_to_half(model)
@@ -308,18 +310,53 @@ def build_one(recipe: Recipe, out_dir: Path, on_epoch=None) -> Path:
     return path
 
 
-def build_zoo(out_dir: Path = PRETRAINED, only: list[str] | None = None) -> list[Path]:
-    """Retrain the zoo (or only some entries) into out_dir, then regenerate its README.md."""
+def build_zoo(out_dir: Path = PRETRAINED, only: list[str] | None = None, jobs: int = 1,
+              device: str | None = None) -> list[Path]:
+    """Retrain the zoo (or only some entries) into out_dir, in `jobs` processes, on device ('auto', 'cpu',
+    'cuda'; default the CPU), then regenerate its README.md. Each recipe trains alone in its process with the same
+    pinned threads and seed, so the weights are the same bytes whatever `jobs` is."""
     from tqdm import tqdm
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     recipes = select(only, out_dir)
-    paths = []
-    with pinned_threads(), warnings.catch_warnings(), tqdm(total=sum(r.train.epochs for r in recipes), unit="epoch") as bar:
-        warnings.filterwarnings("ignore", message="n_jobs value")  # UMAP: a fixed seed runs single-threaded, as wanted
-        for r in recipes:
-            bar.set_description(r.name)
-            paths.append(build_one(r, out_dir, on_epoch=lambda: bar.update(1)))
+    device = pick_device(device)
+    with tqdm(total=sum(r.train.epochs for r in recipes), unit="epoch") as bar:
+        if jobs > 1 and len(recipes) > 1:
+            paths = _build_parallel(recipes, out_dir, jobs, device, bar)
+        else:
+            paths = []
+            for r in recipes:
+                bar.set_description(r.name)
+                paths.append(_build_pinned(r, out_dir, device, on_epoch=lambda: bar.update(1)))
     (out_dir / "README.md").write_text(readme(out_dir, [r.name for r in ZOO]), encoding="utf-8")
     return paths
+
+
+def _build_pinned(recipe: Recipe, out_dir: Path, device, on_epoch=None) -> Path:
+    """build_one with the zoo's fixed threads (in this process or a worker)."""
+    with pinned_threads(), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="n_jobs value")  # UMAP: a fixed seed runs single-threaded, as wanted
+        return build_one(recipe, out_dir, on_epoch, device)
+
+
+def _build_parallel(recipes: list[Recipe], out_dir: Path, jobs: int, device, bar) -> list[Path]:
+    """Build recipes in `jobs` spawned processes; a recipe whose comparison model is being built waits for it."""
+    building = {r.name for r in recipes}
+    waiting, running, paths = list(recipes), {}, {}
+    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        try:
+            while waiting or running:
+                for r in [r for r in waiting if r.compare not in building or r.compare in paths]:
+                    waiting.remove(r)
+                    running[pool.submit(_build_pinned, r, out_dir, device)] = r
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    r = running.pop(future)
+                    paths[r.name] = future.result()
+                    bar.set_description(r.name)
+                    bar.update(r.train.epochs)
+        except BaseException:
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+    return [paths[r.name] for r in recipes]

@@ -392,3 +392,23 @@ def bench_anomaly(part: str = "all", epochs: int = 80, seed: int = 0, seeds: int
     from .anomaly import run
 
     return run(part, epochs, seed, seeds)
+
+
+@register("ddp")
+def bench_ddp(epochs: int = 5, batch_size: int = 256, repeats: int = 3, arch: str = "mlp") -> dict:
+    """aeviz.train's samples/s in 1 and 2 CPU processes under DistributedDataParallel (gloo), and their ratio."""
+    from .ddp import bench
+
+    return bench(epochs, batch_size, repeats, arch)
+
+
+@register("scale")
+def bench_scale(students: int = 20, seconds: float = 30.0, replicas: str = "1,2", failover: bool = True,
+                failover_window: float = 20.0, switch: float = 0.1, pages: str = ",compare", seed: int = 0) -> dict:
+    """Simulated students through aeviz serve (HAProxy) on 1 and 2 replicas: p50/p95 ms, errors, failover_s.
+
+    replicas: comma-separated counts; pages: url paths students switch between ("" is the Explorer).
+    """
+    from .scale import bench
+
+    return bench(students, seconds, replicas, failover, failover_window, switch, pages, seed)

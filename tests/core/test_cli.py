@@ -91,7 +91,7 @@ def test_pretrain_calls_build_zoo_with_out_and_only(monkeypatch, tmp_path):
     calls = []
     from aeviz import zoo
 
-    monkeypatch.setattr(zoo, "build_zoo", lambda out_dir, only: calls.append((out_dir, only)))
+    monkeypatch.setattr(zoo, "build_zoo", lambda out_dir, only, jobs, device: calls.append((out_dir, only, jobs, device)))
     assert cli.main(["pretrain"]) == 0
     assert cli.main(["pretrain", "--out", str(tmp_path), "--only", "ae-mlp", "vae-mlp"]) == 0
-    assert calls == [(Path(PRETRAINED), None), (tmp_path, ["ae-mlp", "vae-mlp"])]
+    assert calls == [(Path(PRETRAINED), None, 1, "auto"), (tmp_path, ["ae-mlp", "vae-mlp"], 1, "auto")]

@@ -1,0 +1,165 @@
+"""The simulated students' client: the protocol notes' three traps and the message cache, on hand-made messages;
+then one student against the real app (streamlit run, one server)."""
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import time
+
+import pytest
+from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+from aeviz.bench.serving import ROOT
+from aeviz.bench.students import Request, Student, percentile
+from aeviz.io import PRETRAINED
+from aeviz.serve import answers, free_port
+
+
+def msg(run: str = "", kind: str = "delta", fragments=(), status: int = 0, slider: str = "") -> ForwardMsg:
+    m = ForwardMsg()
+    if run:
+        m.metadata.run.script_run_id = run
+        m.metadata.run.fragment_ids.extend(fragments)
+    if kind == "delta":
+        if slider:
+            s = m.delta.new_element.slider
+            s.id, s.label, s.min, s.max, s.step = slider, "z1", -1.0, 1.0, 0.1
+            s.value.append(0.5)
+            m.delta.fragment_id = "frag"
+        else:
+            m.delta.new_element.markdown.body = "x"
+    elif kind == "finished":
+        m.script_finished = status
+    return m
+
+
+def pending(student: Student, kind: str = "slider") -> Request:
+    req = Request(kind, time.monotonic(), done=asyncio.get_running_loop().create_future())
+    student.request = req
+    return req
+
+
+def test_a_run_ends_at_its_script_finished_and_stale_messages_do_not_end_it():
+    async def go():
+        s = Student("http://127.0.0.1:9")
+        s._on_message(msg("old"))  # the end of an earlier run
+        req = pending(s)
+        s._on_message(msg("old", "finished"))  # its script_finished, late: not ours
+        assert not req.done.done()
+        s._on_message(msg("new", slider="$$ID-1-z"))
+        s._on_message(msg("new", "finished", status=0))
+        assert req.done.done() and req.run == "new" and req.deltas == 1
+        assert list(s.sliders) == ["$$ID-1-z"] and s.sliders["$$ID-1-z"].fragment == "frag"
+
+    asyncio.run(go())
+
+
+def test_trap_1_a_fragment_run_that_delivered_deltas_counts_even_if_relabelled_early():
+    async def go():
+        s = Student("http://127.0.0.1:9")
+        req = pending(s)
+        s._on_message(msg("f1", fragments=["frag"]))
+        s._on_message(msg("f1", "finished", status=2))  # FINISHED_EARLY_FOR_RERUN, after a delta
+        assert req.done.done()
+        req = pending(s)
+        s._on_message(msg("f2", "finished", status=2))  # early, and nothing delivered: the next run is ours
+        assert not req.done.done() and req.run == ""
+        s._on_message(msg("f3"))
+        s._on_message(msg("f3", "finished", status=3))
+        assert req.done.done() and req.run == "f3"
+
+    asyncio.run(go())
+
+
+def test_trap_2_a_lost_script_finished_is_ended_by_the_next_run_start():
+    async def go():
+        s = Student("http://127.0.0.1:9")
+        req = pending(s)
+        s._on_message(msg("a"))
+        s._on_message(msg("b"))  # a's script_finished never came
+        assert req.done.done()
+
+    asyncio.run(go())
+
+
+def test_trap_3_a_fragment_rerun_that_starts_no_run_is_superseded_and_a_full_one_an_error():
+    class Silent:  # a server that drops what it gets
+        async def send(self, data):
+            pass
+
+    async def go():
+        s = Student("http://127.0.0.1:9", timeout_s=0.05)
+        s.ws = Silent()
+        assert await s._send("slider", "page", fragment="gone") is None
+        assert s.stats.superseded == 1 and not s.stats.errors
+        assert await s._send("page", "page") is None
+        assert s.stats.errors == {"no answer": 1} and s.stats.superseded == 1
+
+    asyncio.run(go())
+
+
+def test_a_fragment_run_keeps_the_other_fragments_widgets_and_a_full_run_clears_them():
+    s = Student("http://127.0.0.1:9")
+    s._on_message(msg("a", slider="$$ID-1-z"))
+    s._on_message(msg("b", fragments=["other"]))
+    assert list(s.sliders) == ["$$ID-1-z"]
+    s._on_message(msg("c"))
+    assert s.sliders == {}
+
+
+def test_cached_messages_are_resolved_and_expire_after_max_age_runs():
+    s = Student("http://127.0.0.1:9")
+    m = msg("a", slider="$$ID-7-z")
+    m.hash, m.metadata.cacheable = "h1", True
+    s._on_message(m)
+    s._on_message(msg("a", "finished"))
+    ref = ForwardMsg(ref_hash="h1")
+    ref.metadata.run.script_run_id = "b"
+    s._on_message(ref)  # run b draws the same slider from the cache
+    assert list(s.sliders) == ["$$ID-7-z"] and not s.stats.errors
+    for run in ("b", "c", "d", "e"):
+        s._on_message(msg(run))
+        s._on_message(msg(run, "finished"))
+    assert "h1" not in s.cache  # not used in max_age (2) runs
+    s._on_message(ref)
+    assert s.stats.errors["cache miss"] == 1
+
+
+def test_percentile():
+    assert percentile([], 50) is None
+    assert percentile([3, 1, 2], 50) == 2 and percentile([0, 10], 95) == pytest.approx(9.5)
+
+
+@pytest.mark.skipif(not (PRETRAINED / "ae-mlp-z2.safetensors").exists(), reason="no default model")
+def test_one_student_loads_moves_a_slider_and_switches_page_on_the_real_app(tmp_path):
+    port = free_port()
+    log = tmp_path / "server.log"
+    with log.open("w") as out:
+        server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.address",
+                                   "127.0.0.1", "--server.port", str(port)], cwd=ROOT, stdout=out,
+                                  stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 120
+        while not answers(f"http://127.0.0.1:{port}/_stcore/health"):
+            assert server.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.2)
+
+        async def go():
+            s = Student(f"http://127.0.0.1:{port}", timeout_s=180)
+            await s.connect()
+            assert await s.load() > 0
+            assert sorted(sl.label for sl in s.sliders.values()) == ["z1", "z2"]  # the Explorer's latent sliders
+            assert {"", "compare"} <= set(s.pages)
+            before = set(s.fetched)
+            assert await s.move_slider() > 0
+            assert s.fetched - before  # the redrawn image was fetched
+            assert await s.switch_page() > 0 and s.page_hash == s.pages["compare"] and not s.sliders
+            await s.close()
+            return s.stats
+
+        stats = asyncio.run(go())
+        assert not stats.errors and stats.superseded == 0 and stats.disconnects == 0
+    finally:
+        server.terminate()
+        server.wait(30)

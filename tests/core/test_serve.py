@@ -1,0 +1,58 @@
+"""`aeviz serve` without starting anything: the proxy template, the URL students get, a missing HAProxy."""
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from aeviz import cli, serve
+
+SERVERS = [("r1", "127.0.0.1:9001"), ("r2", "127.0.0.1:9002")]
+
+
+def test_the_template_is_filled_in_with_one_server_line_per_replica():
+    text = serve.render(serve.TEMPLATE.read_text(), "0.0.0.0:8501", SERVERS)
+    code = [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    assert "bind 0.0.0.0:8501" in code
+    assert [line for line in code if line.startswith("server ")] == [
+        "server r1 127.0.0.1:9001 cookie r1 check", "server r2 127.0.0.1:9002 cookie r2 check"]
+    for line in ("cookie SERVERID insert indirect nocache httponly attr SameSite=Lax", "option redispatch 1",
+                 "timeout tunnel 2h", "option httpchk GET /_stcore/health", "balance leastconn"):
+        assert line in code
+    assert "@" not in "\n".join(code)  # every field filled in
+
+    def comments(t):
+        return [line for line in t.splitlines() if line.lstrip().startswith("#")]
+
+    assert comments(text) == comments(serve.TEMPLATE.read_text()) and len(comments(text)) > 20  # as written
+
+
+@pytest.mark.skipif(not serve.find("haproxy"), reason="haproxy is not installed")
+def test_haproxy_accepts_the_filled_in_template(tmp_path):
+    cfg = tmp_path / "haproxy.cfg"
+    cfg.write_text(serve.render(serve.TEMPLATE.read_text(), "127.0.0.1:8501", SERVERS))
+    check = subprocess.run([serve.find("haproxy"), "-c", "-f", str(cfg)], capture_output=True, text=True)
+    assert check.returncode == 0, check.stderr
+    assert "[WARNING]" not in check.stderr + check.stdout
+
+
+def test_without_haproxy_one_sentence_names_the_package(monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setattr(serve, "SBIN", ())
+    assert serve.find("haproxy") is None
+    assert cli.main(["serve", "--replicas", "2"]) == 2
+    assert capsys.readouterr().err == ("aeviz serve: HAProxy is not installed: install it with `apt-get install "
+                                       "haproxy` (Debian, Ubuntu) and run aeviz serve again.\n")
+
+
+def test_students_get_the_network_address_not_localhost(monkeypatch):
+    monkeypatch.setattr(serve, "network_address", lambda: "10.1.2.3")
+    assert serve.student_url("0.0.0.0", 8501) == "http://10.1.2.3:8501/"
+    assert serve.student_url("127.0.0.1", 9000) == "http://127.0.0.1:9000/"
+    assert not serve.network_address().startswith("127.")  # an address students can reach, or the host name
+
+
+def test_haproxy_alerts_become_one_line():
+    text = ("[NOTICE]   (12) : haproxy version is 2.6.12\n"
+            "[ALERT]    (12) : config : parsing [x.cfg:3] : unknown keyword 'bogus' in 'global' section\n")
+    assert serve._first_alert(text) == "config : parsing [x.cfg:3] : unknown keyword 'bogus' in 'global' section"
