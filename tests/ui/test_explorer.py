@@ -105,6 +105,16 @@ def test_moving_a_slider_changes_the_code_and_the_image():
     assert _code(at).startswith(f"z = `({z1.value:.2f},")
 
 
+def test_the_right_end_of_a_latent_slider_is_reachable(slider_end):
+    """Dragged to its right end, z1 of ae-mlp-z2 used to come back a hair above max and was reset."""
+    at = _app("ae-mlp-z2")
+    code, image = _code(at), _decoded(at)
+    z1 = at.slider[0]
+    z1.set_value(slider_end(z1)).run()
+    assert at.slider[0].value == pytest.approx(z1.max, abs=1e-9)
+    assert _code(at).startswith(f"z = `({z1.max:.2f},") and _code(at) != code and _decoded(at) != image
+
+
 def test_a_click_on_the_map_selects_that_sample():
     at = _app("ae-mlp-z2")
     at.session_state["ex_map"] = {"selection": {"points": [{"customdata": 42, "x": 0.0, "y": 0.0}],
