@@ -7,7 +7,7 @@ import streamlit as st
 import aeviz
 from aeviz import analysis, plots
 from aeviz.data import ANOMALY_TYPES
-from aeviz.ui import state, training
+from aeviz.ui import state, training, widgets
 from aeviz.uses import anomaly
 
 KEY = "anomaly"  # training-job key of the one-class model
@@ -174,8 +174,9 @@ def _threshold(r: dict) -> float:
         return anomaly.percentile_threshold(r["train_scores"], p)
     s = r["scores"]
     lo, hi = float(s.min()), float(np.percentile(s, 99.5))
+    lo, hi, step, fmt = widgets.slider_grid(lo, hi, 200)
     default = min(hi, anomaly.percentile_threshold(r["train_scores"], 95))
-    return st.slider("Threshold τ", lo, hi, default, (hi - lo) / 200, format="%.4f",
+    return st.slider("Threshold τ", lo, hi, default, step, format=fmt,
                      key=f"anomaly_t::{r['key']}::{r['kind']}", help="Images scoring above τ are flagged.")
 
 
@@ -279,8 +280,6 @@ def _general_results(key: str) -> dict:
 
 
 def _drawing():
-    from aeviz.ui import widgets
-
     with st.expander("Draw a letter (or anything else)"):
         return widgets.draw_digit("anomaly_draw", side=168)
 
@@ -406,9 +405,10 @@ def _series_view(r: dict) -> None:
     c = st.columns(4)
     d = anomaly.SPAN_DEFAULTS
     window = c[0].slider("Smoothing window (steps)", 1, 15, d["window"], key="anomaly_window")
-    hi = float(np.percentile(anomaly.smooth(r["errors"], window).max(1), 99))
+    peak = float(np.percentile(anomaly.smooth(r["errors"], window).max(1), 99))
+    lo, hi, step, fmt = widgets.slider_grid(0.0, peak, 200)
     default = min(hi, anomaly.series_threshold(r["train_errors"], window, d["percentile"]))
-    t = c[1].slider("Threshold on the smoothed error", 0.0, hi, default, hi / 200, format="%.4f",
+    t = c[1].slider("Threshold on the smoothed error", lo, hi, default, step, format=fmt,
                     key=f"anomaly_series_t::{window}",
                     help=f"Starts where {100 - d['percentile']} % of the normal training signals would raise an alarm "
                          "somewhere.")
