@@ -1,6 +1,9 @@
 """Fixtures shared by the page tests."""
 from __future__ import annotations
 
+import functools
+from unittest import mock
+
 import pytest
 
 
@@ -19,3 +22,23 @@ def slider_end():
         scale = 10.0 ** places
         return round((slider.min + round((slider.max - slider.min) / slider.step) * slider.step) * scale) / scale
     return end
+
+
+@pytest.fixture
+def fragment_rerun():
+    """(at, widget, value) -> at: set a widget that lives in a fragment and rerun as the browser does: that fragment
+    only, plus any fragment its callback names with st.rerun([...]).
+
+    AppTest's own run() reruns the whole page, which would redraw, and so hide, an element outside the fragment
+    that the browser goes on showing with old values. After this run `at` holds only what the run drew.
+    """
+    def rerun(at, widget, value, timeout: float = 120):
+        from streamlit.runtime.scriptrunner_utils.script_requests import RerunData
+        from streamlit.testing.v1 import local_script_runner
+
+        fragment = at._session_state._state._new_widget_state.widget_metadata[widget.id].fragment_id
+        assert fragment, f"{widget.key} is not inside a fragment"
+        widget.set_value(value)
+        with mock.patch.object(local_script_runner, "RerunData", functools.partial(RerunData, fragment_id=fragment)):
+            return at.run(timeout=timeout)
+    return rerun

@@ -58,9 +58,11 @@ def page():
     compare_page.render()
 
 
-def run(params=None, session=None) -> AppTest:
+def run(params=None, session=None, url=None) -> AppTest:
     at = AppTest.from_function(page)
     at.query_params.update(params or {})
+    if url:
+        at.context["url"] = url  # the address the browser used (st.context.url)
     for k, v in (session or {}).items():
         at.session_state[k] = v
     return at.run(timeout=120)
@@ -123,12 +125,44 @@ def test_a_link_opens_its_comparison_and_widget_changes_update_the_link():
     assert at.slider(key="cmp_level").value == 0.25
     assert at.slider(key="cmp_steps").value == 5
     assert (at.number_input(key="cmp_pair_a").value, at.number_input(key="cmp_pair_b").value) == (7, 42)
-    at.slider(key="cmp_steps").set_value(9).run(timeout=120)
+    at.slider(key="cmp_steps").set_value(9).run(timeout=120)  # reruns the interpolation and the share box only
     assert at.query_params["steps"] == "9"
+    at.run(timeout=120)
     at.multiselect(key="cmp_models").unselect("cae-mlp-z16").run(timeout=120)
     assert at.query_params["models"] == "ae-mlp-z16,dae-mlp-z16"
     assert at.query_params["noise"] == "masking" and at.query_params["pair"] == "7,42"
     assert at.multiselect(key="cmp_models").value == ["ae-mlp-z16", "dae-mlp-z16"]  # not reset from the link
+
+
+def share_link(at) -> str:
+    """The text of the 'Share this comparison' box, as the last run drew it."""
+    links = [c.value for c in at.code if "?models=" in c.value]
+    assert len(links) == 1, "the last run did not redraw the share box: the browser goes on showing the old link"
+    return links[0]
+
+
+def test_the_share_link_follows_changes_made_inside_the_fragments(fragment_rerun):
+    """Steps and the class live in fragments that rerun alone; the box above them used to keep the old link."""
+    at = run({"models": "ae-mlp-z2,vae-mlp-z2", "steps": "8"}, url="http://10.0.0.7:8501/compare")
+    assert share_link(at).startswith("http://10.0.0.7:8501/compare?models=ae-mlp-z2,vae-mlp-z2&")
+    assert "&steps=8&" in share_link(at)
+    at = fragment_rerun(at, at.slider(key="cmp_steps"), 12)
+    assert at.query_params["steps"] == "12" and "&steps=12&" in share_link(at)
+    at.run(timeout=120)
+    at = fragment_rerun(at, at.selectbox(key="cmp_cls"), 3)
+    assert at.query_params["cls"] == "3" and share_link(at).endswith("&cls=3")
+    assert "&steps=12&" in share_link(at)
+
+
+def test_a_link_opened_as_localhost_is_shared_with_the_network_address(monkeypatch):
+    from streamlit import net_util
+
+    monkeypatch.setattr(net_util, "get_internal_ip", lambda: "192.168.1.20")
+    at = run({"models": "ae-mlp-z2,vae-mlp-z2"}, url="http://localhost:8501/compare")
+    assert share_link(at).startswith("http://192.168.1.20:8501/compare?models=ae-mlp-z2,vae-mlp-z2&")
+    assert ("Your browser opened the app as localhost, which names this computer only; the link uses its network "
+            "address, 192.168.1.20, instead.") in [c.value for c in at.caption]
+    assert "address bar always holds" not in " ".join(c.value for c in at.caption)
 
 
 def test_a_bad_link_opens_with_clear_notes_not_an_error():
@@ -142,6 +176,8 @@ def test_a_bad_link_opens_with_clear_notes_not_an_error():
     assert at.slider(key="cmp_level").value == 0.0
     assert at.query_params["models"] == "ae-mlp-z2,vae-mlp-z2" and at.query_params["pair"] == "0,1"
     at.slider(key="cmp_steps").set_value(6).run(timeout=120)
+    at.run(timeout=120)  # the steps rerun only their fragment; the notes sit above it
+    assert at.multiselect(key="cmp_models").value == ["ae-mlp-z2", "vae-mlp-z2"]
     assert not at.warning  # the notes were about the link; once the user moves on they go
 
 
