@@ -200,6 +200,20 @@ def test_selecting_points_in_one_map_highlights_them_in_all():
     assert highlighted_per_map(at) == [[], [], []]
 
 
+def test_a_click_on_one_dot_selects_it_in_every_map():
+    """Streamlit turns click selection off while a chart's drag mode is box or lasso select: the maps used to
+    start in lasso mode, so a click on a dot selected nothing."""
+    from streamlit.proto.PlotlyChart_pb2 import PlotlyChart
+
+    at = run({"models": "ae-mlp-z2,vae-mlp-z2"})
+    for chart in at.get("plotly_chart"):
+        assert json.loads(chart.proto.spec)["layout"].get("dragmode") not in ("select", "lasso")
+        assert PlotlyChart.SelectionMode.POINTS in chart.proto.selection_mode
+    at = select_points(at, at.get("plotly_chart")[1], [42])  # what a click on test image #42 sends
+    assert highlighted_per_map(at) == [[42], [42]]
+    assert "Test image #42 is highlighted in every map." in [c.value for c in at.caption]
+
+
 def test_picking_a_class_highlights_it_in_every_map_and_in_the_link():
     at = run({"models": "ae-mlp-z2,vae-mlp-z2"})
     at.selectbox(key="cmp_cls").set_value(3).run(timeout=120)

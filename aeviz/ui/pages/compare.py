@@ -141,8 +141,9 @@ def _map(model, ds, key, proj):
         if source.customdata is not None:
             trace["customdata"] = np.asarray(source.customdata)
     fig["layout"]["template"] = {"layout": fig["layout"]["template"]["layout"]}  # trace defaults cost, add nothing
-    fig["layout"].update(dragmode="lasso", margin={"l": 10, "r": 10, "t": 60, "b": 10}, showlegend=False,
-                         legend={"title": {"text": "class"}})
+    # A click selects only outside box and lasso mode (Streamlit turns it off there): start panning, as the Explorer
+    fig["layout"].update(dragmode="pan", clickmode="event+select", margin={"l": 10, "r": 10, "t": 60, "b": 10},
+                         showlegend=False, legend={"title": {"text": "class"}})
     return fig, method
 
 
@@ -329,8 +330,9 @@ def _dim_others(fig: dict, idx: np.ndarray | None) -> dict:
 def _maps(keys: list[str], ds: str) -> None:
     st.subheader("Latent maps, linked")
     data = ui.dataset(ds)
-    ui.explain("Each dot is a test image placed at its code. Select dots in any map (box, lasso or click) or "
-                   "pick a class: the same images light up in every map, so you can see where each model puts them.")
+    ui.explain("Each dot is a test image placed at its code. Click a dot, or pick the box or lasso tool above a map "
+               "and draw around dots, or pick a class: the same images light up in every map, so you can see where "
+               "each model puts them.")
     if data.label_names:
         a, b = st.columns([3, 1])
         a.selectbox("Highlight a class", range(len(data.label_names)), key=W["cls"],
@@ -340,8 +342,9 @@ def _maps(keys: list[str], ds: str) -> None:
     wide = [k for k in keys if ui.get_model(k).config.latent_dim > 2]
     if wide:
         st.radio("Map of codes with more than 2 dimensions", compare.PROJS, key=W["proj"], horizontal=True,
-                 on_change=_with_share(MAPS), format_func=PROJ_NAMES.get, help="PCA keeps the two directions of largest spread; UMAP keeps "
-                 "neighbours together (precomputed for pretrained models).")
+                 on_change=_with_share(MAPS), format_func=PROJ_NAMES.get,
+                 help="PCA keeps the two directions of largest spread; UMAP keeps neighbours together (precomputed "
+                      "for pretrained models).")
     idx = _highlighted(data, st.session_state[W["cls"]] if data.label_names else None)
     proj, fallback = st.session_state[W["proj"]], []
     for col, key in zip(st.columns(len(keys)), keys):
@@ -357,7 +360,8 @@ def _maps(keys: list[str], ds: str) -> None:
         st.caption(f"{', '.join(fallback)} {'has' if len(fallback) == 1 else 'have'} no precomputed {PROJ_NAMES[proj]} "
                    "map (only pretrained models do), so PCA is shown.")
     if idx is not None:
-        st.caption(f"{len(idx)} test images highlighted in every map" + (" (the first 16 below)." if len(idx) > 16 else "."))
+        st.caption(f"Test image #{idx[0]} is highlighted in every map." if len(idx) == 1 else
+                   f"{len(idx)} test images highlighted in every map" + (" (the first 16 below)." if len(idx) > 16 else "."))
         if _drawable(data) and len(idx):
             st.image(_big(data.x_test[idx[:16]].numpy(), 16), clamp=True)
     _save(_state())
