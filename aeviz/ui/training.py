@@ -205,18 +205,10 @@ def _live(key: str, live_map: bool, select: bool) -> None:
 
 
 def live_chart(steps: list[int], terms: dict[str, list[float]]):
-    """Every loss term per optimiser step on a log scale (terms differ by orders of magnitude)."""
+    """Every loss term per optimiser step, as far as the training thread has recorded all of them."""
     terms = dict(terms)  # the thread may be appending: work on a consistent length
     n = min([len(steps), *(len(v) for v in terms.values())])
-    series = {k: np.asarray(v[:n]) for k, v in terms.items()}
-    fig = plots.line_chart(np.asarray(steps[:n]), series, "optimiser step", "loss term per sample (log scale)",
-                           title="Loss terms, live")
-    for trace in fig.data:  # the same colour per term as every other loss chart; the total dashed
-        trace.update(mode="lines", line=dict(color=plots.TERM_COLORS.get(trace.name),
-                                             dash="dash" if trace.name == "loss" else "solid"))
-    fig.update_yaxes(type="log")
-    fig.update_layout(height=320)
-    return fig
+    return plots.live_loss(steps[:n], {k: v[:n] for k, v in terms.items()})
 
 
 def _snapshot_figure(j: Job):

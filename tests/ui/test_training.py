@@ -1,4 +1,5 @@
 """The live-training panel: start, finish, stop, diverge, refuse; the model lands in the session."""
+import json
 import time
 
 import numpy as np
@@ -56,6 +57,10 @@ def test_train_runs_in_background_and_stores_the_model():
     assert epochs == [0, 1, 2] and snaps.shape == (3, 360, 2)
     assert not np.allclose(snaps[0], snaps[-1])  # the map moved while training
     assert models["session: tiny"].history["epochs"] == [1, 2]
+    curves = json.loads(at.get("plotly_chart")[-1].proto.spec)
+    # a plain autoencoder's total is its reconstruction term: one line each, not a black one hidden under blue
+    assert [t["name"] for t in curves["data"]] == ["recon = loss (train)", "recon = loss (test)"]
+    assert (curves["layout"]["yaxis"]["type"], curves["layout"]["yaxis"]["exponentformat"]) == ("log", "power")
 
 
 def test_stop_keeps_the_weights_trained_so_far():
@@ -66,6 +71,10 @@ def test_stop_keeps_the_weights_trained_so_far():
         time.sleep(0.01)
     assert at.button(key="t::stop")  # the live fragment shows Stop while training
     assert at.get("progress")
+    at.run()
+    live = json.loads(next(c for c in at.get("plotly_chart") if c.key == "t::live_loss").proto.spec)
+    assert [t["name"] for t in live["data"]] == ["recon = loss"]
+    assert (live["layout"]["yaxis"]["type"], live["layout"]["yaxis"]["exponentformat"]) == ("log", "power")
     at.button(key="t::stop").click().run()
     _wait(at)
     assert at.session_state["result_status"] == "stopped"
