@@ -103,6 +103,12 @@ def test_features_sweep_trains_missing_sizes_on_demand():
         assert ae["source"].str.contains("trained here").any()
     assert len(at.get("plotly_chart")) == 2
     assert any("linear probe: " in c.value and "z = none" not in c.value for c in at.caption)
+    shown = at.dataframe[0].value
+    groups = list(dict.fromkeys(shown["features"]))
+    assert groups[:3] == ["raw pixels", "autoencoder", "PCA"]
+    assert (shown["features"] != shown["features"].shift()).sum() == len(groups)  # each group in one block
+    for feature, group in shown.groupby("features", sort=False):  # the zoo lists vae-mlp-z16 before vae-mlp-z2
+        assert list(group["size"]) == sorted(group["size"]), feature
 
 
 def test_feature_reading_names_the_sizes_in_plain_words():
