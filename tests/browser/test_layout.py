@@ -14,6 +14,10 @@ pytestmark = [pytest.mark.browser,
 # Width of each display equation's content beyond its box, in pixels (a few are italic overhang, not a cut).
 OVERFLOW = """() => Array.from(document.querySelectorAll('.katex-display')).map(
   e => [e.textContent.slice(0, 30), e.scrollWidth - e.clientWidth])"""
+# Boxes of the labels in the far-away inputs chart.
+LABELS = """() => Array.from(document.querySelectorAll('.st-key-anomaly_probe_hist g.annotation')).map(g => {
+  const r = g.getBoundingClientRect(); return [g.textContent, r.left, r.top, r.right, r.bottom];
+})"""
 
 
 @pytest.fixture(scope="module")
@@ -50,3 +54,21 @@ def test_every_equation_fits_its_column_on_a_laptop(browser, path):
     finally:
         page.close()
 
+
+def _overlap(a, b) -> bool:
+    return a[1] < b[3] and b[1] < a[3] and a[2] < b[4] and b[2] < a[4]
+
+
+@pytest.mark.parametrize("width,height", [(1280, 900), (1920, 1080)])
+def test_far_away_input_labels_do_not_overlap(browser, width, height):
+    page = _open(browser, "anomaly", width, height, "[role=tab]")
+    try:
+        page.get_by_role("tab", name="Failure modes").click()
+        page.wait_for_selector(".st-key-anomaly_probe_hist g.annotation", timeout=180_000)
+        page.wait_for_selector(driver.IDLE, timeout=180_000)
+        labels = page.evaluate(LABELS)
+        assert {text for text, *_ in labels} >= {"letter A", "letter K", "letter X", "blank"}
+        hits = [(a[0], b[0]) for i, a in enumerate(labels) for b in labels[i + 1:] if _overlap(a, b)]
+        assert not hits, f"labels drawn over each other: {hits}"
+    finally:
+        page.close()
