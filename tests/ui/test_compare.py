@@ -116,6 +116,21 @@ def test_each_preset_sets_its_models_noise_and_link(preset):
     assert at.selectbox(key="cmp_preset").value == preset.title
 
 
+def test_the_beta_ladder_preset_says_what_its_numbers_show():
+    ladder = next(p for p in compare.PRESETS if p.title == "The β ladder")
+    at = run()
+    at.selectbox(key="cmp_preset").set_value(ladder.title).run(timeout=120)
+    cards = state.cards()
+    rungs = [compare.ladder_rung(cards[m].config, cards[m].metrics, aeviz.load(cards[m].path).history)
+             for m in ladder.models]
+    reading = compare.beta_reading(rungs)
+    captions = [c.value for c in at.caption]
+    assert all("blurr" not in c for c in captions)
+    assert ladder.why in captions
+    if all("test_mse" in cards[m].metrics for m in ladder.models):  # the real zoo (the tiny stand-in has no numbers)
+        assert reading.startswith("The KL term") and reading in captions
+
+
 def test_a_link_opens_its_comparison_and_widget_changes_update_the_link():
     at = run({"models": "ae-mlp-z16,dae-mlp-z16,cae-mlp-z16", "noise": "masking", "level": "0.25", "steps": "5",
               "pair": "7,42", "seed": "3"})

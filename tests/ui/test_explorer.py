@@ -199,6 +199,12 @@ def test_sampling_says_why_a_plain_autoencoder_cannot():
     if all(n in CARDS for n in ladder):  # the beta ladder is shown to every model, one column per rung
         shown = [m.value for m in at.markdown if m.value.startswith("**β = ")]
         assert [v.split("**")[1] for v in shown] == ["β = 0.5", "β = 1", "β = 4", "β = 10"]
+        # the text says what the checkpoints' numbers show (the old one promised blurrier images at larger β)
+        kl = [aeviz.load(CARDS[n].path).history["test"]["kl"][-1] for n in ladder]
+        mse = [CARDS[n].metrics["test_mse"] for n in ladder]
+        note = next(c.value for c in at.caption if c.value.startswith("Four VAEs that differ only in β"))
+        assert f"falls from {kl[0]:.1f} to {kl[-1]:.1f} nats per image" in note and "blurr" not in note
+        assert f"{max(mse):.4f}" in note
 
 
 def test_latent_history_scrubs_through_epochs():

@@ -209,8 +209,23 @@ def _controls(available: list[str]) -> None:
                    help="Classic comparisons: each picks its models and the noise that makes its point.")
     if match:
         left.caption(match.why)
+        reading = _ladder_reading(match.models)
+        if reading:
+            left.caption(reading)
     right.multiselect("Models (2 to 4)", available, key=W["models"], max_selections=compare.MAX_MODELS,
                       help="Pretrained models, or ones you trained or uploaded in this session.")
+
+
+def _ladder_reading(models) -> str | None:
+    """What the numbers say when the models are pretrained and differ only in β (the β ladder preset)."""
+    cards = ui.cards()
+    if not all(m in cards for m in models):
+        return None
+    configs = [cards[m].config for m in models]
+    if len({c.beta for c in configs}) < 2 or len({replace(c, beta=1.0) for c in configs}) > 1:
+        return None
+    return compare.beta_reading([compare.ladder_rung(cards[m].config, cards[m].metrics,
+                                                     ui.pretrained_model(m).history) for m in models])
 
 
 def _settings() -> None:

@@ -10,6 +10,7 @@ from aeviz.ui import state
 from aeviz.ui.pages.explorer import draw
 from aeviz.ui.pages.explorer.latent_map import Ctx, memo, span
 from aeviz.ui.training import map_2d
+from aeviz.uses import compare
 
 BETA_LADDER = ("vae-mlp-z2-b0.5", "vae-mlp-z2", "vae-mlp-z2-b4", "vae-mlp-z2-b10")
 SLERP = (r"\mathrm{slerp}(z_0, z_1; t) = \frac{\sin((1-t)\,\Omega)}{\sin\Omega}\,z_0 + "
@@ -143,10 +144,11 @@ def _beta_ladder() -> None:
     cards = state.cards()
     if not all(n in cards for n in BETA_LADDER):
         return
-    st.subheader("The β ladder: sharp images or a smooth latent space")
-    state.explain("Four VAEs that differ only in β, the weight of the KL term. Small β reconstructs sharply but "
-                   "leaves gaps between clusters; large β packs the codes into the prior's disc, so every sample "
-                   "decodes to something plausible but the images get blurrier.")
+    st.subheader("The β ladder: how hard the codes are pulled towards the prior")
+    rungs = [compare.ladder_rung(cards[n].config, cards[n].metrics, state.pretrained_model(n).history)
+             for n in BETA_LADDER]
+    state.explain("Four VAEs that differ only in β, the weight of the KL term. " + compare.beta_reading(rungs)
+                  + " On the maps, the blue contours are the prior: see how closely each model's codes fill it.")
     for col, name in zip(st.columns(len(BETA_LADDER)), BETA_LADDER):
         with col:
             _ladder_column(name)
