@@ -63,7 +63,7 @@ def test_reduction_swiss_roll_then_slow_maps_then_mnist(monkeypatch):
     from aeviz import analysis
 
     at = _app("reduction")
-    table = at.session_state["red_table"]
+    table = at.dataframe[0].value
     assert list(table.index) == ["Autoencoder code", "PCA"]  # UMAP and t-SNE wait for the student
     assert 0.5 < table.loc["PCA", "trustworthiness"] <= 1.0
     assert table.loc["PCA", "unrolled (linear R²)"] < 0.5  # PCA leaves the roll rolled up
@@ -76,12 +76,12 @@ def test_reduction_swiss_roll_then_slow_maps_then_mnist(monkeypatch):
 
     monkeypatch.setattr(analysis, "project", fake)
     at.toggle(key="red_slow").set_value(True).run(timeout=TIMEOUT)
-    table = at.session_state["red_table"]
+    table = at.dataframe[0].value
     assert list(table.index) == ["Autoencoder code", "PCA", "UMAP", "t-SNE"]
     assert "UMAP" in at.caption[-1].value
 
     at.radio(key="red_data").set_value("mnist").run(timeout=TIMEOUT)
-    table = at.session_state["red_table"]
+    table = at.dataframe[0].value
     assert "5-NN accuracy" in table.columns and 0.1 < table.loc["PCA", "5-NN accuracy"] < 1.0
     assert "unrolled (linear R²)" not in table.columns
 
