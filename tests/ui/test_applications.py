@@ -89,7 +89,7 @@ def test_reduction_swiss_roll_then_slow_maps_then_mnist(monkeypatch):
 def test_features_sweep_trains_missing_sizes_on_demand():
     _needs("ae-mlp-z2")
     at = _app("features")
-    table = at.session_state["feat_table"]
+    table = at.dataframe[0].value
     raw = table[table["features"] == "raw pixels"].iloc[0]
     assert 0.8 < raw["linear probe"] <= 1.0 and 0.8 < raw["5-NN"] <= 1.0
     assert sorted(table.loc[table["features"] == "PCA", "size"]) == list(applications.LATENT_SIZES)
@@ -97,17 +97,16 @@ def test_features_sweep_trains_missing_sizes_on_demand():
     assert 2 in set(ae["size"]) and ae["source"].str.startswith("pretrained").all()
     if at.button:  # some sizes have no pretrained model: the button trains them
         at.button(key="feat_train").click().run(timeout=TIMEOUT)
-        table = at.session_state["feat_table"]
+        table = at.dataframe[0].value
         ae = table[table["features"] == "autoencoder"]
         assert sorted(ae["size"]) == list(applications.LATENT_SIZES)
         assert ae["source"].str.contains("trained here").any()
     assert len(at.get("plotly_chart")) == 2
     assert any("linear probe: " in c.value and "z = none" not in c.value for c in at.caption)
-    shown = at.dataframe[0].value
-    groups = list(dict.fromkeys(shown["features"]))
+    groups = list(dict.fromkeys(table["features"]))
     assert groups[:3] == ["raw pixels", "autoencoder", "PCA"]
-    assert (shown["features"] != shown["features"].shift()).sum() == len(groups)  # each group in one block
-    for feature, group in shown.groupby("features", sort=False):  # the zoo lists vae-mlp-z16 before vae-mlp-z2
+    assert (table["features"] != table["features"].shift()).sum() == len(groups)  # each group in one block
+    for feature, group in table.groupby("features", sort=False):  # the zoo lists vae-mlp-z16 before vae-mlp-z2
         assert list(group["size"]) == sorted(group["size"]), feature
 
 

@@ -28,7 +28,6 @@ def render() -> None:
             rows.append({"features": "autoencoder", "size": k, **_model_scores(source, model), "source": source})
     rows += [{"features": "PCA", "size": k, **_pca_scores(k), "source": "fit on the training images"} for k in sizes]
     table = _in_order(pd.DataFrame(rows + _extra_rows()))
-    st.session_state["feat_table"] = table
     _figures(table, sizes)
     st.dataframe(table, hide_index=True, height=36 * (len(table) + 1) + 4,
                  column_config={m: st.column_config.NumberColumn(format="%.3f") for m in METRICS})
