@@ -1,6 +1,8 @@
 """AppTest of the application pages against the real pretrained/ models; live training is shrunk to a few epochs."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -121,17 +123,19 @@ def test_feature_reading_names_the_sizes_in_plain_words():
 def test_compression_points_and_side_by_side():
     _needs("ae-mlp-z2")
     at = _app("compression")
-    table = at.session_state["comp_table"]
+    table = at.dataframe[0].value  # "All rate–distortion points"
     jpeg = table[table["method"] == "JPEG"]
     assert (jpeg["bytes"] > jpeg["bytes_without_tables"]).all() and jpeg["bytes"].min() > 100
     ae = table[(table["method"] == "autoencoder") & (table["k"] == 2)]
     assert sorted(ae["bytes"]) == [1.0, 2.0, 8.0]  # 4 bits, 8 bits, float32
     at.selectbox(key="comp_rate").set_value((2, 8)).run(timeout=TIMEOUT)
-    shown = at.session_state["comp_shown"]
+    shown = [c for image in at.image for c in image.captions]
     assert shown[0] == "original · 784 B" and shown[1].startswith("autoencoder · 2 B")
     assert shown[-1].startswith("JPEG q=")
     at.radio(key="comp_metric").set_value("MSE").run(timeout=TIMEOUT)
     assert not at.exception
+    y = json.loads(at.get("plotly_chart")[0].proto.spec)["layout"]["yaxis"]
+    assert (y["type"], y["exponentformat"], y["title"]["text"]) == ("log", "power", "mean squared error (log scale)")
 
 
 def test_augmentation_grid_download_and_experiment():
