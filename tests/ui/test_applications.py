@@ -138,26 +138,43 @@ def test_compression_points_and_side_by_side():
     assert (y["type"], y["exponentformat"], y["title"]["text"]) == ("log", "power", "mean squared error (log scale)")
 
 
+def _grid_caption(at) -> str:
+    return next(c for image in at.image for c in image.captions if " variants at s = " in c)
+
+
 def test_augmentation_grid_download_and_experiment():
+    from aeviz import analysis
+    from aeviz.data import load
+
     _needs("vae-mlp-z16")
     at = _app("augmentation")
     assert not at.radio and "plain autoencoder" in at.caption[1].value  # ae-mlp-z2 can only move its code
     at.sidebar.selectbox(key="model").set_value("vae-mlp-z16").run(timeout=TIMEOUT)
     assert at.radio(key="aug_mode").value == "posterior"
+    model, data = aeviz.load(state.cards()["vae-mlp-z16"].path), load("mnist")
+    x, spread = data.x_test.numpy()[:1], applications.code_spread(model, data.x_train)
+    plain = float(np.abs(analysis.reconstruct(model, x) - x).mean())
     at.slider(key="aug_scale").set_value(0.0).run(timeout=TIMEOUT)
-    out = at.session_state["aug_out"]
-    assert out.shape == (16, 1, 28, 28)
-    assert np.allclose(out, out[0])  # scale 0: every variant is the plain reconstruction
+    # scale 0: every variant is the plain reconstruction, so they all differ from the original by as much as it does
+    assert _grid_caption(at) == f"16 variants at s = 0.0, mean change per pixel {plain:.3f}"
     at.slider(key="aug_scale").set_value(2.0).run(timeout=TIMEOUT)
-    out = at.session_state["aug_out"]
-    assert out.min() >= 0 and out.max() <= 1 and not np.allclose(out, out[0])
+    far = applications.augment(model, x, 16, 2.0, 0, spread, "posterior")
+    assert _grid_caption(at) == f"16 variants at s = 2.0, mean change per pixel {np.abs(far - x).mean():.3f}"
+    assert np.abs(far - x).mean() > plain + 0.005  # far draws stray from the source image
     at.select_slider(key="aug_pc").set_value(5)
     at.slider(key="aug_k").set_value(2).run(timeout=TIMEOUT)
     at.button(key="aug_run").click().run(timeout=TIMEOUT)
-    mean, std = at.session_state["aug_gain"]
-    assert -1 < mean < 1 and std >= 0
-    assert "±" in at.metric[2].value
-    assert any(m.value.startswith(("**No clear effect", "**Augmentation")) for m in at.markdown)
+    table = at.dataframe[0].value
+    expected = applications.few_shot_gain(model, data, 5, 2, 0.5, tuple(table["seed"]), spread, "posterior")
+    real, aug = np.array(expected["real only"]), np.array(expected["real + augmented"])
+    np.testing.assert_allclose(table["real only"], real)
+    np.testing.assert_allclose(table["change"], aug - real)
+    gain = (aug - real) * 100
+    assert at.metric[2].label == "change (same draws)"
+    assert at.metric[2].value == f"{gain.mean():+.1f} ± {gain.std():.1f} points"
+    clear = abs(gain.mean()) > gain.std() and ((gain > 0).all() or (gain < 0).all())
+    verdict = next(m.value for m in at.markdown if m.value.startswith(("**No clear effect", "**Augmentation")))
+    assert verdict.startswith("**Augmentation" if clear else "**No clear effect")
 
 
 def test_image_pages_refuse_a_points_model_in_one_sentence():

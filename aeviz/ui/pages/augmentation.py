@@ -67,7 +67,6 @@ def _variants(key: str, model, mode: str, spread) -> None:
     seed = c[3].number_input("Seed", 0, 10_000, 0, key="aug_seed")
     x = d.x_test.numpy()[idx: idx + 1]
     out = applications.augment(model, x, n, scale, seed, spread, mode)
-    st.session_state["aug_out"] = out
     left, right = st.columns([1.4, 4])
     with left:
         widgets.show_images([x[0], analysis.reconstruct(model, x)[0]], ["original", "decoded"], width=84)
@@ -127,7 +126,6 @@ def _report(result: dict, per_class: int, n_aug: int) -> None:
     c[1].metric(f"+ {n_aug} variants each", f"{aug.mean():.1%} ± {aug.std():.1%}", f"{gain.mean() * 100:+.1f} points")
     c[2].metric("change (same draws)", f"{gain.mean() * 100:+.1f} ± {gain.std() * 100:.1f} points")
     st.dataframe({"seed": list(SEEDS), "real only": real, "real + augmented": aug, "change": gain}, hide_index=True)
-    st.session_state["aug_gain"] = (float(gain.mean()), float(gain.std()))
     st.markdown(_verdict(gain))
 
 
