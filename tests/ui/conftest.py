@@ -1,9 +1,12 @@
 """Fixtures shared by the page tests."""
 from __future__ import annotations
 
+import base64
 import functools
+import json
 from unittest import mock
 
+import numpy as np
 import pytest
 
 
@@ -42,3 +45,16 @@ def fragment_rerun():
         with mock.patch.object(local_script_runner, "RerunData", functools.partial(RerunData, fragment_id=fragment)):
             return at.run(timeout=timeout)
     return rerun
+
+
+@pytest.fixture
+def traces():
+    """chart -> {trace name: y values} of an AppTest plotly chart, as the browser gets them (the JSON spec may hold
+    arrays as base64 bytes)."""
+    def read(chart) -> dict[str, np.ndarray]:
+        def values(data):
+            if isinstance(data, dict):
+                return np.frombuffer(base64.b64decode(data["bdata"]), np.dtype(data["dtype"]))
+            return np.asarray(data, float)
+        return {t.get("name"): values(t["y"]) for t in json.loads(chart.proto.spec)["data"]}
+    return read

@@ -48,8 +48,6 @@ def _panel(key: str, model) -> None:
     errors, changes = _test_set_curve(key, model, method, missing, steps)
     states = np.stack(list(imputation.fill_states(method, model, x[idx: idx + 1], missing, mean_image, steps)))[:, 0]
     mine = [float(imputation.missing_mse(x[idx: idx + 1], s[None], missing)[0]) for s in states]
-    st.session_state["imp_result"] = {"test_mean_fill": errors[0], "test_autoencoder": errors[-1],
-                                      "image_mean_fill": mine[0], "image_autoencoder": mine[-1], "curve": errors}
     c = st.columns(4)
     c[0].metric("test set · mean-image fill", f"{errors[0]:.4f}",
                 help=f"MSE on the missing pixels of the first {N_TEST} test images.")
