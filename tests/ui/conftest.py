@@ -49,12 +49,13 @@ def fragment_rerun():
 
 @pytest.fixture
 def traces():
-    """chart -> {trace name: y values} of an AppTest plotly chart, as the browser gets them (the JSON spec may hold
+    """chart -> {trace name: (x, y)} of an AppTest plotly chart, as the browser gets them (the JSON spec may hold
     arrays as base64 bytes)."""
-    def read(chart) -> dict[str, np.ndarray]:
-        def values(data):
-            if isinstance(data, dict):
-                return np.frombuffer(base64.b64decode(data["bdata"]), np.dtype(data["dtype"]))
-            return np.asarray(data, float)
-        return {t.get("name"): values(t["y"]) for t in json.loads(chart.proto.spec)["data"]}
+    def values(data) -> np.ndarray:
+        if isinstance(data, dict):
+            return np.frombuffer(base64.b64decode(data["bdata"]), np.dtype(data["dtype"]))
+        return np.asarray(data, float)
+
+    def read(chart) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        return {t.get("name"): (values(t["x"]), values(t["y"])) for t in json.loads(chart.proto.spec)["data"]}
     return read

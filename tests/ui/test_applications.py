@@ -200,7 +200,7 @@ def _imputation_shown(at, traces) -> dict:
     """The numbers the imputation page shows: its four metrics, and the test-set curve of its error chart."""
     shown = {m.label: float(m.value) for m in at.metric}
     chart = next(c for c in at.get("plotly_chart") if c.key == "imp_err")
-    return {**shown, "curve": traces(chart)["test set (500 images)"]}
+    return {**shown, "curve": traces(chart)["test set (500 images)"][1]}
 
 
 def test_imputation_beats_the_mean_image_on_the_test_set(traces):

@@ -56,7 +56,6 @@ def _interpolation(ctx: Ctx, idx: int) -> None:
     steps = c2.slider("Steps", 3, 15, 9, key="ex_int_steps")
     path = analysis.interpolate(ctx.z[a], ctx.z[b], steps, method)
     x_hat = analysis.decode(ctx.model, path)
-    st.session_state["ex_int_path"] = path
     if ctx.kind == "image":
         st.image(draw.mosaic(x_hat, steps, size=84), caption=f"#{a} → #{b}, {method}, {steps} steps")
     elif ctx.kind == "signal":
@@ -102,7 +101,6 @@ def _samples(ctx: Ctx) -> None:
         st.session_state["ex_seed"] = st.session_state.get("ex_seed", 0) + 1
     seed = st.session_state.get("ex_seed", 0)
     x = ctx.model.sample(24, temperature, torch.Generator().manual_seed(seed)).numpy()
-    st.session_state["ex_samples"] = x
     _draw_many(ctx, x, f"24 samples at T = {temperature:.1f}")
 
 
