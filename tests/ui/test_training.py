@@ -1,5 +1,6 @@
 """The live-training panel: start, finish, stop, diverge, refuse; the model lands in the session."""
 import json
+import re
 import time
 
 import numpy as np
@@ -69,8 +70,8 @@ def test_stop_keeps_the_weights_trained_so_far():
     job = at.session_state["t::job"]
     while job.step < 3:
         time.sleep(0.01)
-    assert at.button(key="t::stop")  # the live fragment shows Stop while training
-    assert at.get("progress")
+    assert at.button(key="t::stop").label == "Stop"  # the live fragment shows Stop while training
+    assert re.match(r"Epoch \d+ of 3000 · step \d+ of \d+ · loss ", at.get("progress")[0].proto.text)
     at.run()
     live = json.loads(next(c for c in at.get("plotly_chart") if c.key == "t::live_loss").proto.spec)
     assert [t["name"] for t in live["data"]] == ["recon = loss"]
