@@ -271,14 +271,15 @@ def signal_figure(x, x_hat, errors, smoothed, threshold: float, spans, truth, ti
 def powers_of_ten(fig, axis: str = "y"):
     """A log axis whose large and small numbers are all written as powers of ten (never 1B beside 10¹⁸).
 
-    Labels sit only at 10^k (minor 2s and 5s confuse a class) when the data spans two powers of ten or more;
-    within a narrower range plotly's own few ticks stay, else the axis would have one label or none.
+    Labels sit only at 10^k (minor 2s and 5s confuse a class) when the data spans two powers of ten or more, at
+    every few k beyond 8 of them (a diverging loss spans 20); within a narrower range plotly's own few ticks stay,
+    else the axis would have one label or none.
     """
     values = [np.asarray(v, np.float64).ravel() for v in (getattr(t, axis, None) for t in fig.data) if v is not None]
     values = np.concatenate(values) if values else np.zeros(0)
     values = values[np.isfinite(values) & (values > 0)]
-    wide = values.size > 0 and np.floor(np.log10(values.max())) - np.ceil(np.log10(values.min())) >= 1
+    powers = np.floor(np.log10(values.max())) - np.ceil(np.log10(values.min())) if values.size else 0
     (fig.update_yaxes if axis == "y" else fig.update_xaxes)(type="log", exponentformat="power",
-                                                            **({"dtick": 1} if wide else {}))
+                                                            **({"dtick": int(np.ceil(powers / 8))} if powers >= 1 else {}))
     return fig
 

@@ -28,7 +28,9 @@ def test_a_diverging_loss_is_labelled_in_powers_of_ten_only():
     loss = np.logspace(-1, 18, 50)
     fig = plots.live_loss(np.arange(1, 51), {"loss": loss, "recon": loss})
     axis = _y_axis(fig)
-    assert (axis["type"], axis["exponentformat"], axis["dtick"]) == ("log", "power", 1)
+    assert (axis["type"], axis["exponentformat"], axis["dtick"]) == ("log", "power", 3)  # 10⁰, 10³, ...: 7 labels
+    few = plots.live_loss([1, 2], {"loss": [0.01, 5.0], "recon": [0.01, 5.0]})
+    assert _y_axis(few)["dtick"] == 1
     assert [t.name for t in fig.data] == ["recon = loss"]
 
 
