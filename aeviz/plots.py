@@ -89,20 +89,44 @@ def add_path(fig: go.Figure, path, name: str = "path", color: str = "black") -> 
     return fig
 
 
+def drawn_terms(terms: dict) -> list[tuple[str, str, np.ndarray]]:
+    """(term, legend name, values) of a dict of loss terms, in drawing order.
+
+    The total "loss" comes last, on top: drawn first, a term close to it hid it. Where it equals the only other
+    term (a plain or denoising autoencoder: loss = recon) it is left out, and that term's name says "= loss".
+    """
+    terms = {k: np.asarray(v, np.float64) for k, v in terms.items() if len(v)}
+    total = terms.pop("loss", None)
+    if total is not None and len(terms) == 1:
+        (term, values), = terms.items()
+        if values.shape == total.shape and np.allclose(values, total, rtol=1e-6, atol=0, equal_nan=True):
+            return [(term, f"{term} = loss", values)]
+    return [(k, k, v) for k, v in terms.items()] + ([("loss", "loss", total)] if total is not None else [])
+
+
 def loss_curves(history: dict, title: str = "Loss per epoch", log_y: bool = False) -> go.Figure:
-    """Each loss term per epoch: solid for training, dashed for the test set."""
+    """Each loss term per epoch: solid for training, dashed for the test set; the total on top."""
     fig = go.Figure()
     epochs = history.get("epochs", [])
     for split, dash in (("train", "solid"), ("test", "dash")):
-        for term, values in history.get(split, {}).items():
-            if not values:
-                continue
+        for term, name, values in drawn_terms(history.get(split, {})):
             x = epochs[-len(values):] if split == "train" else _test_epochs(epochs, len(values))
-            fig.add_trace(go.Scatter(x=x, y=values, mode="lines+markers", name=f"{term} ({split})",
+            fig.add_trace(go.Scatter(x=x, y=values, mode="lines+markers", name=f"{name} ({split})",
                                      line=dict(dash=dash, color=TERM_COLORS.get(term)), marker=dict(size=4)))
     fig.update_xaxes(title="epoch")
-    fig.update_yaxes(title="nats or squared error per sample", type="log" if log_y else "linear")
-    return _layout(fig, title, 320)
+    fig.update_yaxes(title="nats or squared error per sample")
+    return powers_of_ten(_layout(fig, title, 320)) if log_y else _layout(fig, title, 320)
+
+
+def live_loss(steps, terms: dict) -> go.Figure:
+    """Every loss term per optimiser step on a log scale (terms differ by orders of magnitude); the total dashed."""
+    fig = go.Figure()
+    for term, name, values in drawn_terms(terms):
+        fig.add_trace(go.Scatter(x=np.asarray(steps), y=values, mode="lines", name=name,
+                                 line=dict(color=TERM_COLORS.get(term), dash="dash" if term == "loss" else "solid")))
+    fig.update_xaxes(title="optimiser step")
+    fig.update_yaxes(title="loss term per sample (log scale)")
+    return powers_of_ten(_layout(fig, "Loss terms, live", 320))
 
 
 def _test_epochs(epochs: list[int], n: int) -> list[int]:
@@ -257,7 +281,17 @@ def signal_figure(x, x_hat, errors, smoothed, threshold: float, spans, truth, ti
 
 
 def powers_of_ten(fig, axis: str = "y"):
-    """Label a log axis only at 10^k, written as powers: minor 2s and 5s confuse a class."""
-    (fig.update_yaxes if axis == "y" else fig.update_xaxes)(type="log", dtick=1, exponentformat="power")
+    """A log axis whose large and small numbers are all written as powers of ten (never 1B beside 10¹⁸).
+
+    Labels sit only at 10^k (minor 2s and 5s confuse a class) when the data spans two powers of ten or more, at
+    every few k beyond 8 of them (a diverging loss spans 20); within a narrower range plotly's own few ticks stay,
+    else the axis would have one label or none.
+    """
+    values = [np.asarray(v, np.float64).ravel() for v in (getattr(t, axis, None) for t in fig.data) if v is not None]
+    values = np.concatenate(values) if values else np.zeros(0)
+    values = values[np.isfinite(values) & (values > 0)]
+    powers = np.floor(np.log10(values.max())) - np.ceil(np.log10(values.min())) if values.size else 0
+    (fig.update_yaxes if axis == "y" else fig.update_xaxes)(type="log", exponentformat="power",
+                                                            **({"dtick": int(np.ceil(powers / 8))} if powers >= 1 else {}))
     return fig
 

@@ -164,17 +164,9 @@ def _unless_same(slot: str, signature: tuple, build) -> dict:
 
 
 def live_chart(steps: list[int], terms: dict[str, list[float]]):
-    """Every loss term per optimiser step on a log scale (terms differ by orders of magnitude)."""
+    """Every loss term per optimiser step (as far as every term has arrived)."""
     n = min([len(steps), *(len(v) for v in terms.values())])
-    series = {k: np.asarray(v[:n]) for k, v in terms.items()}
-    fig = plots.line_chart(np.asarray(steps[:n]), series, "optimiser step", "loss term per sample (log scale)",
-                           title="Loss terms, live")
-    for trace in fig.data:  # the same colour per term as every other loss chart; the total dashed
-        trace.update(mode="lines", line=dict(color=plots.TERM_COLORS.get(trace.name),
-                                             dash="dash" if trace.name == "loss" else "solid"))
-    fig.update_yaxes(type="log")
-    fig.update_layout(height=320)
-    return fig
+    return plots.live_loss(steps[:n], {k: v[:n] for k, v in terms.items()})
 
 
 def _snapshot_figure(s: jobs.JobStatus):

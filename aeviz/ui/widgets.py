@@ -1,9 +1,11 @@
-"""A canvas to draw a digit with the mouse or a finger; returns it as a 28x28 MNIST-like image.
+"""Widgets the pages share: a float slider's grid, image rows and grids, and a canvas to draw a digit.
 
-It uses streamlit-drawable-canvas (Fabric.js bundled in the wheel, Streamlit components v2): nothing is
+The canvas uses streamlit-drawable-canvas (Fabric.js bundled in the wheel, Streamlit components v2): nothing is
 loaded from the internet. The drawing comes back when a stroke ends.
 """
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import streamlit as st
@@ -13,6 +15,25 @@ from aeviz import images, plots
 
 SIDE = 224  # 8 canvas pixels per MNIST pixel: easy to draw on, quick to send
 STROKE = 18  # about 2.2 MNIST pixels after scaling the digit into its 20 px box, like MNIST's pen
+
+
+def slider_grid(lo: float, hi: float, steps: int = 100) -> tuple[float, float, float, str]:
+    """(min, max, step, format) for a float slider over [lo, hi] in about `steps` steps, every stop a short decimal.
+
+    The browser snaps a slider's value to the step and rounds it to the step's decimal places; with a step like
+    0.3306881 and ends that are not whole steps apart, the right end came back a hair above max, and Streamlit
+    reset the slider to its default: the end could not be reached. A step of 1, 2 or 5 x 10^k and ends on
+    multiples of it make every stop exact.
+    """
+    raw = (hi - lo) / steps if hi > lo else 1.0 / steps
+    k = math.floor(math.log10(raw))
+    step = max(m * 10.0 ** k for m in (1, 2, 5) if m * 10.0 ** k <= raw * (1 + 1e-9))
+    places = max(0, -k)
+    step = round(step, places)
+    lo, hi = round(math.floor(lo / step) * step, places), round(math.ceil(hi / step) * step, places)
+    if hi <= lo:
+        hi = round(lo + step, places)
+    return lo, hi, step, f"%.{max(2, places)}f"
 
 
 def draw_digit(key: str, side: int = SIDE) -> np.ndarray | None:

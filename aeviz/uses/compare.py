@@ -141,12 +141,59 @@ PRESETS = (
     Preset("AE vs VAE at latent 2", ("ae-mlp-z2", "vae-mlp-z2"),
            "The VAE's KL term packs the codes into a round cloud near the origin, so random codes decode to digits."),
     Preset("The β ladder", ("vae-mlp-z2-b0.5", "vae-mlp-z2", "vae-mlp-z2-b4", "vae-mlp-z2-b10"),
-           "A larger β pulls the codes harder towards N(0, I): smoother maps and blurrier reconstructions."),
+           "A larger β weighs the KL term more, pulling the codes towards N(0, I): compare how tightly each map "
+           "packs them, and what that costs in test MSE."),
     Preset("MLP vs convolutional", ("ae-mlp-z16", "ae-conv-z16", "vae-mlp-z16", "vae-conv-z16"),
            "Convolutions share weights across the image, so they reconstruct strokes with fewer parameters."),
     Preset("Vanilla vs denoising vs contractive under noise", ("ae-mlp-z16", "dae-mlp-z16", "cae-mlp-z16"),
            "Only the denoiser was trained to undo noise; watch its denoising PSNR at σ = 0.5.", "gaussian", 0.5),
 )
+
+
+# --- the beta ladder -------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Rung:
+    """One VAE of a ladder that varies only beta: its test KL (nats per image) and test MSE."""
+
+    beta: float
+    kl: float
+    mse: float
+
+
+def ladder_rung(config, metrics: dict, history: dict) -> Rung:
+    """A VAE's rung from its checkpoint: `aeviz train` stores the test KL as a metric; the zoo's cards do not, and
+    their training history ends with it."""
+    kl = metrics.get("test_kl")
+    if kl is None:
+        kl = (history.get("test", {}).get("kl") or [math.nan])[-1]
+    return Rung(float(config.beta), float(kl), float(metrics.get("test_mse", math.nan)))
+
+
+RISE = 0.05  # test MSE this much above the best of the smaller betas is a visible change in the images
+
+
+def beta_reading(rungs: list[Rung]) -> str:
+    """What the numbers of a beta ladder show, in two sentences ("" when a number is missing)."""
+    rungs = sorted(rungs, key=lambda r: r.beta)
+    if not rungs or any(math.isnan(v) for r in rungs for v in (r.kl, r.mse)):
+        return ""
+    betas, kls, mses = [f"{r.beta:g}" for r in rungs], [r.kl for r in rungs], [r.mse for r in rungs]
+    if all(a > b for a, b in zip(kls, kls[1:])):
+        kl = (f"The KL term falls from {kls[0]:.1f} to {kls[-1]:.1f} nats per image as β grows from {betas[0]} to "
+              f"{betas[-1]}: the codes are packed ever closer to N(0, I).")
+    else:
+        kl = f"The KL term at β = {', '.join(betas)}: {', '.join(f'{v:.1f}' for v in kls)} nats per image."
+    jump = next((k for k in range(1, len(rungs)) if mses[k] > (1 + RISE) * min(mses[:k])), None)
+    if jump is None:
+        mse = (f"The images barely change: test MSE stays between {min(mses):.4f} and {max(mses):.4f} "
+               "on every rung.")
+    elif jump == 1:
+        mse = f"Test MSE rises from {mses[0]:.4f} at β = {betas[0]} to {mses[1]:.4f} at β = {betas[1]}."
+    else:
+        mse = (f"The images barely change until β = {betas[jump]}: test MSE stays between {min(mses[:jump]):.4f} "
+               f"and {max(mses[:jump]):.4f} for smaller β, then rises to {mses[jump]:.4f}.")
+    return f"{kl} {mse}"
 
 
 def apply_preset(preset: Preset, state: State, available) -> tuple[State, list[str]]:

@@ -1,5 +1,6 @@
-"""plots: the one nearest-neighbour upscaling."""
+"""Figure builders: what a chart shows (traces, their names and order, axis formats)."""
 import numpy as np
+import pytest
 
 from aeviz import plots
 
@@ -17,3 +18,45 @@ def test_upscale_keeps_leading_axes_and_never_shrinks():
     assert plots.upscale(batch, 2).shape == (4, 1, 10, 10)
     np.testing.assert_array_equal(plots.upscale(batch[0, 0], 0), batch[0, 0])
     np.testing.assert_array_equal(plots.upscale(batch[0, 0], 1), batch[0, 0])
+
+
+def test_a_total_equal_to_its_only_term_is_drawn_once_and_named():
+    recon = [0.5, 0.3, 0.2]
+    drawn = plots.drawn_terms({"loss": recon, "recon": recon})
+    assert [(term, name) for term, name, _ in drawn] == [("recon", "recon = loss")]
+    np.testing.assert_array_equal(drawn[0][2], recon)
+
+
+def test_the_total_of_several_terms_is_drawn_last_on_top():
+    drawn = plots.drawn_terms({"loss": [3.0, 2.0], "recon": [2.0, 1.5], "kl": [1.0, 0.5]})
+    assert [name for _, name, _ in drawn] == ["recon", "kl", "loss"]
+    nearly = plots.drawn_terms({"loss": [2.001, 1.501], "recon": [2.0, 1.5], "sparsity": [1.0, 1.0]})
+    assert [name for _, name, _ in nearly] == ["recon", "sparsity", "loss"]
+
+
+def _y_axis(fig) -> dict:
+    return fig.to_plotly_json()["layout"]["yaxis"]
+
+
+def test_a_diverging_loss_is_labelled_in_powers_of_ten_only():
+    """Plotly's default labels a log axis 1B, 1T, then 10^18: three notations on one axis."""
+    loss = np.logspace(-1, 18, 50)
+    fig = plots.live_loss(np.arange(1, 51), {"loss": loss, "recon": loss})
+    axis = _y_axis(fig)
+    assert (axis["type"], axis["exponentformat"], axis["dtick"]) == ("log", "power", 3)  # 10⁰, 10³, ...: 7 labels
+    few = plots.live_loss([1, 2], {"loss": [0.01, 5.0], "recon": [0.01, 5.0]})
+    assert _y_axis(few)["dtick"] == 1
+    assert [t.name for t in fig.data] == ["recon = loss"]
+
+
+@pytest.mark.parametrize("log_y", [True, False])
+def test_loss_curves_per_epoch(log_y):
+    history = {"epochs": [1, 2, 3], "train": {"loss": [3.0, 2.0, 1.0], "recon": [2.0, 1.5, 0.8], "kl": [1, .5, .2]},
+               "test": {"loss": [3.1, 2.1, 1.1], "recon": [2.1, 1.6, 0.9], "kl": [1, .5, .2]}}
+    fig = plots.loss_curves(history, log_y=log_y)
+    assert [t.name for t in fig.data] == ["recon (train)", "kl (train)", "loss (train)",
+                                          "recon (test)", "kl (test)", "loss (test)"]
+    axis = _y_axis(fig)
+    assert axis.get("type", "linear") == ("log" if log_y else "linear")
+    if log_y:  # 0.2 .. 3.1 spans one power of ten: plotly's own ticks stay, written the same way
+        assert axis["exponentformat"] == "power" and "dtick" not in axis

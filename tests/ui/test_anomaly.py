@@ -99,7 +99,7 @@ def test_percentile_threshold_sets_the_numbers_shown(trained):
     assert table["normal"].tolist().count("yes") == 1 and table.loc[3, "normal"] == "yes"
 
 
-def test_moving_the_threshold_by_value(trained):
+def test_moving_the_threshold_by_value(trained, slider_end):
     at = trained
     r = _result(at)
     at.radio(key="anomaly_mode").set_value("by value").run()
@@ -112,6 +112,9 @@ def test_moving_the_threshold_by_value(trained):
     flagged = r["scores"] > next(s for s in at.slider if s.key.startswith("anomaly_t::")).value
     assert m["Recall"] == f"{100 * flagged[r['is_anomaly']].mean():.1f} %"
     assert m["False alarm rate"] == f"{100 * flagged[~r['is_anomaly']].mean():.1f} %"
+    slider = next(s for s in at.slider if s.key.startswith("anomaly_t::"))
+    slider.set_value(slider_end(slider)).run()  # the right end, as a browser sends it, is kept
+    assert float(_metrics(at)["Threshold τ"]) == pytest.approx(slider.max, rel=1e-3)
     at.radio(key="anomaly_mode").set_value(at.radio(key="anomaly_mode").options[0]).run()
 
 
@@ -155,7 +158,7 @@ def test_vae_scores_by_negative_elbo():
     assert float(_metrics(at)["AUROC"]) != mse_auc
 
 
-def test_time_series_tab_with_the_pretrained_model():
+def test_time_series_tab_with_the_pretrained_model(slider_end):
     from aeviz.ui.pages import anomaly as page
 
     at = _app()
@@ -184,6 +187,8 @@ def test_time_series_tab_with_the_pretrained_model():
     row2 = expected(t_slider().value)
     assert _metrics(at)["Event recall"] == f"{100 * row2['event recall']:.1f} %"
     assert row2["event recall"] <= row["event recall"]
+    t_slider().set_value(slider_end(t_slider())).run()
+    assert t_slider().value == t_slider().max  # the right end, as a browser sends it, is kept
     at.selectbox(key="anomaly_type").set_value("level shift").run()
     signal = at.select_slider(key="anomaly_signal::level shift")
     assert len(signal.options) == (y == 2).sum() and all(y[int(o)] == 2 for o in signal.options)

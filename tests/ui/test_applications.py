@@ -1,7 +1,7 @@
 """AppTest of the application pages against the real pretrained/ models; live training is shrunk to a few epochs."""
 from __future__ import annotations
 
-import re
+import json
 
 import numpy as np
 import pytest
@@ -11,7 +11,7 @@ import aeviz
 from aeviz import analysis
 from aeviz.data import load
 from aeviz.ui import state
-from aeviz.uses import sweep
+from aeviz.uses import augmentation, sweep
 
 TIMEOUT = 180
 
@@ -64,10 +64,9 @@ def test_every_page_module_is_registered_once_in_app_py():
 
 
 def test_reduction_swiss_roll_then_slow_maps_then_mnist(monkeypatch):
-    from aeviz import analysis
 
     at = _app("reduction")
-    table = at.session_state["red_table"]
+    table = at.dataframe[0].value
     assert list(table.index) == ["Autoencoder code", "PCA"]  # UMAP and t-SNE wait for the student
     assert 0.5 < table.loc["PCA", "trustworthiness"] <= 1.0
     assert table.loc["PCA", "unrolled (linear R²)"] < 0.5  # PCA leaves the roll rolled up
@@ -80,12 +79,12 @@ def test_reduction_swiss_roll_then_slow_maps_then_mnist(monkeypatch):
 
     monkeypatch.setattr(analysis, "project", fake)
     at.toggle(key="red_slow").set_value(True).run(timeout=TIMEOUT)
-    table = at.session_state["red_table"]
+    table = at.dataframe[0].value
     assert list(table.index) == ["Autoencoder code", "PCA", "UMAP", "t-SNE"]
     assert "UMAP" in at.caption[-1].value
 
     at.radio(key="red_data").set_value("mnist").run(timeout=TIMEOUT)
-    table = at.session_state["red_table"]
+    table = at.dataframe[0].value
     assert "5-NN accuracy" in table.columns and 0.1 < table.loc["PCA", "5-NN accuracy"] < 1.0
     assert "unrolled (linear R²)" not in table.columns
 
@@ -93,7 +92,7 @@ def test_reduction_swiss_roll_then_slow_maps_then_mnist(monkeypatch):
 def test_features_sweep_trains_missing_sizes_on_demand():
     _needs("ae-mlp-z2")
     at = _app("features")
-    table = at.session_state["feat_table"]
+    table = at.dataframe[0].value
     raw = table[table["features"] == "raw pixels"].iloc[0]
     assert 0.8 < raw["linear probe"] <= 1.0 and 0.8 < raw["5-NN"] <= 1.0
     assert sorted(table.loc[table["features"] == "PCA", "size"]) == list(sweep.LATENT_SIZES)
@@ -101,12 +100,17 @@ def test_features_sweep_trains_missing_sizes_on_demand():
     assert 2 in set(ae["size"]) and ae["source"].str.startswith("pretrained").all()
     if at.button:  # some sizes have no pretrained model: the button trains them
         at.button(key="feat_train").click().run(timeout=TIMEOUT)
-        table = at.session_state["feat_table"]
+        table = at.dataframe[0].value
         ae = table[table["features"] == "autoencoder"]
         assert sorted(ae["size"]) == list(sweep.LATENT_SIZES)
         assert ae["source"].str.contains("trained here").any()
     assert len(at.get("plotly_chart")) == 2
     assert any("linear probe: " in c.value and "z = none" not in c.value for c in at.caption)
+    groups = list(dict.fromkeys(table["features"]))
+    assert groups[:3] == ["raw pixels", "autoencoder", "PCA"]
+    assert (table["features"] != table["features"].shift()).sum() == len(groups)  # each group in one block
+    for feature, group in table.groupby("features", sort=False):  # the zoo lists vae-mlp-z16 before vae-mlp-z2
+        assert list(group["size"]) == sorted(group["size"]), feature
 
 
 def test_feature_reading_names_the_sizes_in_plain_words():
@@ -120,37 +124,56 @@ def test_feature_reading_names_the_sizes_in_plain_words():
 def test_compression_points_and_side_by_side():
     _needs("ae-mlp-z2")
     at = _app("compression")
-    table = at.session_state["comp_table"]
+    table = at.dataframe[0].value  # "All rate–distortion points"
     jpeg = table[table["method"] == "JPEG"]
     assert (jpeg["bytes"] > jpeg["bytes_without_tables"]).all() and jpeg["bytes"].min() > 100
     ae = table[(table["method"] == "autoencoder") & (table["k"] == 2)]
     assert sorted(ae["bytes"]) == [1.0, 2.0, 8.0]  # 4 bits, 8 bits, float32
     at.selectbox(key="comp_rate").set_value((2, 8)).run(timeout=TIMEOUT)
-    shown = at.session_state["comp_shown"]
+    shown = [c for image in at.image for c in image.captions]
     assert shown[0] == "original · 784 B" and shown[1].startswith("autoencoder · 2 B")
     assert shown[-1].startswith("JPEG q=")
     at.radio(key="comp_metric").set_value("MSE").run(timeout=TIMEOUT)
     assert not at.exception
+    y = json.loads(at.get("plotly_chart")[0].proto.spec)["layout"]["yaxis"]
+    assert (y["type"], y["exponentformat"], y["title"]["text"]) == ("log", "power", "mean squared error (log scale)")
+
+
+def _grid_caption(at) -> str:
+    return next(c for image in at.image for c in image.captions if " variants at s = " in c)
 
 
 def test_augmentation_grid_download_and_experiment():
+
     _needs("vae-mlp-z16")
     at = _app("augmentation")
     assert not at.radio and "plain autoencoder" in at.caption[1].value  # ae-mlp-z2 can only move its code
     at.sidebar.selectbox(key="model").set_value("vae-mlp-z16").run(timeout=TIMEOUT)
     assert at.radio(key="aug_mode").value == "posterior"
+    model, data = aeviz.load(state.cards()["vae-mlp-z16"].path), load("mnist")
+    x, spread = data.x_test.numpy()[:1], augmentation.code_spread(model, data.x_train)
+    plain = float(np.abs(analysis.reconstruct(model, x) - x).mean())
     at.slider(key="aug_scale").set_value(0.0).run(timeout=TIMEOUT)
-    x = load("mnist").x_test.numpy()[:1]
-    plain = float(np.abs(analysis.reconstruct(aeviz.load(state.cards()["vae-mlp-z16"].path), x) - x).mean())
-    change = lambda: float(re.search(r"mean change per pixel ([0-9.]+)", _grid_caption(at)).group(1))
-    assert _grid_caption(at).startswith("16 variants at s = 0.0") and change() == pytest.approx(plain, abs=1e-3)
+    # scale 0: every variant is the plain reconstruction, so they all differ from the original by as much as it does
+    assert _grid_caption(at) == f"16 variants at s = 0.0, mean change per pixel {plain:.3f}"
     at.slider(key="aug_scale").set_value(2.0).run(timeout=TIMEOUT)
-    assert _grid_caption(at).startswith("16 variants at s = 2.0") and change() > plain + 0.01
+    far = augmentation.augment(model, x, 16, 2.0, 0, spread, "posterior")
+    assert _grid_caption(at) == f"16 variants at s = 2.0, mean change per pixel {np.abs(far - x).mean():.3f}"
+    assert np.abs(far - x).mean() > plain + 0.005  # far draws stray from the source image
     at.select_slider(key="aug_pc").set_value(5)
     at.slider(key="aug_k").set_value(2).run(timeout=TIMEOUT)
     at.button(key="aug_run").click().run(timeout=TIMEOUT)
-    assert re.fullmatch(r"[+−-]?\d+\.\d ± \d+\.\d points", at.metric[2].value), at.metric[2].value
-    assert any(m.value.startswith(("**No clear effect", "**Augmentation")) for m in at.markdown)
+    table = at.dataframe[0].value
+    expected = augmentation.few_shot_gain(model, data, 5, 2, 0.5, tuple(table["seed"]), spread, "posterior")
+    real, aug = np.array(expected["real only"]), np.array(expected["real + augmented"])
+    np.testing.assert_allclose(table["real only"], real)
+    np.testing.assert_allclose(table["change"], aug - real)
+    gain = (aug - real) * 100
+    assert at.metric[2].label == "change (same draws)"
+    assert at.metric[2].value == f"{gain.mean():+.1f} ± {gain.std():.1f} points"
+    clear = abs(gain.mean()) > gain.std() and ((gain > 0).all() or (gain < 0).all())
+    verdict = next(m.value for m in at.markdown if m.value.startswith(("**No clear effect", "**Augmentation")))
+    assert verdict.startswith("**Augmentation" if clear else "**No clear effect")
 
 
 def test_image_pages_refuse_a_points_model_in_one_sentence(give_model):
@@ -171,29 +194,31 @@ def _imputation_with_session_model():
     imputation.render()
 
 
-def test_imputation_beats_mean_image_and_keeps_known_pixels():
+def _imputation_shown(at, traces) -> dict:
+    """The numbers the imputation page shows: its four metrics, and the test-set curve of its error chart."""
+    shown = {m.label: float(m.value) for m in at.metric}
+    chart = next(c for c in at.get("plotly_chart") if c.key == "imp_err")
+    return {**shown, "curve": traces(chart)["test set (500 images)"][1]}
+
+
+def test_imputation_beats_the_mean_image_on_the_test_set(traces):
     _needs("ae-mlp-z16")
     at = _app("imputation")
     at.sidebar.selectbox(key="model").set_value("ae-mlp-z16").run(timeout=TIMEOUT)
     assert at.selectbox(key="imp_method").value == "fit the code"
-    result = at.session_state["imp_result"]
-    curve = result["curve"]
-    assert len(curve) == 101 and curve[0] == pytest.approx(result["test_mean_fill"])
+    shown = _imputation_shown(at, traces)
+    curve, mean_fill, ae = shown["curve"], shown["test set · mean-image fill"], shown["test set · autoencoder, 100 steps"]
+    assert len(curve) == 101 and curve[0] == pytest.approx(mean_fill, abs=5e-5) and curve[-1] == pytest.approx(ae, abs=5e-5)
     # Measured: top half missing, 0.064 for the mean image, 0.055 after 100 steps of fitting the code.
-    assert result["test_autoencoder"] < 0.95 * result["test_mean_fill"]
+    assert ae < 0.95 * mean_fill
     assert any("ends below the mean-image baseline" in c.value for c in at.caption)
     at.selectbox(key="imp_method").set_value("iterated reconstruction").run(timeout=TIMEOUT)
     at.selectbox(key="imp_mask").set_value("random pixels").run(timeout=TIMEOUT)
     at.slider(key="imp_rate").set_value(0.3)
     at.slider(key="imp_iters").set_value(3).run(timeout=TIMEOUT)
     assert not at.exception
-    result = at.session_state["imp_result"]
-    assert len(result["curve"]) == 4
+    shown = _imputation_shown(at, traces)
+    assert len(shown["curve"]) == 4 and at.metric[1].label == "test set · autoencoder, 3 iterations"
     # Scattered missing pixels are easy for both methods: 0.07 for the mean image, about 0.03 here.
-    assert result["test_autoencoder"] < 0.6 * result["test_mean_fill"]
-    assert at.metric[0].value == f"{result['test_mean_fill']:.4f}"
-    assert at.metric[1].label == "test set · autoencoder, 3 iterations"
-
-
-def _grid_caption(at) -> str:
-    return next(c for img in at.image for c in img.captions if "variants at s =" in c)
+    assert shown["test set · autoencoder, 3 iterations"] < 0.6 * shown["test set · mean-image fill"]
+    assert at.metric[0].value == f"{shown['curve'][0]:.4f}" and at.metric[1].value == f"{shown['curve'][-1]:.4f}"

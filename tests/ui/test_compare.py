@@ -59,9 +59,11 @@ def page():
     compare_page.render()
 
 
-def run(params=None, session=None) -> AppTest:
+def run(params=None, session=None, url=None) -> AppTest:
     at = AppTest.from_function(page)
     at.query_params.update(params or {})
+    if url:
+        at.context["url"] = url  # the address the browser used (st.context.url)
     for k, v in (session or {}).items():
         at.session_state[k] = v
     return at.run(timeout=120)
@@ -115,6 +117,21 @@ def test_each_preset_sets_its_models_noise_and_link(preset):
     assert at.selectbox(key="cmp_preset").value == preset.title
 
 
+def test_the_beta_ladder_preset_says_what_its_numbers_show():
+    ladder = next(p for p in compare.PRESETS if p.title == "The β ladder")
+    at = run()
+    at.selectbox(key="cmp_preset").set_value(ladder.title).run(timeout=120)
+    cards = state.cards()
+    rungs = [compare.ladder_rung(cards[m].config, cards[m].metrics, aeviz.load(cards[m].path).history)
+             for m in ladder.models]
+    reading = compare.beta_reading(rungs)
+    captions = [c.value for c in at.caption]
+    assert all("blurr" not in c for c in captions)
+    assert ladder.why in captions
+    if all("test_mse" in cards[m].metrics for m in ladder.models):  # the real zoo (the tiny stand-in has no numbers)
+        assert reading.startswith("The KL term") and reading in captions
+
+
 def test_a_link_opens_its_comparison_and_widget_changes_update_the_link():
     at = run({"models": "ae-mlp-z16,dae-mlp-z16,cae-mlp-z16", "noise": "masking", "level": "0.25", "steps": "5",
               "pair": "7,42", "seed": "3"})
@@ -124,12 +141,44 @@ def test_a_link_opens_its_comparison_and_widget_changes_update_the_link():
     assert at.slider(key="cmp_level").value == 0.25
     assert at.slider(key="cmp_steps").value == 5
     assert (at.number_input(key="cmp_pair_a").value, at.number_input(key="cmp_pair_b").value) == (7, 42)
-    at.slider(key="cmp_steps").set_value(9).run(timeout=120)
+    at.slider(key="cmp_steps").set_value(9).run(timeout=120)  # reruns the interpolation and the share box only
     assert at.query_params["steps"] == "9"
+    at.run(timeout=120)
     at.multiselect(key="cmp_models").unselect("cae-mlp-z16").run(timeout=120)
     assert at.query_params["models"] == "ae-mlp-z16,dae-mlp-z16"
     assert at.query_params["noise"] == "masking" and at.query_params["pair"] == "7,42"
     assert at.multiselect(key="cmp_models").value == ["ae-mlp-z16", "dae-mlp-z16"]  # not reset from the link
+
+
+def share_link(at) -> str:
+    """The text of the 'Share this comparison' box, as the last run drew it."""
+    links = [c.value for c in at.code if "?models=" in c.value]
+    assert len(links) == 1, "the last run did not redraw the share box: the browser goes on showing the old link"
+    return links[0]
+
+
+def test_the_share_link_follows_changes_made_inside_the_fragments(fragment_rerun):
+    """Steps and the class live in fragments that rerun alone; the box above them used to keep the old link."""
+    at = run({"models": "ae-mlp-z2,vae-mlp-z2", "steps": "8"}, url="http://10.0.0.7:8501/compare")
+    assert share_link(at).startswith("http://10.0.0.7:8501/compare?models=ae-mlp-z2,vae-mlp-z2&")
+    assert "&steps=8&" in share_link(at)
+    at = fragment_rerun(at, at.slider(key="cmp_steps"), 12)
+    assert at.query_params["steps"] == "12" and "&steps=12&" in share_link(at)
+    at.run(timeout=120)
+    at = fragment_rerun(at, at.selectbox(key="cmp_cls"), 3)
+    assert at.query_params["cls"] == "3" and share_link(at).endswith("&cls=3")
+    assert "&steps=12&" in share_link(at)
+
+
+def test_a_link_opened_as_localhost_is_shared_with_the_network_address(monkeypatch):
+    from streamlit import net_util
+
+    monkeypatch.setattr(net_util, "get_internal_ip", lambda: "192.168.1.20")
+    at = run({"models": "ae-mlp-z2,vae-mlp-z2"}, url="http://localhost:8501/compare")
+    assert share_link(at).startswith("http://192.168.1.20:8501/compare?models=ae-mlp-z2,vae-mlp-z2&")
+    assert ("Your browser opened the app as localhost, which names this computer only; the link uses its network "
+            "address, 192.168.1.20, instead.") in [c.value for c in at.caption]
+    assert "address bar always holds" not in " ".join(c.value for c in at.caption)
 
 
 def test_a_bad_link_opens_with_clear_notes_not_an_error():
@@ -143,6 +192,8 @@ def test_a_bad_link_opens_with_clear_notes_not_an_error():
     assert at.slider(key="cmp_level").value == 0.0
     assert at.query_params["models"] == "ae-mlp-z2,vae-mlp-z2" and at.query_params["pair"] == "0,1"
     at.slider(key="cmp_steps").set_value(6).run(timeout=120)
+    at.run(timeout=120)  # the steps rerun only their fragment; the notes sit above it
+    assert at.multiselect(key="cmp_models").value == ["ae-mlp-z2", "vae-mlp-z2"]
     assert not at.warning  # the notes were about the link; once the user moves on they go
 
 
@@ -163,6 +214,20 @@ def test_selecting_points_in_one_map_highlights_them_in_all():
     assert "4 test images highlighted in every map." in [c.value for c in at.caption]
     at.button[0].click().run(timeout=120)  # "Clear the selection"
     assert highlighted_per_map(at) == [[], [], []]
+
+
+def test_a_click_on_one_dot_selects_it_in_every_map():
+    """Streamlit turns click selection off while a chart's drag mode is box or lasso select: the maps used to
+    start in lasso mode, so a click on a dot selected nothing."""
+    from streamlit.proto.PlotlyChart_pb2 import PlotlyChart
+
+    at = run({"models": "ae-mlp-z2,vae-mlp-z2"})
+    for chart in at.get("plotly_chart"):
+        assert json.loads(chart.proto.spec)["layout"].get("dragmode") not in ("select", "lasso")
+        assert PlotlyChart.SelectionMode.POINTS in chart.proto.selection_mode
+    at = select_points(at, at.get("plotly_chart")[1], [42])  # what a click on test image #42 sends
+    assert highlighted_per_map(at) == [[42], [42]]
+    assert "Test image #42 is highlighted in every map." in [c.value for c in at.caption]
 
 
 def test_picking_a_class_highlights_it_in_every_map_and_in_the_link():

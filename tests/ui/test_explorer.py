@@ -16,7 +16,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import aeviz
-from aeviz import io
+from aeviz import analysis, io
 from aeviz.data import load
 from aeviz.ui.state import digest as state_digest
 
@@ -106,6 +106,16 @@ def test_moving_a_slider_changes_the_code_and_the_image():
     assert _code(at).startswith(f"z = `({z1.value:.2f},")
 
 
+def test_the_right_end_of_a_latent_slider_is_reachable(slider_end):
+    """Dragged to its right end, z1 of ae-mlp-z2 used to come back a hair above max and was reset."""
+    at = _app("ae-mlp-z2")
+    code, image = _code(at), _decoded(at)
+    z1 = at.slider[0]
+    z1.set_value(slider_end(z1)).run()
+    assert at.slider[0].value == pytest.approx(z1.max, abs=1e-9)
+    assert _code(at).startswith(f"z = `({z1.max:.2f},") and _code(at) != code and _decoded(at) != image
+
+
 def test_a_click_on_the_map_selects_that_sample():
     at = _app("ae-mlp-z2")
     at.session_state["ex_map"] = {"selection": {"points": [{"customdata": 42, "x": 0.0, "y": 0.0}],
@@ -145,17 +155,26 @@ def test_traversal_grid_and_large_latents_show_the_top_dimensions():
     assert any(c.startswith("Rows, top to bottom: z") for i in at.image for c in i.captions)
 
 
-def test_interpolation_between_a_3_and_an_8_linear_and_spherical():
+def _path(at, traces) -> np.ndarray:
+    """The interpolation path as the page draws it on the latent map (the codes themselves, for a 2-D latent)."""
+    chart = next(c for c in at.get("plotly_chart") if c.key == "ex_int_map")
+    x, y = next(xy for name, xy in traces(chart).items() if name and " → " in name)
+    return np.column_stack([x, y])
+
+
+def test_interpolation_between_a_3_and_an_8_linear_and_spherical(traces):
     at = _view(_app("ae-mlp-z2"), "Interpolation")
-    path = at.session_state["ex_int_path"]
+    path = _path(at, traces)
     y = load("mnist").y_test.numpy()
     a, b = int(np.flatnonzero(y == 3)[0]), int(np.flatnonzero(y == 8)[0])
+    z = analysis.embed(aeviz.load(CARDS["ae-mlp-z2"].path), load("mnist").x_test[[a, b]])
     assert path.shape == (9, 2)
+    np.testing.assert_allclose(path[[0, -1]], z, atol=1e-5)  # from the 3's code to the 8's
     assert any(f"#{a} → #{b}, linear, 9 steps" in c for i in at.image for c in i.captions)
     np.testing.assert_allclose(path[1] - path[0], path[2] - path[1], rtol=1e-4, atol=1e-6)  # a straight line
     at.radio(key="ex_int_method").set_value("spherical").run()
     at.slider(key="ex_int_steps").set_value(5).run()
-    sph = at.session_state["ex_int_path"]
+    sph = _path(at, traces)
     assert sph.shape == (5, 2)
     np.testing.assert_allclose(sph[[0, -1]], path[[0, -1]], atol=1e-5)  # same ends, another path
     assert not np.allclose(sph[2], (path[0] + path[-1]) / 2)
@@ -168,19 +187,26 @@ def test_interpolation_by_index():
     assert any("#0 → #5" in c for i in at.image for c in i.captions)
 
 
+def _samples(at) -> tuple[str, str]:
+    """(caption, image address) of the grid of prior samples; the address is a hash of the image's bytes."""
+    return next((c, i.value[0]) for i in at.image for c in i.captions if c.startswith("24 samples at T = "))
+
+
 def test_sampling_a_vae_with_temperature_and_its_elbo():
     name = _first(lambda c: c.objective == "variational" and c.latent_dim == 2 and c.dataset == "mnist")
     at = _view(_app(name), "Sampling (VAE)")
     assert not at.exception
-    samples = at.session_state["ex_samples"]
-    assert samples.shape == (24, 1, 28, 28)
+    caption, warm = _samples(at)
+    assert caption == "24 samples at T = 1.0"
     at.slider(key="ex_temp").set_value(0.3).run()
-    cold = at.session_state["ex_samples"]
-    assert cold.shape == samples.shape and not np.allclose(cold, samples)
+    caption, cold = _samples(at)
+    assert caption == "24 samples at T = 0.3" and cold != warm
     m = _metrics(at)
     nelbo, rec, kl = (float(m[k]) for k in ("−ELBO (nats)", "reconstruction −log p(x|z)", "KL(q(z|x) ‖ N(0,I))"))
     assert kl > 0 and nelbo == pytest.approx(rec + kl, abs=0.2)
-    assert at.button(key="ex_resample")
+    at.button(key="ex_resample").click().run()
+    caption, fresh = _samples(at)
+    assert caption == "24 samples at T = 0.3" and fresh != cold  # new draws at the same temperature
 
 
 def test_sampling_says_why_a_plain_autoencoder_cannot():
@@ -190,6 +216,12 @@ def test_sampling_says_why_a_plain_autoencoder_cannot():
     if all(n in CARDS for n in ladder):  # the beta ladder is shown to every model, one column per rung
         shown = [m.value for m in at.markdown if m.value.startswith("**β = ")]
         assert [v.split("**")[1] for v in shown] == ["β = 0.5", "β = 1", "β = 4", "β = 10"]
+        # the text says what the checkpoints' numbers show (the old one promised blurrier images at larger β)
+        kl = [aeviz.load(CARDS[n].path).history["test"]["kl"][-1] for n in ladder]
+        mse = [CARDS[n].metrics["test_mse"] for n in ladder]
+        note = next(c.value for c in at.caption if c.value.startswith("Four VAEs that differ only in β"))
+        assert f"falls from {kl[0]:.1f} to {kl[-1]:.1f} nats per image" in note and "blurr" not in note
+        assert f"{max(mse):.4f}" in note
 
 
 def test_latent_history_scrubs_through_epochs():
@@ -265,7 +297,9 @@ def test_train_one_epoch_then_explore_it_and_its_history():
     at.run()
     key = at.session_state["model"]
     assert key.startswith("mine:") and _shown(at) == "variational-mlp-z2-digits"
-    assert at.download_button(key="ex_train::download")
+    model, m = at.session_state["mine"][key][1], _metrics(at)
+    assert m["epochs completed"] == "1" and m["test MSE"] == f"{model.metrics['test_mse']:.4f}"
+    assert m["parameters"] == f"{model.n_params:,}"
     _view(at, "Latent history")
     assert at.select_slider(key=f"ex_hist::{key}").options == ["0", "1"]
 

@@ -2,6 +2,7 @@
 import base64
 import io
 import json
+import re
 
 import numpy as np
 import pytest
@@ -250,6 +251,11 @@ def test_contractive_tab_jacobians_and_robustness(zoo):
     norms = {n: R.jacobian_norms(_model(n), x) for n in names}
     assert _metrics(at) == [f"{np.median(v):.3g}" for v in norms.values()]
     assert len(at.get("plotly_chart")) == 3
+    # no literal underscores: markdown labels show a bare "_F" as is (LaTeX only between $), plotly titles always
+    labels = [re.sub(r"\$[^$]*\$", "", m.label) for m in at.metric]
+    x_title = json.loads(at.get("plotly_chart")[0].proto.spec)["layout"]["xaxis"]["title"]["text"]
+    assert all("_" not in label for label in labels) and all(m.label.endswith(f": {n}") for m, n in zip(at.metric, names))
+    assert "_" not in x_title and "<sub>F</sub>" in x_title
     at.toggle(key="lab_ct_relative").set_value(True).run()
     spread = {n: R.code_spread(analysis.embed(_model(n), x)) for n in names}
     assert _metrics(at) == [f"{np.median(norms[n] / spread[n]):.3g}" for n in names]

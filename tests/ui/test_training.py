@@ -1,4 +1,6 @@
 """The live-training panel: start, finish, stop, diverge, refuse; the model lands in the session."""
+import json
+import re
 import time
 
 import numpy as np
@@ -56,6 +58,10 @@ def test_train_runs_in_a_worker_process_and_keeps_the_model():
     assert model.history["epochs"] == [1, 2]
     assert job.status().worker  # the worker reported its own process and thread settings
     assert "mse_ratio" in model.metrics  # the model card's figures, as the zoo's models have
+    curves = json.loads(at.get("plotly_chart")[-1].proto.spec)
+    # a plain autoencoder's total is its reconstruction term: one line each, not a black one hidden under blue
+    assert [t["name"] for t in curves["data"]] == ["recon = loss (train)", "recon = loss (test)"]
+    assert (curves["layout"]["yaxis"]["type"], curves["layout"]["yaxis"]["exponentformat"]) == ("log", "power")
 
 
 def test_a_reload_and_another_token_after_training():
@@ -81,7 +87,11 @@ def test_stop_keeps_the_weights_trained_so_far():
     while (job.status().step < 3) and time.monotonic() < deadline:
         time.sleep(0.05)
     at.run()
-    assert at.button(key="t::stop")  # the live fragment shows Stop while training
+    assert at.button(key="t::stop").label == "Stop"  # the live fragment shows Stop while training
+    assert re.match(r"Epoch \d+ of 3000 · step \d+ of \d+ · loss ", at.get("progress")[0].proto.text)
+    live = json.loads(next(c for c in at.get("plotly_chart") if c.key == "t::live_loss").proto.spec)
+    assert [t["name"] for t in live["data"]] == ["recon = loss"]
+    assert (live["layout"]["yaxis"]["type"], live["layout"]["yaxis"]["exponentformat"]) == ("log", "power")
     at.button(key="t::stop").click().run()
     _wait(at)
     assert at.session_state["result_status"] == "stopped"

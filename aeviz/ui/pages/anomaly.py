@@ -7,7 +7,7 @@ import streamlit as st
 import aeviz
 from aeviz import analysis, plots
 from aeviz.data import ANOMALY_TYPES
-from aeviz.ui import state, training
+from aeviz.ui import state, training, widgets
 from aeviz.uses import anomaly
 
 KEY = "anomaly"  # training-job key of the one-class model
@@ -171,8 +171,9 @@ def _threshold(r: dict) -> float:
         return anomaly.percentile_threshold(r["train_scores"], p)
     s = r["scores"]
     lo, hi = float(s.min()), float(np.percentile(s, 99.5))
+    lo, hi, step, fmt = widgets.slider_grid(lo, hi, 200)
     default = min(hi, anomaly.percentile_threshold(r["train_scores"], 95))
-    return st.slider("Threshold τ", lo, hi, default, (hi - lo) / 200, format="%.4f",
+    return st.slider("Threshold τ", lo, hi, default, step, format=fmt,
                      key=f"anomaly_t::{r['key']}::{r['kind']}", help="Images scoring above τ are flagged.")
 
 
@@ -278,8 +279,6 @@ def _general_scores(model) -> dict:
 
 
 def _drawing():
-    from aeviz.ui import widgets
-
     with st.expander("Draw a letter (or anything else)"):
         return widgets.draw_digit("anomaly_draw", side=168)
 
@@ -310,11 +309,16 @@ def _probe_view(r: dict, model, probes: dict[str, np.ndarray]) -> None:
     with left:
         st.dataframe(rows, hide_index=True,
                      column_config={"score": st.column_config.NumberColumn(format="%.4g"),
-                                    "above % of normal test images": st.column_config.NumberColumn(format="%.0f %%")})
+                                    "above % of normal test images": st.column_config.NumberColumn(
+                                        "above % of normal", format="%.0f %%",  # short: 'decision' stays in view
+                                        help="The share of the normal test images that score lower.")})
     with right:
         st.plotly_chart(_probe_figure(r, s, list(probes), t), key="anomaly_probe_hist")
     state.explain("Scores on a log scale. The blue pile is the normal test images, each labelled line one far-away "
                    "input, the dashed line the threshold. Lines left of it pass as normal.")
+
+
+ROW_PX = 22  # height of a label row in the far-away inputs chart (13 px text on its white box)
 
 
 def _probe_figure(r: dict, s, names, t: float):
@@ -323,16 +327,24 @@ def _probe_figure(r: dict, s, names, t: float):
     groups = {"normal test images": log(r["scores"][~r["is_anomaly"]]),
               "anomalous test images": log(r["scores"][r["is_anomaly"]])}
     fig = _share_histogram(groups, "Far-away inputs against the normal scores", "log₁₀ score", float(log(t)))
-    for i, (name, v) in enumerate(zip(names, log(s))):
-        fig.add_vline(x=float(v), line=dict(color=plots.PALETTE[(i + 2) % 10], width=2))
-        fig.add_annotation(x=float(v), y=1, yref="paper", text=name, textangle=-90, xanchor="left", yanchor="top",
-                           showarrow=False)
-    # Coarse bins bound the tallest bar from above: the top 45 % of the plot stays free for the labels.
-    peak = max(100 * np.histogram(v, 20)[0].max() / len(v) for v in groups.values() if len(v))
     xs = [*log(s), *log(r["scores"])]
-    fig.update_xaxes(range=[min(xs) - 0.1, max(xs) + 0.15])
-    fig.update_yaxes(range=[0, peak / 0.55])
-    fig.update_layout(height=420, legend=dict(orientation="h", yanchor="top", y=-0.25, x=0))
+    lo, hi = min(xs) - 0.1, max(xs) + 0.15
+    # One row per label, lowest score at the top: inputs with almost equal scores (letters K and X) have lines a
+    # pixel apart, and labels beside them, upright or turned, ran into each other.
+    height = 420 + ROW_PX * max(0, len(names) - 6)
+    for rank, i in enumerate(np.argsort(log(s), kind="stable")):
+        v, colour = float(log(s)[i]), plots.PALETTE[(i + 2) % 10]
+        fig.add_vline(x=v, line=dict(color=colour, width=2))
+        right = v > (lo + hi) / 2  # the label goes towards the middle, so it stays inside the plot
+        fig.add_annotation(x=v, y=1, yref="paper", yshift=-rank * ROW_PX, text=names[i], showarrow=False,
+                           yanchor="top", xanchor="right" if right else "left", xshift=-3 if right else 3,
+                           font=dict(size=13, color=colour), bgcolor="rgba(255,255,255,0.85)")
+    # Coarse bins bound the tallest bar from above, which stays below the rows of labels.
+    peak = max(100 * np.histogram(v, 20)[0].max() / len(v) for v in groups.values() if len(v))
+    labels = (ROW_PX * len(names) + 8) / (height - 105)  # the plot area is the figure less ~105 px of margins
+    fig.update_xaxes(range=[lo, hi])
+    fig.update_yaxes(range=[0, peak / (1 - labels)])
+    fig.update_layout(height=height, legend=dict(orientation="h", yanchor="top", y=-0.25, x=0))
     return fig
 
 
@@ -395,9 +407,10 @@ def _series_view(r: dict) -> None:
     c = st.columns(4)
     d = anomaly.SPAN_DEFAULTS
     window = c[0].slider("Smoothing window (steps)", 1, 15, d["window"], key="anomaly_window")
-    hi = float(np.percentile(anomaly.smooth(r["errors"], window).max(1), 99))
+    peak = float(np.percentile(anomaly.smooth(r["errors"], window).max(1), 99))
+    lo, hi, step, fmt = widgets.slider_grid(0.0, peak, 200)
     default = min(hi, anomaly.series_threshold(r["train_errors"], window, d["percentile"]))
-    t = c[1].slider("Threshold on the smoothed error", 0.0, hi, default, hi / 200, format="%.4f",
+    t = c[1].slider("Threshold on the smoothed error", lo, hi, default, step, format=fmt,
                     key=f"anomaly_series_t::{window}",
                     help=f"Starts where {100 - d['percentile']} % of the normal training signals would raise an alarm "
                          "somewhere.")

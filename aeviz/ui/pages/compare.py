@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import functools
 from dataclasses import replace
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import numpy as np
 import pandas as pd
 import streamlit as st
+from streamlit import config as st_config
+from streamlit import net_util
 
 from aeviz import analysis, io, plots, zoo
 from aeviz.config import NOISES
@@ -24,6 +26,8 @@ W = {"models": "cmp_models", "noise": "cmp_noise", "level": "cmp_level", "seed":
 PAIR = ("cmp_pair_a", "cmp_pair_b")
 BEST_CSS = "background-color: #c9efd3; font-weight: 600"
 PROJ_NAMES = {"pca": "PCA", "umap": "UMAP"}
+SHARE, MAPS, INTERP = "cmp_share_box", "cmp_maps_box", "cmp_interp_box"  # fragment keys, for st.rerun
+THIS_COMPUTER = {"localhost", "127.0.0.1", "::1", "0.0.0.0", "::"}  # hosts that no one else can open
 
 
 # --- state: widgets <-> State <-> URL ---------------------------------------------------------------------------
@@ -65,10 +69,14 @@ def _load_link(available: list[str]) -> None:
     _seed(st.session_state.get("cmp_state") or compare.default_state(available))
 
 
+def _params(state: compare.State) -> dict[str, str]:
+    """The link's query parameters: the state without the student's own models, which no one else can open."""
+    return compare.to_params(replace(state, models=tuple(m for m in state.models if not ui.ref(m).mine)))
+
+
 def _save(state: compare.State) -> dict[str, str]:
-    """Remember the state and mirror it (without session models, which no one else can open) in the URL."""
-    shared = replace(state, models=tuple(m for m in state.models if not ui.ref(m).mine))
-    params = compare.to_params(shared)
+    """Remember the state and mirror it in the URL (with this student's own parameters, which links leave out)."""
+    params = _params(state)
     if st.query_params.to_dict() != {**params, **ui.private_params()}:
         st.query_params.from_dict({**params, **ui.private_params()})
     st.session_state["cmp_url"] = params
@@ -138,8 +146,9 @@ def _map(model, ds, title, zoo_name, proj):
         if source.customdata is not None:
             trace["customdata"] = np.asarray(source.customdata)
     fig["layout"]["template"] = {"layout": fig["layout"]["template"]["layout"]}  # trace defaults cost, add nothing
-    fig["layout"].update(dragmode="lasso", margin={"l": 10, "r": 10, "t": 60, "b": 10}, showlegend=False,
-                         legend={"title": {"text": "class"}})
+    # A click selects only outside box and lasso mode (Streamlit turns it off there): start panning, as the Explorer
+    fig["layout"].update(dragmode="pan", clickmode="event+select", margin={"l": 10, "r": 10, "t": 60, "b": 10},
+                         showlegend=False, legend={"title": {"text": "class"}})
     return fig, method
 
 
@@ -191,8 +200,24 @@ def _controls(available: list[str]) -> None:
                    help="Classic comparisons: each picks its models and the noise that makes its point.")
     if match:
         left.caption(match.why)
-    right.multiselect("Models (2 to 4)", available, key=W["models"], max_selections=compare.MAX_MODELS, format_func=ui.name,
+        reading = _ladder_reading(match.models)
+        if reading:
+            left.caption(reading)
+    right.multiselect("Models (2 to 4)", available, key=W["models"], max_selections=compare.MAX_MODELS,
+                      format_func=ui.name,
                       help="Pretrained models, or ones you trained or uploaded in this session.")
+
+
+def _ladder_reading(models) -> str | None:
+    """What the numbers say when the models are pretrained and differ only in β (the β ladder preset)."""
+    cards = ui.cards()
+    if not all(m in cards for m in models):
+        return None
+    configs = [cards[m].config for m in models]
+    if len({c.beta for c in configs}) < 2 or len({replace(c, beta=1.0) for c in configs}) > 1:
+        return None
+    return compare.beta_reading([compare.ladder_rung(cards[m].config, cards[m].metrics,
+                                                     ui.model(m).history) for m in models])
 
 
 def _settings() -> None:
@@ -203,11 +228,41 @@ def _settings() -> None:
     c.number_input("Seed (which images, which noise, which prior samples)", 0, 10**6, step=1, key=W["seed"])
 
 
-def _share(params: dict[str, str], keys: list[str]) -> None:
-    link = f"{st.context.url or ''}?{urlencode(params, safe=',')}"
+def _page_address() -> tuple[str, str | None]:
+    """(the address of this page that others can open, a note when it differs from the browser's).
+
+    The browser's address (st.context.url), unless it names this computer only ("localhost", as a teacher opens
+    the app on the projector's laptop): then the address Streamlit prints as its URL (browser.serverAddress or
+    server.address when set, else the network address), if the server listens beyond this computer.
+    """
+    url = urlsplit(st.context.url or f"http://{st.context.headers.get('host', 'localhost')}/compare")
+    if (url.hostname or "localhost") not in THIS_COMPUTER:
+        return url.geturl(), None
+    host = next((st_config.get_option(o) for o in ("browser.serverAddress", "server.address")
+                 if st_config.is_manually_set(o) and st_config.get_option(o) not in THIS_COMPUTER), None)
+    bound = st_config.get_option("server.address")
+    if host is None and (not bound or bound in ("0.0.0.0", "::")):  # listens on every interface
+        host = net_util.get_internal_ip()
+    if host is None or host in THIS_COMPUTER:
+        return url.geturl(), (f"Your browser opened the app as {url.hostname}, and this server answers this computer "
+                              "only, so no one else can open the link. Start it with `--server.address 0.0.0.0`, "
+                              "or share the address the class uses.")
+    netloc = f"[{host}]" if ":" in host else host
+    shared = url._replace(netloc=f"{netloc}:{url.port}" if url.port else netloc).geturl()
+    return shared, (f"Your browser opened the app as {url.hostname}, which names this computer only; the link uses "
+                    f"its network address, {host}, instead.")
+
+
+@st.fragment(key=SHARE)
+def _share(keys: list[str]) -> None:
+    """The link to this comparison; the fragments whose widgets change it rerun this box too (_with_share)."""
+    address, note = _page_address()
+    link = f"{address}?{urlencode(_params(_state()), safe=',')}"
     with st.expander("Share this comparison", icon=":material/link:"):
         st.code(link, language=None)
-        st.caption("The address bar always holds this link: send it and your class opens the same models and settings.")
+        st.caption("Send this link: it opens the same models and settings for anyone who can reach this server.")
+        if note:
+            st.caption(note)
         yours = [ui.name(k) for k in keys if ui.ref(k).mine]
         if yours:
             st.caption(f"Your own models cannot be shared by link, so it leaves out {', '.join(yours)}: "
@@ -233,6 +288,16 @@ def _reconstructions(keys: list[str], ds: str, state: compare.State) -> None:
         col.image(_big(images, 1), clamp=True)
 
 
+def _with_share(fragment: str, then=None):
+    """A callback for a widget inside `fragment` whose value is in the link: after `then`, rerun that fragment and
+    the share box (a fragment's own rerun would leave the box above it showing the old link)."""
+    def callback() -> None:
+        if then is not None:
+            then()
+        st.rerun([fragment, SHARE])
+    return callback
+
+
 def _on_select(key: str) -> None:
     """A box, lasso or click selection in one map becomes the highlight in all of them."""
     event = st.session_state.get(key)
@@ -245,6 +310,10 @@ def _on_select(key: str) -> None:
 
 def _on_class() -> None:
     st.session_state["cmp_points"] = None
+
+
+def _on_clear() -> None:
+    st.session_state.update({"cmp_points": None, W["cls"]: None})
 
 
 def _highlighted(data, cls: int | None) -> np.ndarray | None:
@@ -264,22 +333,25 @@ def _dim_others(fig: dict, idx: np.ndarray | None) -> dict:
     return fig
 
 
-@st.fragment
+@st.fragment(key=MAPS)
 def _maps(keys: list[str], ds: str) -> None:
     st.subheader("Latent maps, linked")
     data = ui.dataset(ds)
-    ui.explain("Each dot is a test image placed at its code. Select dots in any map (box, lasso or click) or "
-                   "pick a class: the same images light up in every map, so you can see where each model puts them.")
+    ui.explain("Each dot is a test image placed at its code. Click a dot, or pick the box or lasso tool above a map "
+               "and draw around dots, or pick a class: the same images light up in every map, so you can see where "
+               "each model puts them.")
     if data.label_names:
         a, b = st.columns([3, 1])
-        a.selectbox("Highlight a class", range(len(data.label_names)), key=W["cls"], on_change=_on_class,
-                    format_func=lambda c: data.label_names[c], placeholder="none: pick a class to highlight it")
-        b.button("Clear the selection", on_click=lambda: st.session_state.update({"cmp_points": None, W["cls"]: None}))
+        a.selectbox("Highlight a class", range(len(data.label_names)), key=W["cls"],
+                    on_change=_with_share(MAPS, _on_class), format_func=lambda c: data.label_names[c],
+                    placeholder="none: pick a class to highlight it")
+        b.button("Clear the selection", on_click=_with_share(MAPS, _on_clear))
     wide = [k for k in keys if ui.model(k).config.latent_dim > 2]
     if wide:
         st.radio("Map of codes with more than 2 dimensions", compare.PROJS, key=W["proj"], horizontal=True,
-                 format_func=PROJ_NAMES.get, help="PCA keeps the two directions of largest spread; UMAP keeps "
-                 "neighbours together (precomputed for pretrained models).")
+                 on_change=_with_share(MAPS), format_func=PROJ_NAMES.get,
+                 help="PCA keeps the two directions of largest spread; UMAP keeps neighbours together (precomputed "
+                      "for pretrained models).")
     idx = _highlighted(data, st.session_state[W["cls"]] if data.label_names else None)
     proj, fallback = st.session_state[W["proj"]], []
     for col, key in zip(st.columns(len(keys)), keys):
@@ -288,19 +360,21 @@ def _maps(keys: list[str], ds: str) -> None:
             fallback.append(ui.name(key))
         fig = _dim_others(fig, idx)
         fig["layout"]["showlegend"] = key == keys[-1]  # one key for all maps; the last map gives up some width
-        col.plotly_chart(fig, key=f"cmp_map::{key}", on_select=functools.partial(_on_select, f"cmp_map::{key}"),
+        select = _with_share(MAPS, functools.partial(_on_select, f"cmp_map::{key}"))
+        col.plotly_chart(fig, key=f"cmp_map::{key}", on_select=select,
                          selection_mode=("points", "box", "lasso"), config={"displaylogo": False})
     if fallback:
         st.caption(f"{', '.join(fallback)} {'has' if len(fallback) == 1 else 'have'} no precomputed {PROJ_NAMES[proj]} "
                    "map (only pretrained models do), so PCA is shown.")
     if idx is not None:
-        st.caption(f"{len(idx)} test images highlighted in every map" + (" (the first 16 below)." if len(idx) > 16 else "."))
+        st.caption(f"Test image #{idx[0]} is highlighted in every map." if len(idx) == 1 else
+                   f"{len(idx)} test images highlighted in every map" + (" (the first 16 below)." if len(idx) > 16 else "."))
         if _drawable(data) and len(idx):
             st.image(_big(data.x_test[idx[:16]].numpy(), 16), clamp=True)
     _save(_state())
 
 
-@st.fragment
+@st.fragment(key=INTERP)
 def _interpolation(keys: list[str], ds: str) -> None:
     st.subheader("Interpolation between the same two images")
     data = ui.dataset(ds)
@@ -309,10 +383,10 @@ def _interpolation(keys: list[str], ds: str) -> None:
                    r"z_t = (1-t)\,z_a + t\,z_b \quad\text{or, spherical,}\quad z_t = \frac{\sin((1-t)\Omega)}{\sin\Omega}z_a + \frac{\sin(t\Omega)}{\sin\Omega}z_b")
     a, b, c, d = st.columns(4)
     n = len(data.x_test) - 1
-    a.number_input("First test image", 0, n, key=PAIR[0])
-    b.number_input("Second test image", 0, n, key=PAIR[1])
-    c.slider("Steps", *compare.STEPS, key=W["steps"])
-    d.radio("Path", compare.INTERPS, key=W["interp"], horizontal=True)
+    a.number_input("First test image", 0, n, key=PAIR[0], on_change=_with_share(INTERP))
+    b.number_input("Second test image", 0, n, key=PAIR[1], on_change=_with_share(INTERP))
+    c.slider("Steps", *compare.STEPS, key=W["steps"], on_change=_with_share(INTERP))
+    d.radio("Path", compare.INTERPS, key=W["interp"], horizontal=True, on_change=_with_share(INTERP))
     state = _state()
     if state.pair[0] == state.pair[1]:
         st.info("Pick two different test images to interpolate between.")
@@ -400,11 +474,11 @@ def render() -> None:
         _settings()
     state = _state()
     _show_notes(state)
-    params = _save(state)
+    _save(state)
     if len(keys) < 2:
         st.info("Pick at least two models (of the same data) to compare them.")
         return
-    _share(params, keys)
+    _share(keys)
     if _drawable(data):
         _reconstructions(keys, ds, state)
     else:

@@ -27,7 +27,6 @@ def render() -> None:
     sizes = [k for k in sweep.LATENT_SIZES if state.sweep_model(k, DATASET, train=False)[0] is not None]
     points, recon = _all_points(sizes)
     table = pd.DataFrame(points)
-    st.session_state["comp_table"] = table
     metric = st.radio("Error axis", ("PSNR", "MSE"), horizontal=True, key="comp_metric")
     st.plotly_chart(_figure(table, metric), key="comp_fig")
     sources = [f"z={k}: {state.sweep_model(k, DATASET, train=False)[1]}" for k in sizes]
@@ -126,6 +125,5 @@ def _side_by_side(table: pd.DataFrame, recon: dict, sizes) -> None:
     captions.append(f"JPEG q={quality} · {jpeg['bytes_without_tables']:.0f} B w/o tables "
                     f"({jpeg['bytes']:.0f} B file) · MSE {float(((j - x) ** 2).mean()):.4f}")
     widgets.show_images(images, captions, width=168)
-    st.session_state["comp_shown"] = captions
     state.explain("JPEG is the closest quality whose stream without tables fits the same number of bytes "
                    "(or its smallest, when none fits). Byte counts are test-set means; each digit's own JPEG size varies.")

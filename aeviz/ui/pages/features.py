@@ -28,12 +28,19 @@ def render() -> None:
         if r is not None:
             rows.append({"features": "autoencoder", "size": k, **_scores(r), "source": source})
     rows += [{"features": "PCA", "size": k, **_pca_scores(k), "source": "fit on the training images"} for k in sizes]
-    table = pd.DataFrame(rows + _extra_rows())
-    st.session_state["feat_table"] = table
+    table = _in_order(pd.DataFrame(rows + _extra_rows()))
     _figures(table, sizes)
     st.dataframe(table, hide_index=True, height=36 * (len(table) + 1) + 4,
                  column_config={m: st.column_config.NumberColumn(format="%.3f") for m in METRICS})
     _reading(table)
+
+
+def _in_order(table: pd.DataFrame) -> pd.DataFrame:
+    """Rows grouped by features (in the order they first appear: raw pixels, autoencoder, PCA, ...), each group
+    by code size: the zoo lists vae-mlp-z16 before vae-mlp-z2."""
+    first = {f: i for i, f in enumerate(dict.fromkeys(table["features"]))}
+    return table.sort_values(["features", "size"], key=lambda c: c.map(first) if c.name == "features" else c,
+                             kind="stable").reset_index(drop=True)
 
 
 def _train_button(sizes) -> None:

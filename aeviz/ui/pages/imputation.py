@@ -24,9 +24,13 @@ def render() -> None:
                "copies the reconstruction into the gap only, and repeats.")
     state.explain("Error counts the missing pixels only (m = 1 where a pixel is missing). The baseline fills each "
                    "missing pixel with its mean over the training images.",
-                   r"z^\star = \arg\min_z \big\|(1-m) \odot (x - \hat{x}(z))\big\|^2 + \lambda \|z\|^2, \qquad "
-                   r"x^{(t+1)} = m \odot \hat{x}\big(x^{(t)}\big) + (1 - m) \odot x, \qquad "
-                   r"\text{MSE}_{\text{missing}} = \frac{\sum m \,(x - \tilde{x})^2}{\sum m}")
+                   # one line per idea: on one line the equation ran past the right edge of a laptop screen
+                   r"\begin{aligned} \text{fit the code:}\quad & z^\star = \arg\min_z \big\|(1-m) \odot "
+                   r"(x - \hat{x}(z))\big\|^2 + \lambda \|z\|^2 \\ "
+                   r"\text{iterated reconstruction:}\quad & x^{(t+1)} = m \odot \hat{x}\big(x^{(t)}\big) + (1 - m) "
+                   r"\odot x \\ "
+                   r"\text{error:}\quad & \text{MSE}_{\text{missing}} = \frac{\sum m \,(x - \tilde{x})^2}{\sum m} "
+                   r"\end{aligned}")
     r = state.image_model()
     if r is None:
         return
@@ -45,8 +49,6 @@ def _panel(r: state.ModelRef) -> None:
     errors, changes = _curve(r, method, missing, steps)
     states = np.stack(list(imputation.fill_states(method, model, x[idx: idx + 1], missing, mean_image, steps)))[:, 0]
     mine = [float(imputation.missing_mse(x[idx: idx + 1], s[None], missing)[0]) for s in states]
-    st.session_state["imp_result"] = {"test_mean_fill": errors[0], "test_autoencoder": errors[-1],
-                                      "image_mean_fill": mine[0], "image_autoencoder": mine[-1], "curve": errors}
     c = st.columns(4)
     c[0].metric("test set · mean-image fill", f"{errors[0]:.4f}",
                 help=f"MSE on the missing pixels of the first {N_TEST} test images.")

@@ -98,7 +98,6 @@ def _table(x, y, maps: dict, continuous: bool, name: str) -> None:
     st.subheader("How well each map keeps the data's structure")
     st.dataframe(table, column_config={c: st.column_config.NumberColumn(format="%.3f")
                                        for c in table.columns if c not in ("seconds", "how")})
-    st.session_state["red_table"] = table
     state.explain(_reading(table, continuous, name))
 
 

@@ -9,6 +9,7 @@ from aeviz import analysis, losses, plots
 from aeviz.ui import state
 from aeviz.ui.pages.explorer import draw
 from aeviz.ui.pages.explorer.latent_map import Ctx, span
+from aeviz.uses import compare
 
 BETA_LADDER = ("vae-mlp-z2-b0.5", "vae-mlp-z2", "vae-mlp-z2-b4", "vae-mlp-z2-b10")
 SLERP = (r"\mathrm{slerp}(z_0, z_1; t) = \frac{\sin((1-t)\,\Omega)}{\sin\Omega}\,z_0 + "
@@ -54,7 +55,6 @@ def _interpolation(ctx: Ctx, idx: int) -> None:
     steps = c2.slider("Steps", 3, 15, 9, key="ex_int_steps")
     path = analysis.interpolate(ctx.z[a], ctx.z[b], steps, method)
     x_hat = analysis.decode(ctx.model, path)
-    st.session_state["ex_int_path"] = path
     if ctx.kind == "image":
         st.image(draw.mosaic(x_hat, steps, size=84), caption=f"#{a} → #{b}, {method}, {steps} steps")
     elif ctx.kind == "signal":
@@ -100,7 +100,6 @@ def _samples(ctx: Ctx) -> None:
         st.session_state["ex_seed"] = st.session_state.get("ex_seed", 0) + 1
     seed = st.session_state.get("ex_seed", 0)
     x = ctx.model.sample(24, temperature, torch.Generator().manual_seed(seed)).numpy()
-    st.session_state["ex_samples"] = x
     _draw_many(ctx, x, f"24 samples at T = {temperature:.1f}")
 
 
@@ -142,10 +141,11 @@ def _beta_ladder() -> None:
     cards = state.cards()
     if not all(n in cards for n in BETA_LADDER):
         return
-    st.subheader("The β ladder: sharp images or a smooth latent space")
-    state.explain("Four VAEs that differ only in β, the weight of the KL term. Small β reconstructs sharply but "
-                   "leaves gaps between clusters; large β packs the codes into the prior's disc, so every sample "
-                   "decodes to something plausible but the images get blurrier.")
+    st.subheader("The β ladder: how hard the codes are pulled towards the prior")
+    rungs = [compare.ladder_rung(cards[n].config, cards[n].metrics, state.model(n).history)
+             for n in BETA_LADDER]
+    state.explain("Four VAEs that differ only in β, the weight of the KL term. " + compare.beta_reading(rungs)
+                  + " On the maps, the blue contours are the prior: see how closely each model's codes fill it.")
     for col, name in zip(st.columns(len(BETA_LADDER)), BETA_LADDER):
         with col:
             _ladder_column(name)

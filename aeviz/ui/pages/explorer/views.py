@@ -6,7 +6,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from aeviz import analysis, plots
-from aeviz.ui import state
+from aeviz.ui import state, widgets
 from aeviz.ui.pages.explorer import draw
 from aeviz.ui.pages.explorer.latent_map import Ctx
 
@@ -73,10 +73,9 @@ def _sliders(ctx: Ctx, idx: int) -> None:
             st.caption(f"The {MAX_SLIDERS} of {ctx.z.shape[1]} dimensions that change the output most here; "
                        "the others stay at the selected code.")
         for d in dims:
-            step = float((hi[d] - lo[d]) / 100)
-            digits = int(max(2, -np.floor(np.log10(step))))  # a tight code range still shows its steps
-            z[d] = st.slider(f"z{d + 1}", float(lo[d]), float(hi[d]), float(np.clip(z[d], lo[d], hi[d])), step=step,
-                             format=f"%.{digits}f", key=f"ex_z::{ctx.key}::{idx}::{d}")
+            low, high, step, fmt = widgets.slider_grid(float(lo[d]), float(hi[d]))
+            z[d] = st.slider(f"z{d + 1}", low, high, float(np.clip(z[d], low, high)), step=step, format=fmt,
+                             key=f"ex_z::{ctx.key}::{idx}::{d}")
     with image_box.container(key="ex_decoded"):
         x_hat = analysis.decode(ctx.model, z[None])[0]
         draw.sample(ctx.data, x_hat, "decoded from the sliders", key="ex_slider_sample", size=224)

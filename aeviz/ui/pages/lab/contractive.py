@@ -47,8 +47,9 @@ def _jacobians(names: list[str]) -> None:
     values = {k: s["norms"] / s["spread"] if relative else s["norms"] for k, s in stats.items()}
     cols = st.columns(len(names))
     for col, (k, v) in zip(cols, values.items()):
-        col.metric(f"Median ‖J‖_F: {k}", f"{np.median(v):.3g}")
-    unit = "‖J_f(x)‖_F ÷ code spread" if relative else "‖J_f(x)‖_F (Frobenius norm of ∂z/∂x)"
+        col.metric(rf"Median $\lVert J_f \rVert_F$: {k}", f"{np.median(v):.3g}")  # markdown shows a bare _F as is
+    norm = "‖J<sub>f</sub>(x)‖<sub>F</sub>"  # plotly titles take HTML subscripts, not LaTeX's _
+    unit = f"{norm} ÷ code spread" if relative else f"{norm} (Frobenius norm of ∂z/∂x)"
     st.plotly_chart(plots.histogram(values, "Encoder Jacobian norm on each test digit", unit, bins=60),
                     key="lab_ct_hist")
     state.explain("One value per test digit: how much the code would move, in total, if each pixel were nudged "

@@ -1,0 +1,74 @@
+"""What a class sees on a laptop (1280 px wide) and on a projector (1920 px): nothing cut off, nothing overlapping."""
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+
+from aeviz.bench import browser as driver
+
+pytestmark = [pytest.mark.browser,
+              pytest.mark.skipif(not os.path.exists(driver.CHROMIUM), reason="chromium is not installed")]
+
+# Width of each display equation's content beyond its box, in pixels (a few are italic overhang, not a cut).
+OVERFLOW = """() => Array.from(document.querySelectorAll('.katex-display')).map(
+  e => [e.textContent.slice(0, 30), e.scrollWidth - e.clientWidth])"""
+# Boxes of the labels in the far-away inputs chart.
+LABELS = """() => Array.from(document.querySelectorAll('.st-key-anomaly_probe_hist g.annotation')).map(g => {
+  const r = g.getBoundingClientRect(); return [g.textContent, r.left, r.top, r.right, r.bottom];
+})"""
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    port = driver.free_port()
+    server = driver.start_server(port)
+    try:
+        with sync_playwright() as p:
+            chromium = p.chromium.launch(executable_path=driver.CHROMIUM, args=driver.CHROMIUM_ARGS)
+            yield chromium, f"http://127.0.0.1:{port}"
+            chromium.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def _open(browser, path: str, width: int, height: int, wait_for: str):
+    chromium, url = browser
+    page = chromium.new_page(viewport={"width": width, "height": height})
+    driver.goto_when_up(page, f"{url}/{path}", time.perf_counter() + 120)
+    page.wait_for_selector(wait_for, timeout=180_000)
+    page.wait_for_selector(driver.IDLE, timeout=180_000)
+    return page
+
+
+@pytest.mark.parametrize("path", ["imputation", "compare", "anomaly"])
+def test_every_equation_fits_its_column_on_a_laptop(browser, path):
+    page = _open(browser, path, 1280, 900, ".katex-display")
+    try:
+        cut = [(text, px) for text, px in page.evaluate(OVERFLOW) if px > 4]
+        assert not cut, f"equations cut off at the right edge: {cut}"
+    finally:
+        page.close()
+
+
+def _overlap(a, b) -> bool:
+    return a[1] < b[3] and b[1] < a[3] and a[2] < b[4] and b[2] < a[4]
+
+
+@pytest.mark.parametrize("width,height", [(1280, 900), (1920, 1080)])
+def test_far_away_input_labels_do_not_overlap(browser, width, height):
+    page = _open(browser, "anomaly", width, height, "[role=tab]")
+    try:
+        page.get_by_role("tab", name="Failure modes").click()
+        page.wait_for_selector(".st-key-anomaly_probe_hist g.annotation", timeout=180_000)
+        page.wait_for_selector(driver.IDLE, timeout=180_000)
+        labels = page.evaluate(LABELS)
+        assert {text for text, *_ in labels} >= {"letter A", "letter K", "letter X", "blank"}
+        hits = [(a[0], b[0]) for i, a in enumerate(labels) for b in labels[i + 1:] if _overlap(a, b)]
+        assert not hits, f"labels drawn over each other: {hits}"
+    finally:
+        page.close()
