@@ -29,43 +29,7 @@ import time
 
 import redis
 
-from .store import (
-    Clock,
-    Entry,
-    LimitError,
-    Limits,
-    Member,
-    NotFound,
-    Room,
-    RoomState,
-    RoomStore,
-    StoreError,
-    View,
-    backend_errors_as_sentences,
-    board_full_message,
-    check_blob,
-    check_new_secret,
-    check_teacher,
-    clean_line,
-    clean_task,
-    code_lengths,
-    entry_id_or_refuse,
-    hash_secret,
-    members_full_message,
-    meta_json,
-    name_candidates,
-    new_code,
-    no_entry_message,
-    no_room_message,
-    normalise_code,
-    not_your_entry_message,
-    rate_message,
-    rate_window,
-    rooms_full_message,
-    unknown_token_message,
-    view_from_json,
-    view_json,
-)
+from . import store as base  # the interface, the data classes and the checks every backend shares
 
 # ARGV[1] prefix, ARGV[2] code, ARGV[3] now; a script that needs an open room starts with this.
 _OPEN_ROOM = """
@@ -199,17 +163,17 @@ def unreachable_message(shown: str) -> str:
     return f"Cannot reach the room store at {shown}: is redis-server running?"
 
 
-@backend_errors_as_sentences
-class RedisStore(RoomStore):
+@base.backend_errors_as_sentences
+class RedisStore(base.RoomStore):
     """The room store in a Redis database. `client` is a redis.Redis (bytes replies) or a URL."""
 
-    def __init__(self, client: redis.Redis | str, limits: Limits | None = None, clock: Clock = time.time,
+    def __init__(self, client: redis.Redis | str, limits: base.Limits | None = None, clock: base.Clock = time.time,
                  prefix: str = "aeviz:"):
         if isinstance(client, str):
             client = redis.Redis.from_url(client, socket_connect_timeout=3, socket_timeout=10,
                                           health_check_interval=30)
         self.r = client
-        self.limits = limits or Limits()
+        self.limits = limits or base.Limits()
         self.clock = clock
         self.prefix = prefix
         self._open = self.r.register_script(_OPEN)
@@ -226,11 +190,11 @@ class RedisStore(RoomStore):
 
     def failure(self, err: Exception) -> Exception:
         if isinstance(err, (redis.ConnectionError, redis.TimeoutError)):
-            return StoreError(unreachable_message(where(self.r)))
+            return base.StoreError(unreachable_message(where(self.r)))
         if str(err).startswith("OOM") or "maxmemory" in str(err):  # the text differs inside a script
-            return LimitError(f"The room store at {where(self.r)} is out of memory; the teacher can clear a board "
+            return base.LimitError(f"The room store at {where(self.r)} is out of memory; the teacher can clear a board "
                               f"or close a room.")
-        return StoreError(f"The room store at {where(self.r)} answered with an error ({err}).")
+        return base.StoreError(f"The room store at {where(self.r)} answered with an error ({err}).")
 
     # ------------------------------------------------------------ helpers
 
@@ -244,37 +208,37 @@ class RedisStore(RoomStore):
         """Fields of an open room's hash, in one round trip; NotFound if it is closed or expired."""
         values = self.r.hmget(self._key(code), "expires", *names)
         if values[0] is None or float(values[0]) <= self.clock():
-            raise NotFound(no_room_message(code))
+            raise base.NotFound(base.no_room_message(code))
         return values[1:]
 
     def _check_teacher(self, code: str, secret: str | None) -> str:
         (stored,) = self._fields(code, "secret_hash")
-        check_teacher(code, secret, _text(stored))
+        base.check_teacher(code, secret, _text(stored))
         return _text(stored)
 
     def _teacher(self, code: str, secret: str | None, *op) -> list:
         stored = self._check_teacher(code, secret)
         reply = self._teacher_op(args=self._args(code, stored, *op))
         if _status(reply) == "gone":
-            raise NotFound(no_room_message(code))
+            raise base.NotFound(base.no_room_message(code))
         return reply
 
-    def _member(self, code: str, token: str | None) -> Member:
-        token_hash = hash_secret(token) if token and isinstance(token, str) else ""
+    def _member(self, code: str, token: str | None) -> base.Member:
+        token_hash = base.hash_secret(token) if token and isinstance(token, str) else ""
         with self.r.pipeline(transaction=False) as pipe:  # one round trip
             pipe.hget(self._key(code), "expires")
             pipe.hget(self._key(code, ":tokens"), token_hash)
             expires, member = pipe.execute()
         if expires is None or float(expires) <= self.clock():  # the room first, as in SQLite
-            raise NotFound(no_room_message(code))
+            raise base.NotFound(base.no_room_message(code))
         if not token_hash or member is None:
-            raise PermissionError(unknown_token_message(code))
+            raise PermissionError(base.unknown_token_message(code))
         return self._member_from(code, member)
 
     @staticmethod
-    def _member_from(code: str, data) -> Member:
+    def _member_from(code: str, data) -> base.Member:
         d = json.loads(data)
-        return Member(int(d["id"]), code, d["name"], float(d["joined"]))
+        return base.Member(int(d["id"]), code, d["name"], float(d["joined"]))
 
     def _purge_expired(self) -> None:
         now = self.clock()
@@ -283,128 +247,128 @@ class RedisStore(RoomStore):
 
     # ------------------------------------------------------------ rooms
 
-    def open_room(self, teacher_secret: str | None = None) -> tuple[Room, str]:
-        secret = check_new_secret(teacher_secret)
+    def open_room(self, teacher_secret: str | None = None) -> tuple[base.Room, str]:
+        secret = base.check_new_secret(teacher_secret)
         self._purge_expired()
         now = self.clock()
         expires = now + self.limits.room_hours * 3600
-        for length in code_lengths():
-            code = new_code(length)
-            status = _status(self._open(args=self._args(code, hash_secret(secret), repr(expires),
+        for length in base.code_lengths():
+            code = base.new_code(length)
+            status = _status(self._open(args=self._args(code, base.hash_secret(secret), repr(expires),
                                                         self.limits.rooms_per_server, repr(now))))
             if status == "full":
-                raise LimitError(rooms_full_message(self.limits.rooms_per_server))
+                raise base.LimitError(base.rooms_full_message(self.limits.rooms_per_server))
             if status == "ok":
-                return Room(code, now, expires), secret
-        raise StoreError("Could not find a free room code; try again.")
+                return base.Room(code, now, expires), secret
+        raise base.StoreError("Could not find a free room code; try again.")
 
-    def get_room(self, code: str) -> Room:
-        code = normalise_code(code)
+    def get_room(self, code: str) -> base.Room:
+        code = base.normalise_code(code)
         created, expires = self._fields(code, "created", "expires")
-        return Room(code, float(created), float(expires))
+        return base.Room(code, float(created), float(expires))
 
     def close_room(self, code: str, secret: str | None) -> None:
-        code = normalise_code(code)
+        code = base.normalise_code(code)
         stored = self._check_teacher(code, secret)
         self._purge(args=self._args(code, stored))
 
     # ------------------------------------------------------------ members
 
-    def join(self, code: str, display_name: str) -> tuple[Member, str]:
-        code = normalise_code(code)
-        name = clean_line(display_name)
+    def join(self, code: str, display_name: str) -> tuple[base.Member, str]:
+        code = base.normalise_code(code)
+        name = base.clean_line(display_name)
         self._fields(code)
         token = secrets.token_urlsafe(24)
         limit = self.limits.members_per_room
-        pairs = [x for pair in name_candidates(name, limit + 1) for x in pair]
-        reply = self._join(args=self._args(code, hash_secret(token), limit, *pairs))
+        pairs = [x for pair in base.name_candidates(name, limit + 1) for x in pair]
+        reply = self._join(args=self._args(code, base.hash_secret(token), limit, *pairs))
         status = _status(reply)
         if status == "gone":
-            raise NotFound(no_room_message(code))
+            raise base.NotFound(base.no_room_message(code))
         if status == "full":
-            raise LimitError(members_full_message(code, limit))
+            raise base.LimitError(base.members_full_message(code, limit))
         if status != "ok":  # cannot happen: there are more candidates than places
-            raise StoreError(f"Could not find a free name in room {code}.")
+            raise base.StoreError(f"Could not find a free name in room {code}.")
         return self._member_from(code, reply[1]), token
 
-    def rejoin(self, code: str, token: str | None) -> Member:
-        return self._member(normalise_code(code), token)
+    def rejoin(self, code: str, token: str | None) -> base.Member:
+        return self._member(base.normalise_code(code), token)
 
     # ------------------------------------------------------------ teacher powers
 
-    def push_view(self, code: str, secret: str | None, view: View) -> int:
-        code = normalise_code(code)
-        data = view_json(view)
+    def push_view(self, code: str, secret: str | None, view: base.View) -> int:
+        code = base.normalise_code(code)
+        data = base.view_json(view)
         return int(self._teacher(code, secret, "view", data)[1])
 
     def set_frozen(self, code: str, secret: str | None, frozen: bool) -> None:
-        code = normalise_code(code)
+        code = base.normalise_code(code)
         self._teacher(code, secret, "set", "frozen", int(bool(frozen)))
 
     def set_task(self, code: str, secret: str | None, markdown_text: str) -> None:
-        code = normalise_code(code)
+        code = base.normalise_code(code)
         stored = self._check_teacher(code, secret)  # the secret before the text's own checks, as in SQLite
-        task = clean_task(markdown_text)
+        task = base.clean_task(markdown_text)
         if _status(self._teacher_op(args=self._args(code, stored, "set", "task", task))) == "gone":
-            raise NotFound(no_room_message(code))
+            raise base.NotFound(base.no_room_message(code))
 
     def hide_entry(self, code: str, secret: str | None, entry_id: int, hidden: bool = True) -> None:
-        code = normalise_code(code)
-        entry_id = entry_id_or_refuse(code, entry_id)
+        code = base.normalise_code(code)
+        entry_id = base.entry_id_or_refuse(code, entry_id)
         if _status(self._teacher(code, secret, "hide" if hidden else "show", entry_id)) == "no entry":
-            raise NotFound(no_entry_message(code, entry_id))
+            raise base.NotFound(base.no_entry_message(code, entry_id))
 
     def remove_entry(self, code: str, secret: str | None, entry_id: int) -> None:
-        code = normalise_code(code)
-        entry_id = entry_id_or_refuse(code, entry_id)
+        code = base.normalise_code(code)
+        entry_id = base.entry_id_or_refuse(code, entry_id)
         if _status(self._teacher(code, secret, "remove", entry_id)) == "no entry":
-            raise NotFound(no_entry_message(code, entry_id))
+            raise base.NotFound(base.no_entry_message(code, entry_id))
 
     def clear_board(self, code: str, secret: str | None) -> int:
-        code = normalise_code(code)
+        code = base.normalise_code(code)
         return int(self._teacher(code, secret, "clear")[1])
 
     # ------------------------------------------------------------ students
 
-    def room_state(self, code: str) -> RoomState:
-        code = normalise_code(code)
+    def room_state(self, code: str) -> base.RoomState:
+        code = base.normalise_code(code)
         view, version, frozen, task = self._fields(code, "view", "version", "frozen", "task")
-        return RoomState(view_from_json(view), int(version or 0), frozen == b"1", _text(task or b""))
+        return base.RoomState(base.view_from_json(view), int(version or 0), frozen == b"1", _text(task or b""))
 
-    def submit(self, code: str, student_token: str | None, name: str, meta: dict, blob: bytes) -> Entry:
-        code = normalise_code(code)
-        name = clean_line(name, "A model's name")
-        meta_text = meta_json(meta)
+    def submit(self, code: str, student_token: str | None, name: str, meta: dict, blob: bytes) -> base.Entry:
+        code = base.normalise_code(code)
+        name = base.clean_line(name, "A model's name")
+        meta_text = base.meta_json(meta)
         limits = self.limits
-        sha = check_blob(blob, limits.bytes_per_entry)
+        sha = base.check_blob(blob, limits.bytes_per_entry)
         blob = bytes(blob)
         member = self._member(code, student_token)
         now = self.clock()
         entry = {"member_id": member.id, "author": member.name, "name": name, "meta": json.loads(meta_text),
                  "size": len(blob), "sha256": sha, "created": now}
-        reply = self._submit(args=self._args(code, hash_secret(student_token), limits.entries_per_room,
-                                             limits.submissions_per_minute, rate_window(now),
+        reply = self._submit(args=self._args(code, base.hash_secret(student_token), limits.entries_per_room,
+                                             limits.submissions_per_minute, base.rate_window(now),
                                              json.dumps(entry, ensure_ascii=False), blob))
         status = _status(reply)
         if status == "gone":
-            raise NotFound(no_room_message(code))
+            raise base.NotFound(base.no_room_message(code))
         if status == "token":
-            raise PermissionError(unknown_token_message(code))
+            raise PermissionError(base.unknown_token_message(code))
         if status == "full":
-            raise LimitError(board_full_message(code, limits.entries_per_room))
+            raise base.LimitError(base.board_full_message(code, limits.entries_per_room))
         if status == "rate":
-            raise LimitError(rate_message(limits.submissions_per_minute, now))
-        return Entry(int(reply[1]), code, member.id, member.name, name, entry["meta"], len(blob), sha, now)
+            raise base.LimitError(base.rate_message(limits.submissions_per_minute, now))
+        return base.Entry(int(reply[1]), code, member.id, member.name, name, entry["meta"], len(blob), sha, now)
 
-    def entries(self, code: str, include_hidden: bool = False) -> list[Entry]:
-        code = normalise_code(code)
+    def entries(self, code: str, include_hidden: bool = False) -> list[base.Entry]:
+        code = base.normalise_code(code)
         with self.r.pipeline(transaction=True) as pipe:  # MULTI: the entries and the hidden set of one moment
             pipe.hget(self._key(code), "expires")
             pipe.hgetall(self._key(code, ":entries"))
             pipe.smembers(self._key(code, ":hidden"))
             expires, rows, hidden = pipe.execute()
         if expires is None or float(expires) <= self.clock():
-            raise NotFound(no_room_message(code))
+            raise base.NotFound(base.no_room_message(code))
         hidden = {int(h) for h in hidden}
         out = []
         for id_, data in sorted(rows.items(), key=lambda kv: int(kv[0])):
@@ -412,27 +376,27 @@ class RedisStore(RoomStore):
             if id_ in hidden and not include_hidden:
                 continue
             d = json.loads(data)
-            out.append(Entry(id_, code, d["member_id"], d["author"], d["name"], d["meta"], d["size"], d["sha256"],
+            out.append(base.Entry(id_, code, d["member_id"], d["author"], d["name"], d["meta"], d["size"], d["sha256"],
                              d["created"], id_ in hidden))
         return out
 
     def entry_blob(self, code: str, entry_id: int) -> bytes:
-        code = normalise_code(code)
+        code = base.normalise_code(code)
         self._fields(code)
-        entry_id = entry_id_or_refuse(code, entry_id)
+        entry_id = base.entry_id_or_refuse(code, entry_id)
         blob = self.r.get(self._key(code, f":blob:{entry_id}"))
         if blob is None:
-            raise NotFound(no_entry_message(code, entry_id))
+            raise base.NotFound(base.no_entry_message(code, entry_id))
         return blob
 
     def withdraw(self, code: str, student_token: str | None, entry_id: int) -> None:
-        code = normalise_code(code)
+        code = base.normalise_code(code)
         member = self._member(code, student_token)
-        entry_id = entry_id_or_refuse(code, entry_id)
+        entry_id = base.entry_id_or_refuse(code, entry_id)
         status = _status(self._withdraw(args=self._args(code, entry_id, str(member.id))))
         if status == "gone":
-            raise NotFound(no_room_message(code))
+            raise base.NotFound(base.no_room_message(code))
         if status == "no entry":
-            raise NotFound(no_entry_message(code, entry_id))
+            raise base.NotFound(base.no_entry_message(code, entry_id))
         if status == "not yours":
-            raise PermissionError(not_your_entry_message(code, entry_id))
+            raise PermissionError(base.not_your_entry_message(code, entry_id))

@@ -20,44 +20,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from .store import (
-    Clock,
-    Entry,
-    LimitError,
-    Limits,
-    Member,
-    NotFound,
-    Room,
-    RoomState,
-    RoomStore,
-    StoreError,
-    View,
-    backend_errors_as_sentences,
-    board_full_message,
-    check_blob,
-    check_new_secret,
-    check_teacher,
-    clean_line,
-    clean_task,
-    code_lengths,
-    entry_id_or_refuse,
-    hash_secret,
-    members_full_message,
-    meta_json,
-    name_candidates,
-    new_code,
-    no_entry_message,
-    no_room_message,
-    normalise_code,
-    not_your_entry_message,
-    rate_message,
-    rate_window,
-    rooms_full_message,
-    token_hash_or_refuse,
-    unknown_token_message,
-    view_from_json,
-    view_json,
-)
+from . import store as base  # the interface, the data classes and the checks every backend shares
 
 SCHEMA_VERSION = 1
 POOL_IDLE = 8  # idle connections kept; more are opened while more threads are in the store at once
@@ -110,13 +73,13 @@ CREATE TABLE submissions (
 _ENTRY_COLUMNS = "id, code, member_id, author, name, meta, size, sha256, created, hidden"
 
 
-def _entry(row) -> Entry:
+def _entry(row) -> base.Entry:
     id_, code, member_id, author, name, meta, size, sha, created, hidden = row
-    return Entry(id_, code, member_id, author, name, json.loads(meta), size, sha, created, bool(hidden))
+    return base.Entry(id_, code, member_id, author, name, json.loads(meta), size, sha, created, bool(hidden))
 
 
-@backend_errors_as_sentences
-class SQLiteStore(RoomStore):
+@base.backend_errors_as_sentences
+class SQLiteStore(base.RoomStore):
     """The room store in a folder. Thread-safe. `connections`: "pool" (default) lends each call an idle connection
     (a new one only when all are busy); "thread" keeps one per thread; "shared" is one behind a lock.
     Streamlit runs each rerun on a new thread, which makes "thread" open a connection per rerun. Measured with
@@ -124,10 +87,10 @@ class SQLiteStore(RoomStore):
     but called from a fresh thread each time it took 120 us with "pool" or "shared" and 300-330 us with "thread"
     (the connect). "pool" keeps both: no connect per rerun, and readers do not queue behind one lock."""
 
-    def __init__(self, folder: str | os.PathLike, limits: Limits | None = None, clock: Clock = time.time,
+    def __init__(self, folder: str | os.PathLike, limits: base.Limits | None = None, clock: base.Clock = time.time,
                  connections: str = "pool"):
         self.folder = Path(folder).expanduser()
-        self.limits = limits or Limits()
+        self.limits = limits or base.Limits()
         self.clock = clock
         self.db_path = self.folder / "rooms.sqlite3"
         self.blob_root = self.folder / "blobs"
@@ -142,7 +105,7 @@ class SQLiteStore(RoomStore):
             self.blob_root.mkdir(parents=True, exist_ok=True)
             self._create_schema()
         except (OSError, sqlite3.Error) as err:
-            raise StoreError(f"Cannot open the room store in {self.folder}: {err}.") from err
+            raise base.StoreError(f"Cannot open the room store in {self.folder}: {err}.") from err
 
     def __repr__(self) -> str:
         return f"SQLiteStore({str(self.folder)!r})"
@@ -150,7 +113,7 @@ class SQLiteStore(RoomStore):
     backend_errors = (sqlite3.Error,)
 
     def failure(self, err: Exception) -> Exception:
-        return StoreError(f"The room store in {self.folder} failed ({err}).")
+        return base.StoreError(f"The room store in {self.folder} failed ({err}).")
 
     # ------------------------------------------------------------ connections and transactions
 
@@ -211,7 +174,7 @@ class SQLiteStore(RoomStore):
                     con.execute(statement)
                 con.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             elif version > SCHEMA_VERSION:
-                raise StoreError(f"The room store in {self.folder} has schema version {version}, newer than this "
+                raise base.StoreError(f"The room store in {self.folder} has schema version {version}, newer than this "
                                  f"aeviz understands ({SCHEMA_VERSION}); update aeviz.")
 
     # ------------------------------------------------------------ helpers
@@ -220,21 +183,21 @@ class SQLiteStore(RoomStore):
         row = con.execute(f"SELECT {columns} FROM rooms WHERE code = ? AND expires > ?",
                           (code, self.clock())).fetchone()
         if row is None:
-            raise NotFound(no_room_message(code))
+            raise base.NotFound(base.no_room_message(code))
         return row
 
     def _teacher(self, con, code: str, secret: str | None) -> None:
         (stored,) = self._room_row(con, code, "secret_hash")
-        check_teacher(code, secret, stored)
+        base.check_teacher(code, secret, stored)
 
-    def _member(self, con, code: str, token: str | None) -> Member:
+    def _member(self, con, code: str, token: str | None) -> base.Member:
         self._room_row(con, code, "1")
-        token_hash = token_hash_or_refuse(code, token)
+        token_hash = base.token_hash_or_refuse(code, token)
         row = con.execute("SELECT id, name, joined FROM members WHERE code = ? AND token_hash = ?",
                           (code, token_hash)).fetchone()
         if row is None:
-            raise PermissionError(unknown_token_message(code))
-        return Member(row[0], code, row[1], row[2])
+            raise PermissionError(base.unknown_token_message(code))
+        return base.Member(row[0], code, row[1], row[2])
 
     def _blob_dir(self, code: str, uid: str) -> Path:
         return self.blob_root / f"{code}-{uid}"
@@ -261,14 +224,14 @@ class SQLiteStore(RoomStore):
             if tmp:
                 Path(tmp).unlink(missing_ok=True)
             if isinstance(err, OSError):  # a full disk, say
-                raise StoreError(f"Could not save the checkpoint in {folder} ({err.strerror or err}).") from err
+                raise base.StoreError(f"Could not save the checkpoint in {folder} ({err.strerror or err}).") from err
             raise
         return path
 
     # ------------------------------------------------------------ rooms
 
-    def open_room(self, teacher_secret: str | None = None) -> tuple[Room, str]:
-        secret = check_new_secret(teacher_secret)
+    def open_room(self, teacher_secret: str | None = None) -> tuple[base.Room, str]:
+        secret = base.check_new_secret(teacher_secret)
         now = self.clock()
         expires = now + self.limits.room_hours * 3600
         with self._tx() as con:
@@ -276,27 +239,27 @@ class SQLiteStore(RoomStore):
             con.execute("DELETE FROM rooms WHERE expires <= ?", (now,))
             (count,) = con.execute("SELECT COUNT(*) FROM rooms").fetchone()
             if count >= self.limits.rooms_per_server:
-                raise LimitError(rooms_full_message(self.limits.rooms_per_server))
-            for length in code_lengths():
-                code = new_code(length)
+                raise base.LimitError(base.rooms_full_message(self.limits.rooms_per_server))
+            for length in base.code_lengths():
+                code = base.new_code(length)
                 if con.execute("SELECT 1 FROM rooms WHERE code = ?", (code,)).fetchone() is None:
                     break
             else:
-                raise StoreError("Could not find a free room code; try again.")
+                raise base.StoreError("Could not find a free room code; try again.")
             con.execute("INSERT INTO rooms (code, uid, secret_hash, created, expires) VALUES (?, ?, ?, ?, ?)",
-                        (code, secrets.token_hex(4), hash_secret(secret), now, expires))
+                        (code, secrets.token_hex(4), base.hash_secret(secret), now, expires))
         for old_code, uid in stale:
             shutil.rmtree(self._blob_dir(old_code, uid), ignore_errors=True)
-        return Room(code, now, expires), secret
+        return base.Room(code, now, expires), secret
 
-    def get_room(self, code: str) -> Room:
-        code = normalise_code(code)
+    def get_room(self, code: str) -> base.Room:
+        code = base.normalise_code(code)
         with self._con() as con:
             created, expires = self._room_row(con, code, "created, expires")
-        return Room(code, created, expires)
+        return base.Room(code, created, expires)
 
     def close_room(self, code: str, secret: str | None) -> None:
-        code = normalise_code(code)
+        code = base.normalise_code(code)
         with self._tx() as con:
             self._teacher(con, code, secret)
             (uid,) = self._room_row(con, code, "uid")
@@ -305,9 +268,9 @@ class SQLiteStore(RoomStore):
 
     # ------------------------------------------------------------ members
 
-    def join(self, code: str, display_name: str) -> tuple[Member, str]:
-        code = normalise_code(code)
-        name = clean_line(display_name)
+    def join(self, code: str, display_name: str) -> tuple[base.Member, str]:
+        code = base.normalise_code(code)
+        name = base.clean_line(display_name)
         token = secrets.token_urlsafe(24)
         now = self.clock()
         limit = self.limits.members_per_room
@@ -315,23 +278,23 @@ class SQLiteStore(RoomStore):
             self._room_row(con, code, "1")
             (count,) = con.execute("SELECT COUNT(*) FROM members WHERE code = ?", (code,)).fetchone()
             if count >= limit:
-                raise LimitError(members_full_message(code, limit))
+                raise base.LimitError(base.members_full_message(code, limit))
             taken = {k for (k,) in con.execute("SELECT name_key FROM members WHERE code = ?", (code,))}
-            key, display = next((k, d) for k, d in name_candidates(name, limit + 1) if k not in taken)
+            key, display = next((k, d) for k, d in base.name_candidates(name, limit + 1) if k not in taken)
             cur = con.execute("INSERT INTO members (code, name, name_key, token_hash, joined) VALUES (?, ?, ?, ?, ?)",
-                              (code, display, key, hash_secret(token), now))
-        return Member(cur.lastrowid, code, display, now), token
+                              (code, display, key, base.hash_secret(token), now))
+        return base.Member(cur.lastrowid, code, display, now), token
 
-    def rejoin(self, code: str, token: str | None) -> Member:
-        code = normalise_code(code)
+    def rejoin(self, code: str, token: str | None) -> base.Member:
+        code = base.normalise_code(code)
         with self._con() as con:
             return self._member(con, code, token)
 
     # ------------------------------------------------------------ teacher powers
 
-    def push_view(self, code: str, secret: str | None, view: View) -> int:
-        code = normalise_code(code)
-        data = view_json(view)
+    def push_view(self, code: str, secret: str | None, view: base.View) -> int:
+        code = base.normalise_code(code)
+        data = base.view_json(view)
         with self._tx() as con:
             self._teacher(con, code, secret)
             con.execute("UPDATE rooms SET view = ?, version = version + 1 WHERE code = ?", (data, code))
@@ -339,40 +302,40 @@ class SQLiteStore(RoomStore):
         return version
 
     def set_frozen(self, code: str, secret: str | None, frozen: bool) -> None:
-        code = normalise_code(code)
+        code = base.normalise_code(code)
         with self._tx() as con:
             self._teacher(con, code, secret)
             con.execute("UPDATE rooms SET frozen = ? WHERE code = ?", (int(bool(frozen)), code))
 
     def set_task(self, code: str, secret: str | None, markdown_text: str) -> None:
-        code = normalise_code(code)
+        code = base.normalise_code(code)
         with self._tx() as con:
             self._teacher(con, code, secret)
-            con.execute("UPDATE rooms SET task = ? WHERE code = ?", (clean_task(markdown_text), code))
+            con.execute("UPDATE rooms SET task = ? WHERE code = ?", (base.clean_task(markdown_text), code))
 
     def hide_entry(self, code: str, secret: str | None, entry_id: int, hidden: bool = True) -> None:
-        code = normalise_code(code)
-        entry_id = entry_id_or_refuse(code, entry_id)
+        code = base.normalise_code(code)
+        entry_id = base.entry_id_or_refuse(code, entry_id)
         with self._tx() as con:
             self._teacher(con, code, secret)
             cur = con.execute("UPDATE entries SET hidden = ? WHERE code = ? AND id = ?",
                               (int(bool(hidden)), code, entry_id))
             if cur.rowcount == 0:
-                raise NotFound(no_entry_message(code, entry_id))
+                raise base.NotFound(base.no_entry_message(code, entry_id))
 
     def remove_entry(self, code: str, secret: str | None, entry_id: int) -> None:
-        code = normalise_code(code)
-        entry_id = entry_id_or_refuse(code, entry_id)
+        code = base.normalise_code(code)
+        entry_id = base.entry_id_or_refuse(code, entry_id)
         with self._tx() as con:
             self._teacher(con, code, secret)
             row = con.execute("SELECT file FROM entries WHERE code = ? AND id = ?", (code, entry_id)).fetchone()
             if row is None:
-                raise NotFound(no_entry_message(code, entry_id))
+                raise base.NotFound(base.no_entry_message(code, entry_id))
             con.execute("DELETE FROM entries WHERE id = ?", (entry_id,))
         self._unlink(row[0])
 
     def clear_board(self, code: str, secret: str | None) -> int:
-        code = normalise_code(code)
+        code = base.normalise_code(code)
         with self._tx() as con:
             self._teacher(con, code, secret)
             files = [f for (f,) in con.execute("SELECT file FROM entries WHERE code = ?", (code,))]
@@ -383,30 +346,30 @@ class SQLiteStore(RoomStore):
 
     # ------------------------------------------------------------ students
 
-    def room_state(self, code: str) -> RoomState:
-        code = normalise_code(code)
+    def room_state(self, code: str) -> base.RoomState:
+        code = base.normalise_code(code)
         with self._con() as con:
             view, version, frozen, task = self._room_row(con, code, "view, version, frozen, task")
-        return RoomState(view_from_json(view), version, bool(frozen), task)
+        return base.RoomState(base.view_from_json(view), version, bool(frozen), task)
 
-    def submit(self, code: str, student_token: str | None, name: str, meta: dict, blob: bytes) -> Entry:
-        code = normalise_code(code)
-        name = clean_line(name, "A model's name")
-        meta_text = meta_json(meta)
+    def submit(self, code: str, student_token: str | None, name: str, meta: dict, blob: bytes) -> base.Entry:
+        code = base.normalise_code(code)
+        name = base.clean_line(name, "A model's name")
+        meta_text = base.meta_json(meta)
         limits = self.limits
-        sha = check_blob(blob, limits.bytes_per_entry)
+        sha = base.check_blob(blob, limits.bytes_per_entry)
         blob = bytes(blob)
         now = self.clock()
-        window = rate_window(now)
+        window = base.rate_window(now)
 
-        def refuse_if_over(con, member: Member) -> None:
+        def refuse_if_over(con, member: base.Member) -> None:
             (count,) = con.execute("SELECT COUNT(*) FROM entries WHERE code = ?", (code,)).fetchone()
             if count >= limits.entries_per_room:
-                raise LimitError(board_full_message(code, limits.entries_per_room))
+                raise base.LimitError(base.board_full_message(code, limits.entries_per_room))
             row = con.execute("SELECT count FROM submissions WHERE member_id = ? AND window = ?",
                               (member.id, window)).fetchone()
             if row is not None and row[0] >= limits.submissions_per_minute:
-                raise LimitError(rate_message(limits.submissions_per_minute, now))
+                raise base.LimitError(base.rate_message(limits.submissions_per_minute, now))
 
         with self._con() as con:  # refuse early, before writing megabytes; checked again below, atomically
             member = self._member(con, code, student_token)
@@ -418,7 +381,7 @@ class SQLiteStore(RoomStore):
             with self._tx() as con:
                 member = self._member(con, code, student_token)
                 if self._room_row(con, code, "uid")[0] != uid:  # closed and reopened with the same code meanwhile
-                    raise NotFound(no_room_message(code))
+                    raise base.NotFound(base.no_room_message(code))
                 refuse_if_over(con, member)
                 con.execute("DELETE FROM submissions WHERE member_id = ? AND window < ?", (member.id, window))
                 con.execute("INSERT INTO submissions (member_id, window, count) VALUES (?, ?, 1) "
@@ -429,10 +392,10 @@ class SQLiteStore(RoomStore):
         except BaseException:
             path.unlink(missing_ok=True)
             raise
-        return Entry(cur.lastrowid, code, member.id, member.name, name, json.loads(meta_text), len(blob), sha, now)
+        return base.Entry(cur.lastrowid, code, member.id, member.name, name, json.loads(meta_text), len(blob), sha, now)
 
-    def entries(self, code: str, include_hidden: bool = False) -> list[Entry]:
-        code = normalise_code(code)
+    def entries(self, code: str, include_hidden: bool = False) -> list[base.Entry]:
+        code = base.normalise_code(code)
         hidden = "" if include_hidden else " AND hidden = 0"
         with self._con() as con:
             self._room_row(con, code, "1")
@@ -441,28 +404,28 @@ class SQLiteStore(RoomStore):
         return [_entry(r) for r in rows]
 
     def entry_blob(self, code: str, entry_id: int) -> bytes:
-        code = normalise_code(code)
+        code = base.normalise_code(code)
         with self._con() as con:
             self._room_row(con, code, "1")
-            entry_id = entry_id_or_refuse(code, entry_id)
+            entry_id = base.entry_id_or_refuse(code, entry_id)
             row = con.execute("SELECT file FROM entries WHERE code = ? AND id = ?", (code, entry_id)).fetchone()
         if row is None:
-            raise NotFound(no_entry_message(code, entry_id))
+            raise base.NotFound(base.no_entry_message(code, entry_id))
         try:
             return (self.blob_root / row[0]).read_bytes()
         except FileNotFoundError:  # removed between the query and the read
-            raise NotFound(no_entry_message(code, entry_id)) from None
+            raise base.NotFound(base.no_entry_message(code, entry_id)) from None
 
     def withdraw(self, code: str, student_token: str | None, entry_id: int) -> None:
-        code = normalise_code(code)
+        code = base.normalise_code(code)
         with self._tx() as con:
             member = self._member(con, code, student_token)
-            entry_id = entry_id_or_refuse(code, entry_id)
+            entry_id = base.entry_id_or_refuse(code, entry_id)
             row = con.execute("SELECT member_id, file FROM entries WHERE code = ? AND id = ?",
                               (code, entry_id)).fetchone()
             if row is None:
-                raise NotFound(no_entry_message(code, entry_id))
+                raise base.NotFound(base.no_entry_message(code, entry_id))
             if row[0] != member.id:
-                raise PermissionError(not_your_entry_message(code, entry_id))
+                raise PermissionError(base.not_your_entry_message(code, entry_id))
             con.execute("DELETE FROM entries WHERE id = ?", (entry_id,))
         self._unlink(row[1])
