@@ -65,9 +65,9 @@ class JobError(RuntimeError):
     """A job cannot be submitted; the message is one sentence for the student."""
 
 
-@dataclass(frozen=True)
-class JobStatus:
-    """A snapshot of one job, safe to read while the worker goes on (the lists are copies)."""
+@dataclass
+class JobSpec:
+    """What a job is: who asked for which model, trained how, on which data."""
 
     id: str
     owner: str
@@ -75,6 +75,12 @@ class JobStatus:
     mc: ModelConfig
     tc: TrainConfig
     dataset: str
+
+
+@dataclass
+class JobStatus(JobSpec):
+    """A snapshot of one job, safe to read while the worker goes on (the lists are copies; nothing writes it)."""
+
     state: str  # one of STATES; "finished" also when the loss diverged (history["status"] == "diverged")
     position: int | None  # 1-based place in the queue while queued, else None
     step: int
@@ -102,15 +108,9 @@ class JobStatus:
 
 
 @dataclass
-class _Job:
+class _Job(JobSpec):
     """The parent's record of one job; the reader thread writes it under the pool's lock."""
 
-    id: str
-    owner: str
-    name: str
-    mc: ModelConfig
-    tc: TrainConfig
-    dataset: str
     state: str = "queued"
     step: int = 0
     total: int = 1

@@ -336,12 +336,8 @@ class RedisStore(base.RoomStore):
         return base.RoomState(base.view_from_json(view), int(version or 0), frozen == b"1", _text(task or b""))
 
     def submit(self, code: str, student_token: str | None, name: str, meta: dict, blob: bytes) -> base.Entry:
-        code = base.normalise_code(code)
-        name = base.clean_line(name, "A model's name")
-        meta_text = base.meta_json(meta)
+        code, name, meta_text, sha, blob = base.checked_submission(code, name, meta, blob, self.limits)
         limits = self.limits
-        sha = base.check_blob(blob, limits.bytes_per_entry)
-        blob = bytes(blob)
         member = self._member(code, student_token)
         now = self.clock()
         entry = {"member_id": member.id, "author": member.name, "name": name, "meta": json.loads(meta_text),

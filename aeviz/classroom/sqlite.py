@@ -353,12 +353,8 @@ class SQLiteStore(base.RoomStore):
         return base.RoomState(base.view_from_json(view), version, bool(frozen), task)
 
     def submit(self, code: str, student_token: str | None, name: str, meta: dict, blob: bytes) -> base.Entry:
-        code = base.normalise_code(code)
-        name = base.clean_line(name, "A model's name")
-        meta_text = base.meta_json(meta)
+        code, name, meta_text, sha, blob = base.checked_submission(code, name, meta, blob, self.limits)
         limits = self.limits
-        sha = base.check_blob(blob, limits.bytes_per_entry)
-        blob = bytes(blob)
         now = self.clock()
         window = base.rate_window(now)
 

@@ -408,6 +408,13 @@ _DTYPE_BYTES = {"BOOL": 1, "U8": 1, "I8": 1, "F8_E5M2": 1, "F8_E4M3": 1, "I16": 
                 "I32": 4, "U32": 4, "F32": 4, "I64": 8, "U64": 8, "F64": 8}
 
 
+def checked_submission(code: str, name: str, meta: dict, blob: bytes, limits: Limits) -> tuple[str, str, str, str, bytes]:
+    """(code, name, metadata as JSON, sha256, blob) of a board submission, each checked; one sentence otherwise."""
+    code, name, meta_text = normalise_code(code), clean_line(name, "A model's name"), meta_json(meta)
+    sha = check_blob(blob, limits.bytes_per_entry)
+    return code, name, meta_text, sha, bytes(blob)
+
+
 def check_blob(blob: bytes, limit: int) -> str:
     """Refuse anything that is not a complete .safetensors file, from its header alone (nothing is loaded, nothing
     unpickled); returns the blob's sha256. LimitError over `limit` bytes, else ValueError with a reason."""
