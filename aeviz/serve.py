@@ -182,6 +182,18 @@ class Class:
 
     # --- starting ---------------------------------------------------------------------------------------------
 
+    def _check_port(self) -> None:
+        """Refuse at once, before starting replicas, a port that something already listens on."""
+        host = self.opts.address if self.opts.address not in ("", "*") else "0.0.0.0"
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        with socket.socket(family) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as HAProxy does: TIME_WAIT is no obstacle
+            try:
+                s.bind((host, self.opts.port))
+            except OSError as err:
+                raise ServeError(f"Port {self.opts.port} on {host} is not free ({err.strerror}): stop what uses it "
+                                 f"or choose another with --port.") from None
+
     def _wait(self, ready, what: str, child: Child, seconds: float = START_S) -> None:
         deadline = time.monotonic() + seconds
         while not ready():
@@ -269,6 +281,7 @@ class Class:
 
     def run(self) -> int:
         """Start everything, serve until SIGINT/SIGTERM, stop everything; the exit code."""
+        self._check_port()
         old = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
         try:
             self._start_redis()

@@ -8,8 +8,10 @@ timed training; the figure is rank 0's History.samples_per_s: the global samples
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import tempfile
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -30,11 +32,13 @@ def _rank(rank: int, world: int, folder: str, mc: ModelConfig, tc: TrainConfig, 
     try:
         if warm is not None:
             train(mc, warm)
+        cpu = time.process_time()
         model, hist = train(mc, tc)
+        cpu = time.process_time() - cpu
         save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(folder_ / f"rank{rank}.safetensors"))
         (folder_ / f"rank{rank}.json").write_text(json.dumps({
             "samples_per_s": hist.samples_per_s, "samples": hist.samples, "seconds": hist.seconds,
-            "status": hist.status, "loss": hist.train["loss"], "step_loss": hist.step_loss}))
+            "status": hist.status, "loss": hist.train["loss"], "step_loss": hist.step_loss, "cpu_s": cpu}))
     finally:
         if world > 1:
             dist.destroy_process_group()
@@ -60,17 +64,28 @@ def bench(epochs: int = 5, batch_size: int = 256, repeats: int = 3, arch: str = 
     tc = TrainConfig(epochs=epochs, batch_size=batch_size, eval_every=0)
     warm = replace(tc, epochs=1, max_train=4 * batch_size)
     rates: dict[int, list[float]] = {1: [], 2: []}
+    per_cpu: dict[int, list[float]] = {1: [], 2: []}
+    loads = []
     for _ in range(repeats):  # round-robin, so drift on a shared machine hits both alike
         for world in rates:
+            loads.append(os.getloadavg()[0])
             with tempfile.TemporaryDirectory(prefix="aeviz-ddp-") as tmp:
-                rates[world].append(run_ranks(world, mc, tc, Path(tmp), warm)[0][1]["samples_per_s"])
+                ranks = run_ranks(world, mc, tc, Path(tmp), warm)
+            rates[world].append(ranks[0][1]["samples_per_s"])
+            per_cpu[world].append(ranks[0][1]["samples"] / sum(h["cpu_s"] for _, h in ranks))
     med = {w: statistics.median(v) for w, v in rates.items()}
+    cpu = {w: statistics.median(v) for w, v in per_cpu.items()}
     ratio = med[2] / med[1]
     print(f"MNIST {arch} autoencoder ({mc.label}), {epochs} epochs of {tc.batch_size}-sample global batches, "
-          f"1 torch thread per process, gloo on the CPU; medians of {repeats} round-robin repeats.")
+          f"1 torch thread per process, gloo on the CPU; medians of {repeats} round-robin repeats; load average "
+          f"{statistics.mean(loads):.1f} on {os.cpu_count()} cores (the wall-clock figures measure the neighbours too; "
+          f"per CPU second, the cost of the all-reduces).")
+    print(f"  {'':<12} {'samples/s':>10} {'per CPU s':>10}   wall-clock runs")
     for world, values in rates.items():
-        print(f"  {world} process{'es' if world > 1 else '  '}  {med[world]:10.0f} samples/s   "
-              f"runs: {' '.join(f'{v:.0f}' for v in values)}")
-    print(f"  ratio 2/1     {ratio:10.2f}")
+        print(f"  {world} process{'es' if world > 1 else '  '} {med[world]:10.0f} {cpu[world]:10.0f}   "
+              f"{' '.join(f'{v:.0f}' for v in values)}")
+    print(f"  ratio 2/1    {ratio:10.2f} {cpu[2] / cpu[1]:10.2f}")
     return {"samples_per_s_1": round(med[1], 1), "samples_per_s_2": round(med[2], 1), "ratio": round(ratio, 3),
+            "samples_per_cpu_s_1": round(cpu[1], 1), "samples_per_cpu_s_2": round(cpu[2], 1),
+            "cpu_ratio": round(cpu[2] / cpu[1], 3), "load_avg": round(statistics.mean(loads), 2),
             "epochs": epochs, "batch_size": batch_size, "repeats": repeats, "arch": arch}

@@ -56,3 +56,41 @@ def test_haproxy_alerts_become_one_line():
     text = ("[NOTICE]   (12) : haproxy version is 2.6.12\n"
             "[ALERT]    (12) : config : parsing [x.cfg:3] : unknown keyword 'bogus' in 'global' section\n")
     assert serve._first_alert(text) == "config : parsing [x.cfg:3] : unknown keyword 'bogus' in 'global' section"
+
+
+def test_without_redis_server_the_replicas_share_sqlite_in_one_sentence(monkeypatch, tmp_path, capsys):
+    monkeypatch.delenv("AEVIZ_STORE", raising=False)
+    monkeypatch.setenv("AEVIZ_DATA", str(tmp_path / "data"))
+    monkeypatch.setattr(serve, "find", lambda name: "/usr/sbin/haproxy" if name == "haproxy" else None)
+    run = serve.Class(serve.Options(replicas=3, logs=tmp_path / "logs"))
+    run._start_redis()
+    assert run.store == "" and run.redis is None
+    out = capsys.readouterr().out
+    assert out.startswith("redis-server is not installed (apt-get install redis-server), so the 3 replicas share the "
+                          "SQLite room store in ") and out.count("\n") == 1
+
+
+def test_a_given_store_or_a_single_replica_starts_no_redis(monkeypatch, tmp_path):
+    monkeypatch.setattr(serve, "find", lambda name: "/bin/true")
+    monkeypatch.setenv("AEVIZ_STORE", "redis://10.0.0.9:6379/0")
+    run = serve.Class(serve.Options(replicas=2, logs=tmp_path))
+    run._start_redis()
+    assert run.store == "redis://10.0.0.9:6379/0" and run.redis is None
+    monkeypatch.delenv("AEVIZ_STORE")
+    run = serve.Class(serve.Options(replicas=1, logs=tmp_path))
+    run._start_redis()
+    assert run.store == "" and run.redis is None
+
+
+def test_a_busy_port_is_refused_before_anything_starts(tmp_path, capsys):
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        assert cli.main(["serve", "--replicas", "1", "--address", "127.0.0.1", "--port", str(port),
+                         "--logs", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"aeviz serve: Port {port} on 127.0.0.1 is not free (") and err.count("\n") == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # no replica, no proxy, no log
