@@ -66,4 +66,4 @@ def _upscale(img: np.ndarray, width: int) -> np.ndarray:
 def show_grid(images, ncols: int, width: int = 700, caption: str | None = None) -> None:
     """A mosaic of images, scaled up without smoothing."""
     mosaic = _upscale(plots.tile(images, ncols), width)
-    st.image(mosaic, caption=caption, clamp=True, width=min(width, mosaic.shape[1]))
+    st.image(mosaic, caption=caption, clamp=True, width="content")  # its own width, at most the column's
