@@ -126,6 +126,7 @@ def live_loss(steps, terms: dict) -> go.Figure:
                                  line=dict(color=TERM_COLORS.get(term), dash="dash" if term == "loss" else "solid")))
     fig.update_xaxes(title="optimiser step")
     fig.update_yaxes(title="loss term per sample (log scale)")
+    fig.update_layout(showlegend=True)  # plotly hides the legend of a single trace, which may be "recon = loss"
     return powers_of_ten(_layout(fig, "Loss terms, live", 320))
 
 

@@ -63,4 +63,4 @@ def show_grid(images, ncols: int, width: int = 700, caption: str | None = None) 
     """A mosaic of images, scaled up without smoothing."""
     tiles = plots.tile(images, ncols)
     mosaic = plots.upscale(tiles, width // tiles.shape[-1])
-    st.image(mosaic, caption=caption, clamp=True, width=min(width, mosaic.shape[1]))
+    st.image(mosaic, caption=caption, clamp=True, width="content")  # its own width, at most the column's

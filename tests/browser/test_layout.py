@@ -14,6 +14,11 @@ pytestmark = [pytest.mark.browser,
 # Width of each display equation's content beyond its box, in pixels (a few are italic overhang, not a cut).
 OVERFLOW = """() => Array.from(document.querySelectorAll('.katex-display')).map(
   e => [e.textContent.slice(0, 30), e.scrollWidth - e.clientWidth])"""
+# How far each image reaches past the right edge of its column (or of the page's main block), in pixels.
+IMAGES = """() => Array.from(document.querySelectorAll('[data-testid=stImage] img')).map(img => {
+  const box = img.closest('[data-testid=stColumn]') || img.closest('[data-testid=stMainBlockContainer]');
+  return [img.alt || img.src.slice(-20), img.getBoundingClientRect().right - box.getBoundingClientRect().right];
+})"""
 # Boxes of the labels in the far-away inputs chart.
 LABELS = """() => Array.from(document.querySelectorAll('.st-key-anomaly_probe_hist g.annotation')).map(g => {
   const r = g.getBoundingClientRect(); return [g.textContent, r.left, r.top, r.right, r.bottom];
@@ -51,6 +56,19 @@ def test_every_equation_fits_its_column_on_a_laptop(browser, path):
     try:
         cut = [(text, px) for text, px in page.evaluate(OVERFLOW) if px > 4]
         assert not cut, f"equations cut off at the right edge: {cut}"
+    finally:
+        page.close()
+
+
+@pytest.mark.parametrize("path", ["augmentation", "imputation"])
+def test_every_image_fits_its_column_on_a_laptop(browser, path):
+    """The augmentation grid was drawn 700 px wide in a 560 px column: its right end was cut off."""
+    page = _open(browser, path, 1280, 900, "[data-testid=stImage] img")
+    try:
+        images = page.evaluate(IMAGES)
+        assert len(images) >= 3
+        cut = [(name, px) for name, px in images if px > 1]
+        assert not cut, f"images cut off at the right edge of their column: {cut}"
     finally:
         page.close()
 

@@ -46,7 +46,7 @@ def test_a_diverging_loss_is_labelled_in_powers_of_ten_only():
     assert (axis["type"], axis["exponentformat"], axis["dtick"]) == ("log", "power", 3)  # 10⁰, 10³, ...: 7 labels
     few = plots.live_loss([1, 2], {"loss": [0.01, 5.0], "recon": [0.01, 5.0]})
     assert _y_axis(few)["dtick"] == 1
-    assert [t.name for t in fig.data] == ["recon = loss"]
+    assert [t.name for t in fig.data] == ["recon = loss"] and fig.layout.showlegend  # named even when alone
 
 
 @pytest.mark.parametrize("log_y", [True, False])
