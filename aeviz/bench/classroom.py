@@ -70,6 +70,12 @@ def tree_cpu_seconds(pid: int) -> float:
     return total
 
 
+def own_cpu_seconds(pid: int) -> float:
+    """CPU seconds of the server's own process (its sessions' scripts), without its training workers."""
+    fields = _stat(pid)
+    return (int(fields[11]) + int(fields[12])) / TICK if fields else 0.0
+
+
 def rss_mb(pid: int, field: str = "VmRSS") -> float:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -87,17 +93,20 @@ class Sampler(threading.Thread):
         super().__init__(daemon=True)
         self.pid, self.every, self.stop = pid, every, threading.Event()
         self.rss_peak, self.workers_peak = 0.0, 0
-        self.t0, self.cpu0 = time.monotonic(), tree_cpu_seconds(pid)
-        self.t1, self.cpu1 = self.t0, self.cpu0
+        self.t0, self.cpu0, self.own0 = time.monotonic(), tree_cpu_seconds(pid), own_cpu_seconds(pid)
+        self.t1, self.cpu1, self.own1 = self.t0, self.cpu0, self.own0
 
     def run(self) -> None:
         while not self.stop.wait(self.every):
             self.rss_peak = max(self.rss_peak, rss_mb(self.pid))
             self.workers_peak = max(self.workers_peak, len(descendants(self.pid)))
-            self.t1, self.cpu1 = time.monotonic(), tree_cpu_seconds(self.pid)
+            self.t1, self.cpu1, self.own1 = time.monotonic(), tree_cpu_seconds(self.pid), own_cpu_seconds(self.pid)
 
     def cores(self) -> float:
         return (self.cpu1 - self.cpu0) / max(1e-9, self.t1 - self.t0)
+
+    def own_cores(self) -> float:
+        return (self.own1 - self.own0) / max(1e-9, self.t1 - self.t0)
 
 
 def start_class_server(port: int, data: Path, log: Path) -> subprocess.Popen:
@@ -220,6 +229,8 @@ def bench(students: int = 10, seconds: float = 30.0, training: float = 0.1, seed
         "disconnects": sum(s.stats.disconnects for s in crowd), "superseded": sum(s.stats.superseded for s in crowd),
         "polls": sum(s.stats.polls for s in crowd),
         "server_rss_peak_mb": _r(max(sampler.rss_peak, rss_hwm)), "server_cpu_cores": _r(sampler.cores(), 2),
+        "server_own_cpu_cores": _r(sampler.own_cores(), 2),
+        "server_own_cpu_ms_per_interaction": _r(1000 * (sampler.own1 - sampler.own0) / max(1, len(actions))),
         "workers_peak": sampler.workers_peak,
         "browser_release_to_image_ms_p95": _r(percentile(presses, 95)),
         "browser_release_to_image_ms_p50": _r(percentile(presses, 50)), "browser_presses": len(presses),
@@ -233,7 +244,9 @@ def bench(students: int = 10, seconds: float = 30.0, training: float = 0.1, seed
           f"load average {out['load_avg']}: {len(actions)} actions, p50 {out['p50_ms']} ms, p95 {out['p95_ms']} ms, "
           f"max {out['max_ms']} ms; failed {out['failed']}, exceptions {exceptions}, disconnects "
           f"{out['disconnects']}; server RSS peak {out['server_rss_peak_mb']} MB, CPU {out['server_cpu_cores']} "
-          f"cores; browser release->image p95 {out['browser_release_to_image_ms_p95']} ms, first screen during "
+          f"cores with its training workers ({out['server_own_cpu_cores']} its own, "
+          f"{out['server_own_cpu_ms_per_interaction']} ms per interaction); "
+          f"browser release->image p95 {out['browser_release_to_image_ms_p95']} ms, first screen during "
           f"class {out['first_screen_s_during_class']} s; exit status {exit_status}")
     for kind in sorted({k for k, _ in actions}):
         print(f"  {kind:>7}: n {out[f'{kind}_n']:>5}  p50 {out[f'{kind}_p50_ms']:>8} ms  p95 "
