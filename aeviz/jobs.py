@@ -547,3 +547,25 @@ def shutdown_at_exit(pool: JobPool) -> None:
     Without this hook a worker lives on until it next polls its pipe (~2 s in the test) as an orphan.
     """
     atexit.register(pool.shutdown)
+    if _serving():
+        atexit.register(_skip_finalization, pool)  # atexit is last-in first-out: after pool.shutdown it would be too late
+
+
+def _serving() -> bool:
+    """Whether this process is a `streamlit run` server (not a test, not the CLI)."""
+    return Path(sys.argv[0]).name in ("streamlit", "__main__.py") and "streamlit" in sys.argv[0] \
+        and sys.argv[1:2] == ["run"]
+
+
+def _skip_finalization(pool: JobPool) -> None:
+    """A server leaving normally (Streamlit's SIGTERM handler returns from main) exits here with status 0, through
+    os._exit: the interpreter's finalization and C++ static destructors then never run beside script threads still
+    inside torch, which aborted the process ("terminate called without an active exception", status -6) in about
+    one exit in three under a class (`aeviz bench class`). An uncaught exception keeps Python's own exit."""
+    if getattr(sys, "last_value", None) is not None:
+        return
+    pool.shutdown()
+    with contextlib.suppress(Exception):
+        sys.stdout.flush()
+        sys.stderr.flush()
+    os._exit(0)

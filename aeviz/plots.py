@@ -4,10 +4,35 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 import plotly.io as pio
+from plotly.basedatatypes import BaseFigure
 
 # Set once: a template= in every layout deep-copies the whole template per figure (a quarter of the server's
 # GIL time with 30 students, py-spy); as the default it is applied without that copy.
 pio.templates.default = "plotly_white"
+
+
+
+class _Checked(BaseFigure):
+    """A figure dict that came out of go.Figure.to_dict() (so plotly validated it once), for st.plotly_chart.
+
+    Given a plain dict, st.plotly_chart validates it again by building a whole go.Figure from it, on every rerun
+    and for every session: that defeats caching figures as dicts (with 30 students, plotly's validators were the
+    largest share of the server's GIL time, py-spy). Given a BaseFigure, it takes to_dict() as it is; this one
+    returns the dict without a copy (Streamlit only reads it). Built without BaseFigure.__init__: nothing is
+    validated or copied."""
+
+    def to_dict(self):
+        return self.__dict__["_spec"]
+
+
+def checked(spec: dict) -> BaseFigure:
+    """Hand a cached figure dict (from go.Figure.to_dict(), read-only) to st.plotly_chart without re-validation."""
+    if not spec.get("data"):  # plotly's own check for an empty figure raises a missing exception class
+        raise ValueError("a figure without traces")
+    fig = object.__new__(_Checked)
+    fig.__dict__["_spec"] = spec
+    return fig
+
 
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
            "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]

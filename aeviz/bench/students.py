@@ -15,9 +15,15 @@ an error). Errors: no run within the timeout, exceptions shown in the page, fail
 When the websocket drops (its replica died), the student reconnects through the same URL, as the page's replica
 guard makes the browser do, and reloads its page; the time until it is served again is recorded.
 
+Training students (train=True) press the Explorer's Train button once (a full rerun carrying the button's
+trigger_value) and then replay the `run_every` fragments as the browser's timer does: each `auto_rerun` message
+gives a fragment and an interval, and the student sends fragment reruns with is_auto_rerun at that interval
+(action kind "poll") until a full run no longer registers the fragment. On the Compare page a student sometimes
+switches the preset (the selectbox's string_value, kind "preset").
+
 Simplifications, on purpose: a change sends the states of the sliders only (other widgets keep their defaults);
-run_every fragments (training progress, projections) are not replayed (`auto_reruns` counts them); only one
-action is in flight per student. Imports Streamlit's protobuf modules (the protocol), never its runtime.
+polls are sent between actions, never beside one: only one request is in flight per student; no map clicks.
+Imports Streamlit's protobuf modules (the protocol), never its runtime.
 """
 from __future__ import annotations
 
@@ -45,7 +51,9 @@ class Stats:
     superseded: int = 0
     disconnects: int = 0
     recoveries: list[tuple[float, float]] = field(default_factory=list)  # (websocket lost at, served again at)
-    auto_reruns: int = 0
+    auto_reruns: int = 0  # auto_rerun messages received
+    polls: int = 0  # run_every fragment reruns sent
+    exception_texts: list[str] = field(default_factory=list)  # the first few exceptions shown in the page
     replicas: list[str] = field(default_factory=list)  # X-Aeviz-Replica of each connection, when behind the proxy
 
 
@@ -74,7 +82,8 @@ class Student:
     """One simulated student on base_url (http://host:port)."""
 
     def __init__(self, base_url: str, seed: int = 0, think: tuple[float, float] = (0.5, 2.0),
-                 switch: float = 0.1, pages: tuple[str, ...] = ("", "compare"), timeout_s: float = 60.0):
+                 switch: float = 0.1, pages: tuple[str, ...] = ("", "compare"), timeout_s: float = 60.0,
+                 train: bool = False, preset: float = 0.5):
         import requests
 
         self.base = base_url.rstrip("/")
@@ -95,6 +104,10 @@ class Student:
         self.run_id = ""
         self.lost: asyncio.Event | None = None  # set when the websocket closes under the student
         self.lost_at = 0.0
+        self.want_train, self.preset_p = train, preset
+        self.buttons: dict[str, str] = {}  # widget key -> id (the train button)
+        self.presets: tuple[str, list[str], str] | None = None  # (id, options, current) of Compare's preset box
+        self.timers: dict[str, list[float]] = {}  # run_every fragment -> [interval s, next due (monotonic)]
 
     # --- the protocol ---------------------------------------------------------------------------------------
 
@@ -111,6 +124,7 @@ class Student:
             "ws" + self.base[4:] + "/_stcore/stream", subprotocols=["streamlit"], origin=self.base,
             additional_headers={"Cookie": cookie} if cookie else None, max_size=MAX_MESSAGE, open_timeout=30)
         self.cache, self.sliders, self.request, self.run_id = {}, {}, None, ""  # a new server knows nothing of us
+        self.buttons, self.presets, self.timers = {}, None, {}
         self.lost = asyncio.Event()
         self.reader = asyncio.create_task(self._read())
 
@@ -165,6 +179,8 @@ class Student:
             self._run_finished(run, msg.script_finished)
         elif kind == "auto_rerun":
             self.stats.auto_reruns += 1
+            a = msg.auto_rerun
+            self.timers[a.fragment_id] = [a.interval, time.monotonic() + a.interval]
 
     def _run_started(self, run: str, fragments: list[str]) -> None:
         if self.request and self.request.run and self.request.run == self.run_id:
@@ -172,8 +188,8 @@ class Student:
         self.run_id = run
         if fragments:  # a fragment run redraws only its fragments' widgets
             self.sliders = {k: s for k, s in self.sliders.items() if s.fragment not in fragments}
-        else:
-            self.sliders = {}
+        else:  # a full run: every widget and run_every fragment is registered again by its deltas
+            self.sliders, self.buttons, self.presets, self.timers = {}, {}, None, {}
         if self.request and not self.request.run:
             self.request.run = run
 
@@ -186,10 +202,17 @@ class Student:
         kind = el.WhichOneof("type")
         if kind == "exception":
             self.stats.errors["exception in the page"] += 1
+            if len(self.stats.exception_texts) < 3:
+                self.stats.exception_texts.append(f"{el.exception.type}: {el.exception.message}"[:300])
         elif kind == "slider" and el.slider.label[:1] == "z" and el.slider.label[1:].isdigit():
             s = el.slider
             value = s.value[0] if s.value else (s.default[0] if s.default else s.min)
             self.sliders[s.id] = Slider(s.label, s.min, s.max, s.step, value, delta.fragment_id)
+        elif kind == "button" and el.button.id.endswith("-ex_train::start") and not el.button.disabled:
+            self.buttons["ex_train::start"] = el.button.id
+        elif kind == "selectbox" and el.selectbox.id.endswith("-cmp_preset"):
+            box = el.selectbox
+            self.presets = (box.id, list(box.options), box.raw_value if box.HasField("raw_value") else "")
         elif kind == "imgs":
             for img in el.imgs.imgs:
                 self._fetch(img.url)
@@ -229,7 +252,8 @@ class Student:
         if req and req.done and not req.done.done():
             req.done.set_result(time.monotonic())
 
-    async def _send(self, kind: str, page_hash: str, fragment: str = "", states=()) -> float:
+    async def _send(self, kind: str, page_hash: str, fragment: str = "", states=(), auto: bool = False,
+                    timeout_s: float | None = None) -> float:
         """Send rerun_script and wait for the end of the run it starts (and its images); the latency in ms,
         or None when the server dropped it (a fragment that no longer exists)."""
         from streamlit.proto.BackMsg_pb2 import BackMsg
@@ -240,6 +264,7 @@ class Student:
         cs.page_script_hash = page_hash
         cs.page_name = ""
         cs.fragment_id = fragment
+        cs.is_auto_rerun = auto
         cs.widget_states.widgets.extend(states)
         cs.cached_message_hashes.extend(self.cache)
         cs.context_info.timezone = "UTC"
@@ -252,7 +277,7 @@ class Student:
         except Exception as err:
             raise Disconnected() from err
         try:
-            end = await asyncio.wait_for(asyncio.shield(req.done), self.timeout_s)
+            end = await asyncio.wait_for(asyncio.shield(req.done), timeout_s or self.timeout_s)
         except TimeoutError:
             self.request = None
             if fragment and not req.run:
@@ -294,9 +319,35 @@ class Student:
             return await self.load("page")
         return await self._send("page", self.pages[self.rng.choice(targets)])
 
+    async def press_train(self) -> float | None:
+        """Press the Explorer's Train button: a full rerun whose state carries the button's trigger."""
+        from streamlit.proto.WidgetStates_pb2 import WidgetState
+
+        self.want_train = False
+        states = [*self._slider_states(), WidgetState(id=self.buttons["ex_train::start"], trigger_value=True)]
+        return await self._send("train", self.page_hash, "", states)
+
+    async def switch_preset(self) -> float | None:
+        """Pick another preset in Compare's selectbox (its on_change applies it)."""
+        from streamlit.proto.WidgetStates_pb2 import WidgetState
+
+        wid, options, current = self.presets
+        choice = self.rng.choice([o for o in options if o != current] or options)
+        return await self._send("preset", self.page_hash, "", [WidgetState(id=wid, string_value=choice)])
+
+    async def poll(self, fragment: str) -> float | None:
+        """The browser's run_every timer fired: rerun that fragment with is_auto_rerun."""
+        self.stats.polls += 1
+        return await self._send("poll", self.page_hash, fragment, self._slider_states(), auto=True,
+                                timeout_s=min(10.0, self.timeout_s))  # a finished job's fragment is dropped
+
     async def act(self) -> None:
         """One action, its latency recorded."""
-        if self.sliders and self.rng.random() >= self.switch:
+        if self.want_train and "ex_train::start" in self.buttons:
+            kind, ms = "train", await self.press_train()
+        elif self.presets and self.rng.random() < self.preset_p:
+            kind, ms = "preset", await self.switch_preset()
+        elif self.sliders and self.rng.random() >= self.switch:
             kind, ms = "slider", await self.move_slider()
         else:
             kind, ms = "page", await self.switch_page()
@@ -320,12 +371,25 @@ class Student:
         self.stats.errors["not served again"] += 1
 
     async def _think(self) -> bool:
-        """Wait a think time; True if the connection dropped meanwhile (the browser notices at once)."""
-        try:
-            await asyncio.wait_for(self.lost.wait(), self.rng.uniform(*self.think))
-            return True
-        except TimeoutError:
-            return False
+        """Wait a think time, firing due run_every timers meanwhile; True if the connection dropped (the browser
+        notices at once)."""
+        end = time.monotonic() + self.rng.uniform(*self.think)
+        while True:
+            now = time.monotonic()
+            due = min((t[1] for t in self.timers.values()), default=end)
+            try:
+                await asyncio.wait_for(self.lost.wait(), max(0.0, min(end, due) - now))
+                return True
+            except TimeoutError:
+                pass
+            if time.monotonic() >= end:
+                return False
+            for fragment, timer in list(self.timers.items()):
+                if timer[1] <= time.monotonic():
+                    timer[1] = time.monotonic() + timer[0]
+                    ms = await self.poll(fragment)
+                    if ms is not None:
+                        self.stats.actions.append((time.monotonic(), "poll", ms))
 
     async def session(self, until: float, recover_s: float = 60.0) -> Stats:
         """Connect, load the default page, then act every think seconds until `until` (monotonic clock)."""
@@ -357,10 +421,11 @@ def percentile(values: list[float], q: float) -> float | None:
 
 
 async def class_session(base_url: str, students: int, seconds: float, seed: int = 0, stagger_s: float = 2.0,
-                        **student_kw) -> list[Student]:
-    """`students` students on base_url for `seconds`, their starts spread over stagger_s; the students."""
+                        training: int = 0, **student_kw) -> list[Student]:
+    """`students` students on base_url for `seconds`, their starts spread over stagger_s; the students.
+    The first `training` of them press Train once (and poll its live panel)."""
     until = time.monotonic() + seconds
-    crowd = [Student(base_url, seed + i, **student_kw) for i in range(students)]
+    crowd = [Student(base_url, seed + i, train=i < training, **student_kw) for i in range(students)]
 
     async def one(i: int, s: Student):
         await asyncio.sleep(stagger_s * i / max(1, students))

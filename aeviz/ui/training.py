@@ -146,11 +146,15 @@ def _live(key: str, live_map: bool, select: bool) -> None:
               help="Stops after the current step and keeps the weights trained so far.")
     cols = st.columns(2 if live_map else 1)
     with cols[0]:
-        st.plotly_chart(_unless_same(f"{key}::loss_fig", (j.id, len(s.steps)), lambda: live_chart(s.steps, s.terms)),
-                        key=f"{key}::live_loss")
+        if not (s.steps and s.terms):  # no trace yet: a figure dict without data makes plotly raise
+            st.caption("The loss chart appears after the first optimiser step.")
+        else:
+            st.plotly_chart(plots.checked(_unless_same(f"{key}::loss_fig", (j.id, len(s.steps)),
+                                                       lambda: live_chart(s.steps, s.terms))), key=f"{key}::live_loss")
     if live_map and s.snapshot_epochs:
         with cols[1]:
-            st.plotly_chart(_unless_same(f"{key}::map_fig", (j.id, len(s.snapshots)), lambda: _snapshot_figure(s)),
+            st.plotly_chart(plots.checked(_unless_same(f"{key}::map_fig", (j.id, len(s.snapshots)),
+                                                       lambda: _snapshot_figure(s))),
                             key=f"{key}::live_map")
 
 

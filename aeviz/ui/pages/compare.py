@@ -361,7 +361,7 @@ def _maps(keys: list[str], ds: str) -> None:
         fig = _dim_others(fig, idx)
         fig["layout"]["showlegend"] = key == keys[-1]  # one key for all maps; the last map gives up some width
         select = _with_share(MAPS, functools.partial(_on_select, f"cmp_map::{key}"))
-        col.plotly_chart(fig, key=f"cmp_map::{key}", on_select=select,
+        col.plotly_chart(plots.checked(fig), key=f"cmp_map::{key}", on_select=select,
                          selection_mode=("points", "box", "lasso"), config={"displaylogo": False})
     if fallback:
         st.caption(f"{', '.join(fallback)} {'has' if len(fallback) == 1 else 'have'} no precomputed {PROJ_NAMES[proj]} "

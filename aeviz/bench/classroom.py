@@ -1,0 +1,254 @@
+"""`aeviz bench class`: one `streamlit run app.py` and a simulated class of N students on it, plus one Chromium page.
+
+The server runs as a teacher starts it, on 127.0.0.1 and a free port, with MALLOC_ARENA_MAX=2 in its environment:
+glibc gives every thread that mallocs its own arena (up to 8 per core), and Streamlit runs each session's script in
+a thread of its own, so with a class of sessions the arenas multiply and hold freed memory the process never gives
+back: its RSS grows with the number of students who ever ran a script, not with the work. Two arenas cap that.
+AEVIZ_DATA points at a temporary folder, so the students' trained models do not land in the teacher's.
+
+The students (aeviz/bench/students.py) load the Explorer, move latent sliders every 0.5-2 s, switch to Compare and
+back, switch Compare's preset there; a share of them (`training`) press Train once and then poll the live panel
+as the browser's run_every timer does. Latency of an action: from sending it to the end of the run it started and
+its images. Beside them, one real Chromium page joins after the students have started (first_screen_s_during_class:
+navigation until the latent map is drawn and the page is idle) and then presses the first latent slider's arrow
+key repeatedly (browser_release_to_image_ms_p95: keydown to the new decoded image drawn, timed in the page).
+The server's RSS (its own, /proc/PID/status) and CPU (its own and its training workers', /proc/PID/stat) are sampled
+every 0.5 s. At the end it gets SIGTERM; exit_status is its exit code (0 is a clean shutdown).
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from .browser import CHROMIUM, DECODED, IDLE, MAP, ROOT, free_port, slider_latencies
+from .students import Student, class_session, percentile
+
+CHROMIUM_CLASS_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _stat(pid: int) -> list[str] | None:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+
+
+def descendants(pid: int) -> list[int]:
+    """The live processes below pid (its training workers and theirs)."""
+    parents: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            fields = _stat(int(entry.name))
+            if fields:
+                parents.setdefault(int(fields[1]), []).append(int(entry.name))
+    out, todo = [], [pid]
+    while todo:
+        kids = parents.get(todo.pop(), [])
+        out += kids
+        todo += kids
+    return out
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds of pid, of its children it has waited for, and of its live descendants."""
+    total = 0.0
+    fields = _stat(pid)
+    if fields:
+        total += sum(int(fields[i]) for i in (11, 12, 13, 14)) / TICK  # utime stime cutime cstime
+    for kid in descendants(pid):
+        f = _stat(kid)
+        if f:
+            total += (int(f[11]) + int(f[12])) / TICK
+    return total
+
+
+def own_cpu_seconds(pid: int) -> float:
+    """CPU seconds of the server's own process (its sessions' scripts), without its training workers."""
+    fields = _stat(pid)
+    return (int(fields[11]) + int(fields[12])) / TICK if fields else 0.0
+
+
+def rss_mb(pid: int, field: str = "VmRSS") -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+class Sampler(threading.Thread):
+    """The server's RSS and its tree's CPU every `every` seconds, until stopped."""
+
+    def __init__(self, pid: int, every: float = 0.5):
+        super().__init__(daemon=True)
+        self.pid, self.every, self.stop = pid, every, threading.Event()
+        self.rss_peak, self.workers_peak = 0.0, 0
+        self.t0, self.cpu0, self.own0 = time.monotonic(), tree_cpu_seconds(pid), own_cpu_seconds(pid)
+        self.t1, self.cpu1, self.own1 = self.t0, self.cpu0, self.own0
+
+    def run(self) -> None:
+        while not self.stop.wait(self.every):
+            self.rss_peak = max(self.rss_peak, rss_mb(self.pid))
+            self.workers_peak = max(self.workers_peak, len(descendants(self.pid)))
+            self.t1, self.cpu1, self.own1 = time.monotonic(), tree_cpu_seconds(self.pid), own_cpu_seconds(self.pid)
+
+    def cores(self) -> float:
+        return (self.cpu1 - self.cpu0) / max(1e-9, self.t1 - self.t0)
+
+    def own_cores(self) -> float:
+        return (self.own1 - self.own0) / max(1e-9, self.t1 - self.t0)
+
+
+def start_class_server(port: int, data: Path, log: Path) -> subprocess.Popen:
+    env = {**os.environ, "MALLOC_ARENA_MAX": "2", "AEVIZ_DATA": str(data)}
+    cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(port),
+           "--server.address", "127.0.0.1", "--server.headless", "true"]
+    return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
+
+
+def _wait_healthy(url: str, server: subprocess.Popen, deadline: float) -> None:
+    import requests
+
+    s = requests.Session()
+    s.trust_env = False
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"the server exited with {server.returncode}")
+        try:
+            if s.get(url + "/_stcore/health", timeout=2).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.2)
+    raise TimeoutError("the server did not come up")
+
+
+async def _warm(url: str) -> None:
+    """One student visits the Explorer and Compare, so the class does not pay for the first imports."""
+    s = Student(url, seed=99_999, timeout_s=240)
+    await s.connect()
+    await s.load()
+    await s.switch_page()
+    await s.load()
+    await s.close()
+
+
+def _browser(url: str, join_after: float, until: float, out: dict) -> None:
+    """One real Chromium page: join mid-class, then press the z1 slider's arrows until `until`."""
+    from playwright.sync_api import sync_playwright
+
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_CLASS_ARGS)
+            page = browser.new_page(viewport={"width": 1500, "height": 1100})
+            time.sleep(max(0.0, join_after))
+            t = time.perf_counter()
+            page.goto(url + "/", wait_until="domcontentloaded", timeout=60_000)
+            page.wait_for_selector(MAP, timeout=60_000)
+            page.wait_for_selector(IDLE, timeout=60_000)
+            page.wait_for_selector(DECODED, timeout=60_000)
+            out["first_screen_s"] = time.perf_counter() - t
+            times = out.setdefault("presses", [])
+            while time.monotonic() < until - 2 and len(times) < 200:
+                times += slider_latencies(page, 1)
+                time.sleep(0.5)
+            browser.close()
+    except Exception as err:  # reported, never fatal to the bench
+        out["error"] = f"{type(err).__name__}: {err}"[:300]
+
+
+def _r(v, digits: int = 1):
+    return None if v is None else round(v, digits)
+
+
+def bench(students: int = 10, seconds: float = 30.0, training: float = 0.1, seed: int = 0, browser: bool = True,
+          stagger_s: float = 5.0) -> dict:
+    n_train = round(students * training)
+    with tempfile.TemporaryDirectory(prefix="aeviz-bench-class-") as tmp:
+        tmp = Path(tmp)
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        log = tmp / "server.log"
+        server = start_class_server(port, tmp / "data", log)
+        try:
+            _wait_healthy(url, server, time.monotonic() + 120)
+            asyncio.run(_warm(url))
+            sampler = Sampler(server.pid)
+            load0 = os.getloadavg()[0]
+            start = time.monotonic()
+            until = start + seconds
+            seen: dict = {}
+            chromium = None
+            if browser:
+                chromium = threading.Thread(target=_browser, args=(url, min(stagger_s, seconds / 3), until, seen),
+                                            daemon=True)
+                chromium.start()
+            sampler.start()
+            crowd = asyncio.run(class_session(url, students, seconds, seed=seed, stagger_s=stagger_s,
+                                              training=n_train))
+            if chromium:
+                chromium.join(timeout=60)
+            sampler.stop.set()
+            sampler.join()
+            load1 = os.getloadavg()[0]
+            rss_hwm = rss_mb(server.pid, "VmHWM")
+        finally:
+            if server.poll() is None:
+                server.send_signal(signal.SIGTERM)
+            try:
+                exit_status = server.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                exit_status = server.wait()
+        tail = log.read_text()[-2000:]
+    actions = [(kind, ms) for s in crowd for _, kind, ms in s.stats.actions]
+    all_ms = [ms for _, ms in actions]
+    errors = sum((s.stats.errors for s in crowd), start=type(crowd[0].stats.errors)())
+    exceptions = errors.pop("exception in the page", 0)
+    presses = seen.get("presses", [])
+    out = {"students": students, "training": n_train, "seconds": seconds, "interactions": len(actions),
+           "p50_ms": _r(percentile(all_ms, 50)), "p95_ms": _r(percentile(all_ms, 95)),
+           "max_ms": _r(max(all_ms, default=None))}
+    for kind in sorted({k for k, _ in actions}):
+        ms = [m for k, m in actions if k == kind]
+        out[f"{kind}_n"] = len(ms)
+        out[f"{kind}_p50_ms"], out[f"{kind}_p95_ms"] = _r(percentile(ms, 50)), _r(percentile(ms, 95))
+        out[f"{kind}_max_ms"] = _r(max(ms))
+    out.update({
+        "failed": sum(errors.values()), "error_kinds": dict(errors), "exceptions": exceptions,
+        "disconnects": sum(s.stats.disconnects for s in crowd), "superseded": sum(s.stats.superseded for s in crowd),
+        "polls": sum(s.stats.polls for s in crowd),
+        "server_rss_peak_mb": _r(max(sampler.rss_peak, rss_hwm)), "server_cpu_cores": _r(sampler.cores(), 2),
+        "server_own_cpu_cores": _r(sampler.own_cores(), 2),
+        "server_own_cpu_ms_per_interaction": _r(1000 * (sampler.own1 - sampler.own0) / max(1, len(actions))),
+        "workers_peak": sampler.workers_peak,
+        "browser_release_to_image_ms_p95": _r(percentile(presses, 95)),
+        "browser_release_to_image_ms_p50": _r(percentile(presses, 50)), "browser_presses": len(presses),
+        "first_screen_s_during_class": _r(seen.get("first_screen_s"), 2), "browser_error": seen.get("error"),
+        "exception_texts": sorted({t for s in crowd for t in s.stats.exception_texts})[:5],
+        "exit_status": exit_status, "load_avg": round((load0 + load1) / 2, 2), "cores": os.cpu_count(),
+    })
+    if exit_status != 0 or out["failed"]:
+        print("server log tail:\n" + tail, file=sys.stderr)
+    print(f"{students} students ({n_train} training) for {seconds:.0f} s on one server, {os.cpu_count()} cores, "
+          f"load average {out['load_avg']}: {len(actions)} actions, p50 {out['p50_ms']} ms, p95 {out['p95_ms']} ms, "
+          f"max {out['max_ms']} ms; failed {out['failed']}, exceptions {exceptions}, disconnects "
+          f"{out['disconnects']}; server RSS peak {out['server_rss_peak_mb']} MB, CPU {out['server_cpu_cores']} "
+          f"cores with its training workers ({out['server_own_cpu_cores']} its own, "
+          f"{out['server_own_cpu_ms_per_interaction']} ms per interaction); "
+          f"browser release->image p95 {out['browser_release_to_image_ms_p95']} ms, first screen during "
+          f"class {out['first_screen_s_during_class']} s; exit status {exit_status}")
+    for kind in sorted({k for k, _ in actions}):
+        print(f"  {kind:>7}: n {out[f'{kind}_n']:>5}  p50 {out[f'{kind}_p50_ms']:>8} ms  p95 "
+              f"{out[f'{kind}_p95_ms']:>8} ms  max {out[f'{kind}_max_ms']:>8} ms")
+    return out

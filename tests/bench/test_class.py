@@ -1,0 +1,26 @@
+"""`aeviz bench class` with 3 students for a few seconds: the JSON's keys, nothing failed, a clean exit."""
+import json
+import subprocess
+import sys
+
+
+def last_json(argv: list[str]) -> dict:
+    run = subprocess.run([sys.executable, "-m", "aeviz.cli", "bench", *argv, "--json"], capture_output=True,
+                         text=True, timeout=400)
+    assert run.returncode == 0, run.stderr
+    return json.loads(run.stdout.strip().splitlines()[-1])
+
+KEYS = {"students", "training", "interactions", "p50_ms", "p95_ms", "max_ms", "failed", "disconnects", "exceptions",
+        "server_rss_peak_mb", "server_cpu_cores", "browser_release_to_image_ms_p95", "first_screen_s_during_class",
+        "exit_status", "load_avg"}
+
+
+def test_bench_class_runs_a_small_class_and_exits_cleanly():
+    result = last_json(["class", "--students", "3", "--seconds", "8", "--stagger-s", "2"])
+    assert KEYS <= set(result)
+    assert result["students"] == 3
+    assert result["failed"] == 0, result.get("error_kinds")
+    assert result["exceptions"] == 0, result.get("exception_texts")
+    assert result["exit_status"] == 0
+    assert result["interactions"] > 0 and result["server_rss_peak_mb"] > 0
+    assert any(k.endswith("_p95_ms") and k != "p95_ms" for k in result)  # per action kind
