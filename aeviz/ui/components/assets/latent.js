@@ -317,19 +317,21 @@ class Sliders extends View {
     this.inputs = [];
     this.labels = [];
     this.value = [...this.value];
-    for (let i = 0; i < this.value.length; i++) {
+    this.dims = d.dims || this.value.map((_, i) => i);
+    this.dims.forEach((i, k) => {
+      const lo = d.lo[i], hi = d.hi[i];
       el("label", "aeviz-zname", grid).textContent = zName(i);
       this.inputs.push(this.slider(grid, {
-        min: d.lo, max: d.hi, step: (d.hi - d.lo) / 200, value: this.value[i], label: zName(i),
-        onInput: (v) => { this.value = this.value.map((a, j) => (j === i ? v : a)); this.labels[i].textContent = fmt(v); },
+        min: lo, max: hi, step: (hi - lo) / 200, value: this.value[i], label: zName(i),
+        onInput: (v) => { this.value = this.value.map((a, j) => (j === i ? v : a)); this.labels[k].textContent = fmt(v); },
       }));
       this.labels.push(el("span", "aeviz-num", grid));
-    }
+    });
     this.sync();
   }
 
   sync() {
-    this.inputs.forEach((inp, i) => { inp.value = this.value[i]; this.labels[i].textContent = fmt(this.value[i]); });
+    this.dims.forEach((i, k) => { this.inputs[k].value = this.value[i]; this.labels[k].textContent = fmt(this.value[i]); });
   }
 
   draw() {
