@@ -20,6 +20,7 @@ import aeviz
 from aeviz import analysis, io
 from aeviz.data import load
 from aeviz.ui.pages.explorer.latent_map import span
+from aeviz.ui.pages.explorer.views import code_text
 from aeviz.ui.state import digest as state_digest
 
 VIEWS = ("Reconstructions", "Traversal", "Interpolation", "Sampling (VAE)", "Latent history")
@@ -170,27 +171,43 @@ def test_traversal_grid_and_large_latents_show_the_top_dimensions():
     assert any(c.startswith("Rows, top to bottom: z") for i in at.image for c in i.captions)
 
 
+def _view_of(at: AppTest, mode: str) -> dict:
+    return next(v for v in (json.loads(e.proto.json or e.proto.mixed.json) for e in at.get("bidi_component")
+                            if e.proto.WhichOneof("data") in ("json", "mixed")) if v["mode"] == mode)
+
+
+def _caption(at: AppTest, start: str) -> str:
+    return next(c.value for c in at.caption if c.value.startswith(start))
+
+
 def test_interpolation_between_a_3_and_an_8_linear_and_spherical():
     at = _view(_app("ae-mlp-z2"), "Interpolation")
     path = at.session_state["ex_int_path"]
     y = load("mnist").y_test.numpy()
     a, b = int(np.flatnonzero(y == 3)[0]), int(np.flatnonzero(y == 8)[0])
     assert path.shape == (9, 2)
-    assert any(f"#{a} → #{b}, linear, 9 steps" in c for i in at.image for c in i.captions)
+    scrub = _view_of(at, "path")  # the stops and the scrubber run in the browser
+    assert (scrub["method"], scrub["steps"], scrub["value"]) == ("linear", 9, 0.5)
+    assert np.allclose(scrub["start"], path[0]) and np.allclose(scrub["end"], path[-1])
+    assert _caption(at, f"#{a} → #{b}, linear, 9 steps").endswith(f"at t = 0.50, z = {code_text(path[4])}")
     np.testing.assert_allclose(path[1] - path[0], path[2] - path[1], rtol=1e-4, atol=1e-6)  # a straight line
     at.radio(key="ex_int_method").set_value("spherical").run()
     at.slider(key="ex_int_steps").set_value(5).run()
     sph = at.session_state["ex_int_path"]
-    assert sph.shape == (5, 2)
+    assert sph.shape == (5, 2) and _view_of(at, "path")["method"] == "spherical"
     np.testing.assert_allclose(sph[[0, -1]], path[[0, -1]], atol=1e-5)  # same ends, another path
     assert not np.allclose(sph[2], (path[0] + path[-1]) / 2)
+    at.session_state["ex_int_t"] = {"t": 0.25}  # the scrubber let go of at a quarter of the way
+    at.run()
+    assert _view_of(at, "path")["value"] == 0.25
+    assert _caption(at, f"#{a} → #{b}, spherical, 5 steps").endswith(f"at t = 0.25, z = {code_text(sph[1])}")
 
 
 def test_interpolation_by_index():
     at = _view(_app("ae-mlp-z2"), "Interpolation")
     at.radio(key="ex_int_by").set_value("by index").run()
     at.number_input(key="ex_int_b").set_value(5).run()
-    assert any("#0 → #5" in c for i in at.image for c in i.captions)
+    assert _caption(at, "#0 → #5")
 
 
 def test_sampling_a_vae_with_temperature_and_its_elbo():
@@ -199,9 +216,14 @@ def test_sampling_a_vae_with_temperature_and_its_elbo():
     assert not at.exception
     samples = at.session_state["ex_samples"]
     assert samples.shape == (24, 1, 28, 28)
-    at.slider(key="ex_temp").set_value(0.3).run()
+    grid = _view_of(at, "temperature")  # the browser redraws the same draws while T moves
+    assert grid["value"] == 1.0 and np.shape(grid["eps"]) == (24, 2)
+    assert _caption(at, "24 samples at T = 1.00")
+    at.session_state["ex_temp_grid"] = {"temperature": 0.3}
+    at.run()
     cold = at.session_state["ex_samples"]
     assert cold.shape == samples.shape and not np.allclose(cold, samples)
+    assert _caption(at, "24 samples at T = 0.30") and _view_of(at, "temperature")["eps"] == grid["eps"]
     m = _metrics(at)
     nelbo, rec, kl = (float(m[k]) for k in ("−ELBO (nats)", "reconstruction −log p(x|z)", "KL(q(z|x) ‖ N(0,I))"))
     assert kl > 0 and nelbo == pytest.approx(rec + kl, abs=0.2)

@@ -359,20 +359,19 @@ class Path extends View {
       const strip = el("div", "aeviz-strip", col);
       return Array.from({ length: d.steps }, () => sampleView(d.sample_shape, d.thumb_size, strip, ""));
     });
-    const row = el("div", "aeviz-row", col);
-    el("span", "aeviz-zname", row).textContent = "t";
-    this.input = this.slider(row, {
+    col.style.setProperty("--aeviz-thumb", `${d.thumb_size}px`); // the slider's ends sit under the first and last stop
+    this.input = this.slider(col, {
       min: 0, max: 1, step: 0.005, value: this.value, label: "position along the path",
-      onInput: (v) => { this.value = v; this.readout.textContent = fmt(v); },
+      onInput: (v) => { this.value = v; this.readout.textContent = `t = ${fmt(v)}`; },
     });
-    this.readout = el("span", "aeviz-num", row);
+    this.readout = el("span", "aeviz-num aeviz-t", col);
     this.stripDrawn = false;
     this.sync();
   }
 
   sync() {
     this.input.value = this.value;
-    this.readout.textContent = fmt(this.value);
+    this.readout.textContent = `t = ${fmt(this.value)}`;
   }
 
   draw() {
