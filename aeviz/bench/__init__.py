@@ -357,6 +357,15 @@ def bench_ui(runs: int = 3, presses: int = 30, screenshot: str = "") -> dict:
     return run(runs, presses, screenshot)
 
 
+@register("drag")
+def bench_drag(seconds: float = 5.0, models: str = "ae-mlp-z2,ae-conv-z16,ae-rnn-rows-z16") -> dict:
+    """Drag the Explorer's latent pad or slider in headless Chromium per model: frames, fps, websocket frames while
+    dragging, the release's rerun, weights bytes and decoder parity (see drag.py)."""
+    from .drag import bench_drag as run
+
+    return run(seconds, models)
+
+
 @register("compare")
 def bench_compare(clicks: int = 10) -> dict:
     """The compare page with 4 models in headless Chromium: seconds per whole rerun (see bench_ui.py)."""
