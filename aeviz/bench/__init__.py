@@ -351,7 +351,8 @@ def bench_denoise(sigma: float = 0.5, denoiser: str = "dae-mlp-z16", vanilla: st
 
 @register("ui")
 def bench_ui(runs: int = 3, presses: int = 30, screenshot: str = "") -> dict:
-    """The real app in headless Chromium: first_screen_s, slider_median_ms and slider_p95_ms (see bench_ui.py)."""
+    """The real app in headless Chromium: the first screen (seconds and bytes), the latent pad's frame after a key
+    and the commit's rerun after its release (see browser.py)."""
     from .browser import bench_ui as run
 
     return run(runs, presses, screenshot)
