@@ -4,7 +4,8 @@ first_screen_s: from starting `streamlit run app.py` until the Explorer shows th
 first_screen_bytes: what the browser downloaded by then, once the page is idle and the latent pad has its model:
 HTTP response bodies (Streamlit's own JavaScript included) plus websocket bytes received (the weights among them).
 pad_frame_*_ms: from an arrow key pressed on the latent pad until the pad's decoded image is redrawn (in the browser).
-commit_*_ms: from that key's release until the rerun it causes (one fragment's) has finished.
+commit_*_ms: from that key's release until the page shows the code it committed (the server's "z = (...)" line,
+redrawn by the one fragment rerun the release causes).
 Both are timed inside the page (performance.now), so Playwright's own round trips do not count.
 Beside them it reports the server's CPU seconds to the first screen and per commit, and the load average:
 on a shared machine the wall-clock figures grow with the load, the CPU figures hardly do.
@@ -30,21 +31,34 @@ MAP = ".st-key-ex_map .js-plotly-plot .legend"  # the legend is drawn once plotl
 PAD = ".st-key-ex_pad-box .aeviz-pad"
 PAD_VIEW = ".st-key-ex_pad-box .aeviz-latent"
 
-# Installed before a key press on the pad: the key's down and up, the pad's next frame, the end of the rerun.
+# Installed before a key press on the pad: the time of the key's press and of the pad's next frame.
 WATCH = """(view) => {
-  const w = (window.__pad = {}), app = document.querySelector("[data-testid=stApp]");
+  const w = (window.__pad = {});
   window.addEventListener("keydown", () => { w.down = performance.now(); }, { once: true, capture: true });
-  window.addEventListener("keyup", () => { w.up = performance.now(); }, { once: true, capture: true });
   const frames = new MutationObserver(() => {
     if (w.down !== undefined && w.frame === undefined) { w.frame = performance.now(); frames.disconnect(); }
   });
   frames.observe(view, { attributes: true, attributeFilter: ["data-frames"] });
-  const runs = new MutationObserver(() => {
-    const s = app.dataset.testScriptState;
-    if (s === "running") w.ran = true;
-    if (s === "notRunning" && w.ran && w.up !== undefined) { w.idle = performance.now(); runs.disconnect(); }
+}"""
+
+# Installed before a release (key or pointer): its time, and when the page's "z = (...)" line, which the server
+# writes, shows something new: the rerun that the release caused has come back and been drawn. (The app's
+# script-state attribute is no clock for this: a fragment's rerun can start and end within one React render.)
+WATCH_COMMIT = """() => {
+  const line = () => Array.from(document.querySelectorAll("[data-testid=stMarkdownContainer] p"))
+    .find((p) => p.textContent.startsWith("z = "));
+  const w = (window.__commit = { before: line()?.textContent });
+  for (const kind of ["keyup", "pointerup"]) {
+    window.addEventListener(kind, () => { if (w.up === undefined) w.up = performance.now(); }, { capture: true });
+  }
+  const obs = new MutationObserver(() => {
+    const text = line()?.textContent;
+    if (w.up === undefined || text === undefined || text === w.before) return;
+    w.shown = performance.now();
+    w.text = text;
+    obs.disconnect();
   });
-  runs.observe(app, { attributes: true, attributeFilter: ["data-test-script-state"] });
+  obs.observe(document.body, { subtree: true, childList: true, characterData: true });
 }"""
 
 
@@ -131,12 +145,14 @@ def pad_latencies(page, presses: int) -> tuple[list[float], list[float]]:
     for i in range(presses):
         page.wait_for_selector(IDLE)
         view.evaluate(WATCH)
+        page.evaluate(WATCH_COMMIT)
         pad.focus()
         page.keyboard.press("ArrowRight" if (i // 5) % 2 == 0 else "ArrowLeft")  # wander, stay in range
-        page.wait_for_function("window.__pad.idle !== undefined && window.__pad.frame !== undefined", timeout=30_000)
-        w = page.evaluate("window.__pad")
+        page.wait_for_function("window.__pad.frame !== undefined && window.__commit.shown !== undefined",
+                               timeout=30_000)
+        w, c = page.evaluate("[window.__pad, window.__commit]")
         frames.append(w["frame"] - w["down"])
-        commits.append(w["idle"] - w["up"])
+        commits.append(c["shown"] - c["up"])
     return frames, commits
 
 

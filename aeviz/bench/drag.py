@@ -7,8 +7,9 @@ Per model and overall:
   frame_ms_p95           95th percentile of the time between two drawn frames
   decode_ms_median       median time to decode and draw one frame, inside the page
   ws_frames_during_drag  websocket messages the page sent while the pointer was down (the goal is none)
-  release_to_idle_ms     from the pointer's release to the end of the rerun it causes, timed inside the page
-  reruns_per_release     script runs the release started (the goal is one, a fragment's)
+  release_to_idle_ms     from the pointer's release until the page shows the code committed (the server's
+                         "z = (...)" line, redrawn by the rerun the release causes), timed inside the page
+  reruns_per_release     reruns the page asked the server for after the release (the goal is one, a fragment's)
   weights_bytes          bytes of the model blob the browser decodes with (the weights carrier)
   parity_max_abs_err     largest difference between the served decoder.js and torch on a few codes, per pixel
 Beside them: pointer_moves_per_s (the input the page got) and browser_frame_ms_p95 (the 95th percentile between
@@ -46,15 +47,6 @@ RECORD = """(view) => {
   const tick = (t) => { raf.push(t); if (!window.__aevizRafStop) requestAnimationFrame(tick); };
   window.__aevizRafStop = false;
   requestAnimationFrame(tick);
-}"""
-
-# The release's time and every change of the app's script state after it.
-WATCH_RELEASE = """() => {
-  const app = document.querySelector("[data-testid=stApp]"), runs = (window.__aevizRuns = []);
-  window.__aevizUp = undefined;
-  window.addEventListener("pointerup", () => { window.__aevizUp = performance.now(); }, { once: true, capture: true });
-  new MutationObserver(() => runs.push([performance.now(), app.dataset.testScriptState]))
-    .observe(app, { attributes: true, attributeFilter: ["data-test-script-state"] });
 }"""
 
 PARITY = """async ([url, blob, zs]) => {
@@ -119,36 +111,33 @@ async def _drag(page, cdp, sent: list, seconds: float) -> dict:
     await page.evaluate("() => new Promise((ok) => requestAnimationFrame(() => requestAnimationFrame(ok)))")
     during = len(sent) - before
     log, raf = await page.evaluate("window.__aevizRafStop = true, [window.__aevizFrameLog, window.__aevizRaf]")
-    await page.evaluate(WATCH_RELEASE)
+    await page.evaluate(browser.WATCH_COMMIT)
     after = len(sent)
     await _mouse(cdp, "mouseReleased", _path(box, mode, t))
-    try:
-        await page.wait_for_function("window.__aevizRuns.some(([, s]) => s === 'notRunning')", timeout=30_000)
-    except Exception:  # no rerun at all: reported as 0 reruns below
-        pass
-    await asyncio.sleep(0.5)  # a second rerun, if the release caused one, would start within this
+    await page.wait_for_function("window.__commit.shown !== undefined", timeout=60_000)
+    await asyncio.sleep(0.5)  # a second rerun, if the release caused one, would be asked for within this
     await page.wait_for_selector(browser.IDLE, timeout=60_000)
-    up, runs = await page.evaluate("[window.__aevizUp, window.__aevizRuns]")
-    idle = next((t for t, s in runs if s == "notRunning"), float("nan"))
+    commit = await page.evaluate("window.__commit")
+    reruns = [p for p in sent[after:] if _rerun(p) is not None]
     times, ms = [t for t, _ in log], [m for _, m in log]
     gaps = np.diff(times) if len(times) > 1 else np.array([float("nan")])
     return {"mode": mode, "frames": len(log), "fps_median": round(1000 / float(np.median(gaps)), 1),
             "frame_ms_p95": round(float(np.percentile(gaps, 95)), 1),
             "decode_ms_median": round(statistics.median(ms), 2) if ms else float("nan"),
-            "ws_frames_during_drag": during, "release_to_idle_ms": round(idle - up, 1),
-            "reruns_per_release": sum(s == "running" for _, s in runs),
-            "fragment_rerun": len(sent) > after and all(_fragment_rerun(p) for p in sent[after:]),
+            "ws_frames_during_drag": during, "release_to_idle_ms": round(commit["shown"] - commit["up"], 1),
+            "reruns_per_release": len(reruns), "fragment_rerun": bool(reruns) and all(_rerun(p) for p in reruns),
             "commits": int(await view.get_attribute("data-commits")),
             "pointer_moves_per_s": round(len(moves) / moved_s, 1),
             "browser_frame_ms_p95": round(float(np.percentile(np.diff(raf), 95)), 1), "gaps": gaps.tolist()}
 
 
-def _fragment_rerun(payload) -> bool:
-    """Whether a websocket message the page sent asks for a fragment's rerun (not the whole script's)."""
+def _rerun(payload) -> bool | None:
+    """For a websocket message the page sent: None if it asks for no rerun, else whether it asks for a fragment's
+    rerun (True) or the whole script's (False)."""
     from streamlit.proto.BackMsg_pb2 import BackMsg
 
     msg = BackMsg.FromString(payload if isinstance(payload, bytes) else payload.encode())
-    return msg.WhichOneof("type") == "rerun_script" and bool(msg.rerun_script.fragment_id)
+    return bool(msg.rerun_script.fragment_id) if msg.WhichOneof("type") == "rerun_script" else None
 
 
 async def _parity(page, base_url: str, name: str) -> tuple[int, float]:
