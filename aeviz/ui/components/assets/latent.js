@@ -191,7 +191,8 @@ class View {
 
 class Pad extends View {
   build() {
-    const d = this.data, S = d.size, M = { l: 44, r: 10, t: 10, b: 38 };
+    const d = this.data, M = { l: 44, r: 10, t: 10, b: 38 };
+    const S = Math.max(160, Math.min(d.size, this.root.clientWidth || d.size)); // a narrow column gets a smaller pad
     const [x0, x1] = d.x_range, [y0, y1] = d.y_range;
     this.toPx = (z) => [M.l + ((z[0] - x0) / (x1 - x0)) * (S - M.l - M.r), S - M.b - ((z[1] - y0) / (y1 - y0)) * (S - M.t - M.b)];
     this.toZ = (px, py) => [clamp(x0 + ((px - M.l) / (S - M.l - M.r)) * (x1 - x0), x0, x1),

@@ -90,7 +90,7 @@ def _pad(ctx: Ctx, idx: int, web) -> None:
     every = max(1, len(ctx.z) // PAD_CODES)
     z = latent.latent_pad(web, key="ex_pad", x_range=(lo[0], hi[0]), y_range=(lo[1], hi[1]), z=ctx.z[idx],
                           codes=ctx.z[::every], labels=ctx.labels[::every] if ctx.data.label_names else None,
-                          titles=["decoded from z"], size=260, image_size=140)
+                          titles=["decoded from z"], size=300, image_size=140)
     st.markdown(f"z = `{code_text(z)}`")
 
 
