@@ -9,6 +9,8 @@ a dict with one entry (``STATE[mode]``): ``{"z": [...]}``, ``{"t": 0.4}``, ``{"t
 ``st.session_state[key]["z"] = [0.5, -1.0]`` (or ``st.session_state[key] = {"z": [...]}`` before its first
 render). Without JavaScript (AppTest) each function returns the committed value, or the default.
 A release reruns the whole script; call the view inside an ``@st.fragment`` to rerun only that fragment.
+Pages get a model's blob with ``web_model(ref)`` (exported once per model through ``state.per_model``); it is
+None for a model the browser cannot run, and the page then keeps its server-side widgets.
 
 The JS and CSS are package assets (aeviz/pyproject.toml declares the component ``aeviz.latent`` and its
 asset_dir), so they are served as files and cached by the browser, not resent with every element.
