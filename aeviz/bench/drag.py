@@ -16,7 +16,7 @@ Beside them: pointer_moves_per_s (the input the page got) and browser_frame_ms_p
 two animation frames of the page, drawn or not: what a busy machine lets the browser do at all).
 Frame times come from the page's own clock (a MutationObserver on the view's frame counter), so Playwright's round
 trips do not count. The pointer is moved through the DevTools protocol (Input.dispatchMouseEvent, what Playwright's
-mouse sends) every 8 ms without waiting for each answer, as a 125 Hz mouse does: awaiting each move, as
+mouse sends) every 4 ms without waiting for each answer, as a 250 Hz mouse does: awaiting each move, as
 page.mouse.move does, paces the pointer by the round trip (25 ms on a busy machine) and would measure the driver.
 """
 from __future__ import annotations
@@ -105,7 +105,7 @@ async def _drag(page, cdp, sent: list, seconds: float) -> dict:
     before, start, moves = len(sent), time.perf_counter(), []
     while (t := time.perf_counter() - start) < seconds:
         moves.append(asyncio.ensure_future(_mouse(cdp, "mouseMoved", _path(box, mode, t))))
-        await asyncio.sleep(0.008)
+        await asyncio.sleep(0.004)
     await asyncio.gather(*moves)
     moved_s = time.perf_counter() - start
     await page.evaluate("() => new Promise((ok) => requestAnimationFrame(() => requestAnimationFrame(ok)))")

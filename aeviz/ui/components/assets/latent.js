@@ -140,6 +140,7 @@ class View {
     this.queued = true;
     requestAnimationFrame(() => {
       this.queued = false;
+      this.sync(); // the handle and the numbers move once per frame, however many pointer events came
       if (!this.models) return;
       const t0 = performance.now();
       try {
@@ -215,6 +216,7 @@ class Pad extends View {
       if (e.button !== 0) return;
       pad.setPointerCapture(e.pointerId); // (the press focuses the pad natively, for the arrow keys after)
       this.busy = true;
+      this.rect = pad.getBoundingClientRect(); // once per drag: reading it per move would force a layout each time
       this.moveTo(e);
     });
     pad.addEventListener("pointermove", (e) => { if (this.busy && pad.hasPointerCapture(e.pointerId)) this.moveTo(e); });
@@ -229,7 +231,6 @@ class Pad extends View {
       this.busy = true;
       const f = e.shiftKey ? 0.1 : 0.02;
       this.value = [clamp(this.value[0] + k[0] * f * (x1 - x0), x0, x1), clamp(this.value[1] + k[1] * f * (y1 - y0), y0, y1)];
-      this.sync();
       this.schedule();
     });
     pad.addEventListener("keyup", (e) => { if (KEYS[e.key]) release(); });
@@ -290,9 +291,8 @@ class Pad extends View {
   }
 
   moveTo(e) {
-    const r = this.pad.getBoundingClientRect();
+    const r = this.rect;
     this.value = this.toZ(e.clientX - r.left, e.clientY - r.top);
-    this.sync();
     this.schedule();
   }
 
