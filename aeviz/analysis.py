@@ -89,8 +89,13 @@ def negative_elbo(model: Autoencoder, x, samples: int = NELBO_SAMPLES, seed: int
 
 def interpolate(z0, z1, steps: int, method: str = "linear") -> np.ndarray:
     """steps codes from z0 to z1: linear (lerp) or spherical (slerp, keeps the norm's path on the sphere)."""
+    return path_point(z0, z1, np.linspace(0.0, 1.0, steps), method)
+
+
+def path_point(z0, z1, t, method: str = "linear") -> np.ndarray:
+    """The code at t in [0, 1] (a number, or an array of them: one code each) on interpolate's path."""
     z0, z1 = np.asarray(z0, np.float64), np.asarray(z1, np.float64)
-    t = np.linspace(0.0, 1.0, steps)[:, None]
+    t = np.asarray(t, np.float64)[..., None]
     if method == "linear":
         return (1 - t) * z0 + t * z1
     cos = np.dot(z0, z1) / (np.linalg.norm(z0) * np.linalg.norm(z1) + 1e-12)

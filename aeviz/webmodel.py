@@ -1,6 +1,7 @@
 """A model's decoder (and optionally its encoder) as the browser runs it: one safetensors blob.
 
-The blob is an ordinary .safetensors file: float32 tensors, and in its ``__metadata__`` the layer spec (JSON,
+The blob is an ordinary .safetensors file: float16 tensors when every weight is a float16 value (the zoo ships
+its weights so; half the bytes and the same numbers), else float32; and in its ``__metadata__`` the layer spec (JSON,
 key ``aeviz_web``) and a content hash (key ``hash``). The browser parses the header itself and caches the
 parsed model by that hash, so one blob carries everything and many views can refer to it.
 
@@ -200,7 +201,8 @@ def _content_hash(spec: dict, tensors: dict[str, np.ndarray]) -> str:
 
 
 def export(model: models.Autoencoder, encoder: bool = False) -> WebModel:
-    """The model's decoder (plus its encoder when asked) as one float32 safetensors blob with its spec."""
+    """The model's decoder (plus its encoder when asked) as one safetensors blob with its spec: float16 when that
+    loses nothing (every weight is a float16 value), else float32."""
     c = model.config
     w = _Writer()
     spec: dict = {"format": FORMAT, "latent_dim": c.latent_dim, "input_shape": list(c.input_shape),
@@ -220,9 +222,20 @@ def export(model: models.Autoencoder, encoder: bool = False) -> WebModel:
             spec["encoder"] = ops
     finally:
         model.train(was_training)
-    digest = _content_hash(spec, w.tensors)
-    blob = _safetensors(w.tensors, {META_SPEC: json.dumps(spec, separators=(",", ":")), META_HASH: digest})
+    tensors = _halved(w.tensors)
+    digest = _content_hash(spec, tensors)
+    blob = _safetensors(tensors, {META_SPEC: json.dumps(spec, separators=(",", ":")), META_HASH: digest})
     return WebModel(digest, blob, spec)
+
+
+def _halved(tensors: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The tensors as float16 if that is exact for every one of them (the browser widens them back), else as they are."""
+    half = {k: a.astype(np.float16) for k, a in tensors.items()}
+    exact = all(np.array_equal(h.astype(np.float32), a) for h, a in zip(half.values(), tensors.values()))
+    return half if exact else tensors
+
+
+DTYPES = {np.dtype(np.float32): "F32", np.dtype(np.float16): "F16"}
 
 
 def _safetensors(tensors: dict[str, np.ndarray], metadata: dict[str, str]) -> bytes:
@@ -235,7 +248,7 @@ def _safetensors(tensors: dict[str, np.ndarray], metadata: dict[str, str]) -> by
     offset = 0
     for name in sorted(tensors):
         a = tensors[name]
-        header[name] = {"dtype": "F32", "shape": list(a.shape), "data_offsets": [offset, offset + a.nbytes]}
+        header[name] = {"dtype": DTYPES[a.dtype], "shape": list(a.shape), "data_offsets": [offset, offset + a.nbytes]}
         offset += a.nbytes
     head = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
     head += b" " * (-len(head) % 8)  # the data starts 8-byte aligned, as safetensors' own files do

@@ -351,10 +351,20 @@ def bench_denoise(sigma: float = 0.5, denoiser: str = "dae-mlp-z16", vanilla: st
 
 @register("ui")
 def bench_ui(runs: int = 3, presses: int = 30, screenshot: str = "") -> dict:
-    """The real app in headless Chromium: first_screen_s, slider_median_ms and slider_p95_ms (see bench_ui.py)."""
+    """The real app in headless Chromium: the first screen (seconds and bytes), the latent pad's frame after a key
+    and the commit's rerun after its release (see browser.py)."""
     from .browser import bench_ui as run
 
     return run(runs, presses, screenshot)
+
+
+@register("drag")
+def bench_drag(seconds: float = 5.0, models: str = "ae-mlp-z2,ae-conv-z16,ae-rnn-rows-z16") -> dict:
+    """Drag the Explorer's latent pad or slider in headless Chromium per model: frames, fps, websocket frames while
+    dragging, the release's rerun, weights bytes and decoder parity (see drag.py)."""
+    from .drag import bench_drag as run
+
+    return run(seconds, models)
 
 
 @register("compare")

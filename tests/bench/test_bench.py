@@ -86,3 +86,19 @@ def test_bench_compare_reruns_the_four_model_page_and_reports_its_figures():
     r = browser.bench_compare(clicks=2)
     assert r["models"] == 4
     assert 0 < r["rerun_median_s"] <= r["rerun_max_s"] and r["server_cpu_per_rerun_s"] > 0
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not os.path.exists(browser.CHROMIUM), reason="chromium is not installed")
+@pytest.mark.skipif(not (io.PRETRAINED / "ae-rnn-rows-z16.safetensors").exists(), reason="no recurrent zoo model")
+def test_bench_drag_drags_a_pad_and_a_slider_and_reports_each_figure():
+    result = last_json(["drag", "--seconds", "1", "--models", "ae-mlp-z2,ae-rnn-rows-z16"])
+    figures = {"frames", "fps_median", "frame_ms_p95", "decode_ms_median", "release_to_idle_ms", "weights_bytes"}
+    positive_numbers(result, figures)
+    assert [r["mode"] for r in result["models"].values()] == ["pad", "sliders"]
+    for r in result["models"].values():
+        positive_numbers(r, figures)
+        assert r["ws_frames_during_drag"] == 0  # nothing leaves the browser while the pointer is down
+        assert r["reruns_per_release"] == 1 and r["fragment_rerun"] and r["commits"] == 1
+        assert r["parity_max_abs_err"] <= 1e-5
+    assert result["weights_bytes"] == sum(r["weights_bytes"] for r in result["models"].values())

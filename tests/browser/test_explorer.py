@@ -1,7 +1,9 @@
-"""The real app in headless Chromium: it loads, a latent slider moves by keyboard, the decoded image changes."""
+"""The real app in headless Chromium: it loads, a drag on the latent pad decodes in the browser with no message to
+the server and commits once on release, a map click selects a sample."""
 from __future__ import annotations
 
 import os
+import re
 import time
 
 import pytest
@@ -14,8 +16,9 @@ pytestmark = [pytest.mark.browser,
               pytest.mark.skipif(not (PRETRAINED / "ae-mlp-z2.safetensors").exists(), reason="no default model")]
 
 
+
 @pytest.fixture(scope="module")
-def page():
+def app():
     from playwright.sync_api import sync_playwright
 
     port = driver.free_port()
@@ -24,35 +27,60 @@ def page():
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=driver.CHROMIUM, args=driver.CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1500, "height": 1100})
+            sent: list = []
+            page.on("websocket", lambda ws: ws.on("framesent", lambda payload: sent.append(payload)))
+            errors: list[str] = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
             driver.goto_when_up(page, f"http://127.0.0.1:{port}/", time.perf_counter() + 120)
             page.wait_for_selector(driver.MAP, timeout=180_000)
+            page.wait_for_selector(f"{driver.PAD_VIEW}[data-ready='1']", timeout=180_000)
             page.wait_for_selector(driver.IDLE, timeout=180_000)
-            yield page
+            yield page, sent, errors
             browser.close()
     finally:
         server.terminate()
         server.wait(timeout=30)
 
 
-def test_a_latent_slider_moved_by_keyboard_changes_the_decoded_image(page, tmp_path):
-    decoded = page.locator(driver.DECODED)
-    before_src, before_code = decoded.get_attribute("src"), page.locator(".st-key-ex_decoded code").inner_text()
-    thumb = page.locator(driver.SLIDER).filter(has_text="z1").locator("input[type=range]")
-    value = float(thumb.get_attribute("aria-valuetext"))
-    thumb.focus()
-    for _ in range(5):
-        page.keyboard.press("ArrowRight")
-    page.wait_for_function(f"document.querySelector({driver.DECODED!r}).src !== {before_src!r}", timeout=30_000)
-    page.wait_for_selector(driver.IDLE)
-    assert float(thumb.get_attribute("aria-valuetext")) > value
-    assert page.locator(".st-key-ex_decoded code").inner_text() != before_code
-    assert page.evaluate(f"document.querySelector({driver.DECODED!r}).naturalWidth") >= 200  # upscaled, crisp
-    shot = tmp_path / "explorer.png"
-    page.screenshot(path=str(shot))
-    assert shot.stat().st_size > 10_000
+def committed_code(page) -> str:
+    """The server's "z = (…)" line under the pad: what the page knows of the code."""
+    return page.locator("[data-testid=stMarkdownContainer] p", has_text=re.compile(r"^z = ")).locator("code").inner_text()
 
 
-def test_the_page_shows_no_exception_and_the_map_has_every_class(page):
+def test_a_drag_on_the_pad_decodes_in_the_browser_and_commits_once(app, tmp_path):
+    page, sent, errors = app
+    view, pad = page.locator(driver.PAD_VIEW), page.locator(driver.PAD)
+    before = committed_code(page)
+    frames, commits = int(view.get_attribute("data-frames")), int(view.get_attribute("data-commits"))
+    pad.scroll_into_view_if_needed()
+    box = pad.bounding_box()
+    x, y = box["x"] + box["width"] * 0.55, box["y"] + box["height"] * 0.45
+    page.mouse.move(x, y)
+    page.mouse.down()
+    sent.clear()
+    for k in range(1, 9):
+        page.mouse.move(x + 8 * k, y + 6 * k, steps=2)
+    view.evaluate("(v, n) => new Promise((ok) => { const f = () => (Number(v.dataset.frames) > n ? ok() : "
+                  "requestAnimationFrame(f)); f(); })", frames)
+    drawn, during = int(view.get_attribute("data-frames")) - frames, len(sent)
+    readout = page.locator(".st-key-ex_pad-box .aeviz-readout").inner_text()
+    page.screenshot(path=str(tmp_path / "mid-drag.png"))
+    page.mouse.up()
+
+    assert drawn > 0, "the decoded image did not follow the pointer"
+    assert during == 0, f"{during} websocket messages left the browser during the drag"
+    assert int(view.get_attribute("data-commits")) == commits + 1, "one commit on release"
+    page.locator("[data-testid=stMarkdownContainer] p", has_text=re.compile(r"^z = ")).locator("code").filter(
+        has_not_text=before).wait_for(timeout=30_000)
+    page.wait_for_selector(driver.IDLE, timeout=30_000)
+    z1, z2 = (float(v.split("=")[1]) for v in readout.split(","))
+    assert committed_code(page) == f"({z1:.2f}, {z2:.2f})"  # what the student saw is what the page got
+    assert len(sent) == 1, "the release reruns once"
+    assert errors == []
+
+
+def test_the_page_shows_no_exception_and_the_map_has_every_class(app):
+    page, _, _ = app
     assert page.locator("[data-testid=stException]").count() == 0
     legend = page.locator(".st-key-ex_map .legend").text_content()  # an SVG group
     assert all(str(k) in legend for k in range(10))
@@ -69,10 +97,15 @@ POINT = """(idx) => {
 }"""
 
 
-def test_clicking_a_point_on_the_map_selects_that_sample(page):
+def test_clicking_a_point_on_the_map_selects_that_sample_and_moves_the_pad_there(app):
+    page, _, _ = app
+    page.locator(".st-key-ex_map").scroll_into_view_if_needed()
     x, y = page.evaluate(POINT, 42)
     page.mouse.click(x, y)
     page.wait_for_function("document.querySelector('.st-key-ex_idx input').value === '42'", timeout=30_000)
     page.wait_for_selector(driver.IDLE)
     assert page.locator("strong", has_text="Test sample #").first.inner_text() == "Test sample #42"
-
+    code = page.get_by_text(re.compile(r"^Its code z = ")).first.inner_text().split("= ")[1]
+    assert committed_code(page) == code  # the pad starts at the selected sample's code
+    a, b = code.strip("()").split(", ")
+    assert page.locator(".st-key-ex_pad-box .aeviz-readout").inner_text() == f"z₁ = {a}, z₂ = {b}"

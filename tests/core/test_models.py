@@ -224,3 +224,19 @@ def test_an_architecture_check_refuses_configs_that_do_not_fit():
         ModelConfig(arch="conv", input_shape=(1, 6, 6), hidden=(4, 8))
     with pytest.raises(ConfigError, match="The recurrent nets take one hidden size"):
         ModelConfig(arch="rnn", input_shape=(8, 8), hidden=(4, 8))
+
+
+def test_a_point_on_the_path_is_where_interpolate_puts_its_stops():
+    import numpy as np
+
+    from aeviz import analysis
+
+    z0, z1 = np.array([3.0, 0.0, 1.0]), np.array([0.0, 2.0, -1.0])
+    for method in ("linear", "spherical"):
+        stops = analysis.interpolate(z0, z1, 5, method)
+        assert np.allclose(analysis.path_point(z0, z1, 0.25, method), stops[1])
+        assert np.allclose(analysis.path_point(z0, z1, [0.0, 1.0], method), stops[[0, -1]])
+    # between codes of equal length, slerp keeps the length where the straight line cuts inside
+    a, b = np.array([2.0, 0.0]), np.array([0.0, 2.0])
+    assert np.linalg.norm(analysis.path_point(a, b, 0.3, "spherical")) == pytest.approx(2.0)
+    assert np.linalg.norm(analysis.path_point(a, b, 0.3, "linear")) < 1.9

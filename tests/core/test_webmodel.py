@@ -43,6 +43,21 @@ def test_the_blob_carries_spec_hash_and_every_named_tensor_as_the_model_holds_it
         assert json.loads(f.metadata()["aeviz_web"])["latent_dim"] == model.config.latent_dim
 
 
+def test_float16_weights_ship_as_float16_and_anything_else_as_float32():
+    model = fresh()
+    with torch.no_grad():  # the zoo's weights: float16 values held in float32 tensors
+        for p in model.parameters():
+            p.copy_(p.half().float())
+    half = webmodel.export(model)
+    _, _, tensors = webmodel.read(half.blob)
+    assert {a.dtype for a in tensors.values()} == {np.dtype(np.float16)}
+    for name, arr in tensors.items():  # the same numbers, in half the bytes
+        assert np.array_equal(arr.astype(np.float32), model.state_dict()[name].numpy())
+    full = webmodel.export(fresh())
+    assert len(half.blob) < 0.6 * len(full.blob)
+    assert {a.dtype for a in webmodel.read(full.blob)[2].values()} == {np.dtype(np.float32)}  # rounding would lose
+
+
 def test_the_encoder_ends_as_encode_does_per_objective():
     tails = {o: webmodel.export(fresh(objective=o), encoder=True).spec["encoder"][-1]["op"]
              for o in ("vanilla", "sparse", "variational", "denoising", "contractive")}

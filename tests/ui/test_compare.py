@@ -294,3 +294,30 @@ def test_umap_maps_come_from_the_zoo_and_your_own_models_fall_back_to_pca(give_m
     assert ("mine has no precomputed UMAP map (only pretrained models do), so PCA is shown."
             in [c.value for c in at.caption])
     assert at.query_params["proj"] == "umap"
+
+
+def _latent_views(at) -> list[dict]:
+    return [json.loads(e.proto.json or e.proto.mixed.json) for e in at.get("bidi_component")
+            if e.proto.WhichOneof("data") in ("json", "mixed")]
+
+
+def test_one_pad_decodes_the_same_code_in_every_model_of_that_size():
+    at = run({"models": "ae-mlp-z2,vae-mlp-z2,ae-mlp-z16"})
+    assert not at.exception
+    (pad,) = _latent_views(at)  # ae-mlp-z16 has no partner of its size
+    assert pad["mode"] == "pad" and pad["titles"] == ["ae-mlp-z2", "vae-mlp-z2"] and len(set(pad["models"])) == 2
+    assert pad["x_range"][0] <= -2.5 and pad["x_range"][1] >= 2.5  # wide enough for the VAE's prior too
+    at.session_state["cmp_pad::2"] = {"z": [1.5, -0.75]}  # the browser lets go of the point there
+    at.run(timeout=120)
+    assert not at.exception and _latent_views(at)[0]["value"] == [1.5, -0.75]
+    assert any(c.value.startswith("2-D code z = (1.50, -0.75), decoded by ae-mlp-z2, vae-mlp-z2") for c in at.caption)
+
+
+def test_codes_of_more_dimensions_get_shared_sliders_and_lone_sizes_a_note():
+    at = run({"models": "ae-mlp-z16,ae-conv-z16,vae-mlp-z16,vae-conv-z16"})
+    (sliders,) = _latent_views(at)
+    assert sliders["mode"] == "sliders" and len(sliders["titles"]) == 4 and sliders["dims"] == list(range(8))
+    assert len(sliders["value"]) == 16 and all(lo < hi for lo, hi in zip(sliders["lo"], sliders["hi"]))
+    at = run({"models": "ae-mlp-z2,ae-mlp-z16"})
+    assert not _latent_views(at)
+    assert any(i.value.startswith("No two of the chosen models have codes of the same size") for i in at.info)

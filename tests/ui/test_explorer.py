@@ -7,6 +7,7 @@ session_state key ("ex_map"): AppTest cannot click inside a plotly canvas.
 """
 from __future__ import annotations
 
+import json
 import re
 import sys
 import time
@@ -18,6 +19,8 @@ from streamlit.testing.v1 import AppTest
 import aeviz
 from aeviz import analysis, io
 from aeviz.data import load
+from aeviz.ui.pages.explorer.latent_map import span
+from aeviz.ui.pages.explorer.views import code_text
 from aeviz.ui.state import digest as state_digest
 
 VIEWS = ("Reconstructions", "Traversal", "Interpolation", "Sampling (VAE)", "Latent history")
@@ -70,8 +73,16 @@ def _code(at: AppTest) -> str:
     return next(m.value for m in at.markdown if m.value.startswith("z = `"))
 
 
-def _decoded(at: AppTest) -> str:
-    return next(i for i in at.image if "decoded from the sliders" in i.captions).value[0]
+def _latent_view(at: AppTest) -> dict:
+    """The data of the browser's latent view (pad or sliders): what the page tells the component."""
+    return next(v for v in (json.loads(e.proto.json or e.proto.mixed.json) for e in at.get("bidi_component")
+                            if e.proto.WhichOneof("data") in ("json", "mixed")) if v["mode"] in ("pad", "sliders"))
+
+
+def _release(at: AppTest, key: str, z) -> AppTest:
+    """What the browser does when the point or a slider is let go of: it commits the new code."""
+    at.session_state[key] = {"z": [float(v) for v in z]}
+    return at.run()
 
 
 def test_first_screen_shows_the_default_model_without_umap():
@@ -80,7 +91,9 @@ def test_first_screen_shows_the_default_model_without_umap():
     assert not at.exception
     assert _shown(at) == "ae-mlp-z2" and _metrics(at)["latent size"] == "2"
     assert float(_metrics(at)["test MSE"]) == pytest.approx(CARDS["ae-mlp-z2"].metrics["test_mse"], abs=1e-4)
-    assert [s.label for s in at.slider][:2] == ["z1", "z2"]
+    pad = _latent_view(at)  # a 2-D code gets the latent pad, on the map's axes, starting at the selected code
+    assert pad["mode"] == "pad" and pad["value"] == pytest.approx(at.session_state["ex_pad"]["z"])
+    assert _code(at) == f"z = `({pad['value'][0]:.2f}, {pad['value'][1]:.2f})`"
     assert any(e.proto.id.endswith("ex_map") for e in at.get("plotly_chart"))
     assert at.session_state["ex_idx"] == 0 and any("**Test sample #0**" in m.value for m in at.markdown)
     if not umap_before:
@@ -97,23 +110,36 @@ def test_every_pretrained_model_renders_every_view(name):
     assert at.error.len == 0
 
 
-def test_moving_a_slider_changes_the_code_and_the_image():
+def test_letting_go_of_the_pad_moves_the_code():
     at = _app("ae-mlp-z2")
-    code, image = _code(at), _decoded(at)
-    z1 = at.slider[0]
-    z1.set_value(round(z1.max - 0.01 * (z1.max - z1.min), 2)).run()
-    assert _code(at) != code and _decoded(at) != image
-    assert _code(at).startswith(f"z = `({z1.value:.2f},")
+    pad = _latent_view(at)
+    lo, hi = span(analysis.embed(aeviz.load(CARDS["ae-mlp-z2"].path), load("mnist").x_test), vae=False)
+    assert pad["x_range"] + pad["y_range"] == pytest.approx([lo[0], hi[0], lo[1], hi[1]], abs=1e-4)  # the map's axes
+    _release(at, "ex_pad", [3.5, -1.25])
+    assert not at.exception
+    assert _code(at) == "z = `(3.50, -1.25)`" and _latent_view(at)["value"] == [3.5, -1.25]
+
+
+def test_letting_go_of_a_latent_slider_moves_the_code():
+    name = _first(lambda c: c.latent_dim > 2 and c.arch == "conv" and c.dataset == "mnist")
+    at = _app(name)
+    view = _latent_view(at)
+    assert view["mode"] == "sliders" and len(view["value"]) == CARDS[name].config.latent_dim
+    z = list(view["value"])
+    z[view["dims"][0]] = 1.5
+    _release(at, "ex_zs", z)
+    assert not at.exception and _code(at).startswith("z = `(") and _latent_view(at)["value"] == pytest.approx(z)
+    assert f"{1.5:.2f}" in _code(at)
 
 
 def test_the_right_end_of_a_latent_slider_is_reachable(slider_end):
     """Dragged to its right end, z1 of ae-mlp-z2 used to come back a hair above max and was reset."""
-    at = _app("ae-mlp-z2")
-    code, image = _code(at), _decoded(at)
-    z1 = at.slider[0]
+    at = _app(_first(lambda c: c.dataset in ("swiss-roll", "s-curve")))  # 3-D points keep the server's sliders
+    code = _code(at)
+    z1 = next(s for s in at.slider if s.label == "z1")
     z1.set_value(slider_end(z1)).run()
-    assert at.slider[0].value == pytest.approx(z1.max, abs=1e-9)
-    assert _code(at).startswith(f"z = `({z1.max:.2f},") and _code(at) != code and _decoded(at) != image
+    assert next(s for s in at.slider if s.label == "z1").value == pytest.approx(z1.max, abs=1e-9)
+    assert _code(at).startswith(f"z = `({z1.max:.2f},") and _code(at) != code
 
 
 def test_a_click_on_the_map_selects_that_sample():
@@ -124,16 +150,17 @@ def test_a_click_on_the_map_selects_that_sample():
     assert at.session_state["ex_idx"] == 42
     assert at.number_input(key="ex_idx").value == 42
     assert any("**Test sample #42**" in m.value for m in at.markdown)
-    z = at.slider[0].value  # the sliders start at the new sample's code
-    assert _code(at).startswith(f"z = `({z:.2f},")
+    z = _latent_view(at)["value"]  # the pad moves to the new sample's code
+    assert z == pytest.approx(at.session_state["ex_pad"]["z"])
+    assert _code(at) == f"z = `({z[0]:.2f}, {z[1]:.2f})`"
 
 
 def test_the_index_box_selects_a_sample_and_the_sliders_follow():
     at = _app("ae-mlp-z2")
-    before = at.slider[0].value
+    before = _latent_view(at)["value"]
     at.number_input(key="ex_idx").set_value(7).run()
     assert any("**Test sample #7**" in m.value for m in at.markdown)
-    assert at.slider[0].value != before
+    assert _latent_view(at)["value"] != before
 
 
 def test_reconstructions_sort_worst_and_best_with_their_errors():
@@ -149,8 +176,7 @@ def test_traversal_grid_and_large_latents_show_the_top_dimensions():
     name = _first(lambda c: c.latent_dim > 8 and c.arch == "mlp" and c.dataset == "mnist")
     at = _view(_app(name), "Traversal")
     assert at.slider(key="ex_trav_steps").value == 9
-    latent = [s for s in at.slider if re.fullmatch(r"z\d+", s.label)]
-    assert len(latent) == 8
+    assert len(_latent_view(at)["dims"]) == 8
     assert any("dimensions that change the output most" in c.value for c in at.caption)
     assert any(c.startswith("Rows, top to bottom: z") for i in at.image for c in i.captions)
 
@@ -162,6 +188,15 @@ def _path(at, traces) -> np.ndarray:
     return np.column_stack([x, y])
 
 
+def _view_of(at: AppTest, mode: str) -> dict:
+    return next(v for v in (json.loads(e.proto.json or e.proto.mixed.json) for e in at.get("bidi_component")
+                            if e.proto.WhichOneof("data") in ("json", "mixed")) if v["mode"] == mode)
+
+
+def _caption(at: AppTest, start: str) -> str:
+    return next(c.value for c in at.caption if c.value.startswith(start))
+
+
 def test_interpolation_between_a_3_and_an_8_linear_and_spherical(traces):
     at = _view(_app("ae-mlp-z2"), "Interpolation")
     path = _path(at, traces)
@@ -170,21 +205,28 @@ def test_interpolation_between_a_3_and_an_8_linear_and_spherical(traces):
     z = analysis.embed(aeviz.load(CARDS["ae-mlp-z2"].path), load("mnist").x_test[[a, b]])
     assert path.shape == (9, 2)
     np.testing.assert_allclose(path[[0, -1]], z, atol=1e-5)  # from the 3's code to the 8's
-    assert any(f"#{a} → #{b}, linear, 9 steps" in c for i in at.image for c in i.captions)
+    scrub = _view_of(at, "path")  # the stops and the scrubber run in the browser
+    assert (scrub["method"], scrub["steps"], scrub["value"]) == ("linear", 9, 0.5)
+    assert np.allclose(scrub["start"], path[0]) and np.allclose(scrub["end"], path[-1])
+    assert _caption(at, f"#{a} → #{b}, linear, 9 steps").endswith(f"at t = 0.50, z = {code_text(path[4])}")
     np.testing.assert_allclose(path[1] - path[0], path[2] - path[1], rtol=1e-4, atol=1e-6)  # a straight line
     at.radio(key="ex_int_method").set_value("spherical").run()
     at.slider(key="ex_int_steps").set_value(5).run()
     sph = _path(at, traces)
-    assert sph.shape == (5, 2)
+    assert sph.shape == (5, 2) and _view_of(at, "path")["method"] == "spherical"
     np.testing.assert_allclose(sph[[0, -1]], path[[0, -1]], atol=1e-5)  # same ends, another path
     assert not np.allclose(sph[2], (path[0] + path[-1]) / 2)
+    at.session_state["ex_int_t"] = {"t": 0.25}  # the scrubber let go of at a quarter of the way
+    at.run()
+    assert _view_of(at, "path")["value"] == 0.25
+    assert _caption(at, f"#{a} → #{b}, spherical, 5 steps").endswith(f"at t = 0.25, z = {code_text(sph[1])}")
 
 
 def test_interpolation_by_index():
     at = _view(_app("ae-mlp-z2"), "Interpolation")
     at.radio(key="ex_int_by").set_value("by index").run()
     at.number_input(key="ex_int_b").set_value(5).run()
-    assert any("#0 → #5" in c for i in at.image for c in i.captions)
+    assert _caption(at, "#0 → #5")
 
 
 def _samples(at) -> tuple[str, str]:
@@ -196,17 +238,18 @@ def test_sampling_a_vae_with_temperature_and_its_elbo():
     name = _first(lambda c: c.objective == "variational" and c.latent_dim == 2 and c.dataset == "mnist")
     at = _view(_app(name), "Sampling (VAE)")
     assert not at.exception
-    caption, warm = _samples(at)
-    assert caption == "24 samples at T = 1.0"
-    at.slider(key="ex_temp").set_value(0.3).run()
-    caption, cold = _samples(at)
-    assert caption == "24 samples at T = 0.3" and cold != warm
+    grid = _view_of(at, "temperature")  # the browser redraws the same draws while T moves
+    assert grid["value"] == 1.0 and np.shape(grid["eps"]) == (24, 2)
+    assert _caption(at, "24 samples at T = 1.00")
+    at.session_state["ex_temp_grid"] = {"temperature": 0.3}
+    at.run()
+    assert _caption(at, "24 samples at T = 0.30") and _view_of(at, "temperature")["eps"] == grid["eps"]
     m = _metrics(at)
     nelbo, rec, kl = (float(m[k]) for k in ("−ELBO (nats)", "reconstruction −log p(x|z)", "KL(q(z|x) ‖ N(0,I))"))
     assert kl > 0 and nelbo == pytest.approx(rec + kl, abs=0.2)
     at.button(key="ex_resample").click().run()
-    caption, fresh = _samples(at)
-    assert caption == "24 samples at T = 0.3" and fresh != cold  # new draws at the same temperature
+    fresh = _view_of(at, "temperature")
+    assert fresh["value"] == 0.3 and fresh["eps"] != grid["eps"]  # new draws at the same temperature
 
 
 def test_sampling_says_why_a_plain_autoencoder_cannot():
@@ -271,7 +314,7 @@ def test_upload_a_good_and_a_bad_file(tmp_path):
     assert model_id == f"mine:{state_digest(model)}" and _shown(at) == "mine"
     assert at.sidebar.success[0].value == "Loaded “mine.safetensors” as mine."
     assert not at.sidebar.file_uploader[0].value  # a handled file leaves the box
-    assert not at.exception and [s.label for s in at.slider][:2] == ["z1", "z2"]
+    assert not at.exception and _latent_view(at)["mode"] == "pad"
 
     at = _app("vae-mlp-z2" if "vae-mlp-z2" in CARDS else None)
     before = _shown(at)
@@ -339,7 +382,7 @@ def test_other_kinds_draw_as_lines_points_or_images(dataset, arch, latent, give_
     for view in VIEWS[1:]:
         _view(at, view)
         assert not at.exception, (dataset, view, at.exception)
-    if d.kind == "image" or dataset == "mnist-rows":
-        assert any("decoded from the sliders" in i.captions for i in at.image)
-    else:
-        assert not at.image or all("decoded from the sliders" not in i.captions for i in at.image)
+    if d.kind == "points":  # a decoded 3-D point is drawn by the server, beside the test set
+        assert not at.get("bidi_component") and [s.label for s in at.slider][:latent] == ["z1", "z2"][:latent]
+    else:  # images and lines are decoded in the browser
+        assert _latent_view(at)["mode"] == ("pad" if latent == 2 else "sliders")

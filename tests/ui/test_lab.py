@@ -88,6 +88,13 @@ def _expected(x, noise="gaussian", level=0.5, seed=0, filter_kind="median", deno
     return ["reference"] + [f"{analysis.psnr(x, v):.1f} dB" for v in out.values()]
 
 
+def _live_view(at) -> dict:
+    (view,) = [json.loads(e.proto.json or e.proto.mixed.json) for e in at.get("bidi_component")
+               if e.proto.WhichOneof("data") in ("json", "mixed")]
+    assert view["mode"] == "denoise"
+    return view
+
+
 def _chart_text(at, index: int = 0) -> str:
     return json.dumps(json.loads(at.get("plotly_chart")[index].proto.spec))
 
@@ -114,7 +121,13 @@ def test_denoising_defaults_show_five_aligned_columns_with_scores(zoo):
     assert not at.exception
     assert at.selectbox(key="lab_dn_model").value == "dae-mlp-z16"
     assert at.selectbox(key="lab_dn_vanilla").value == "ae-mlp-z16"
-    assert at.slider(key="lab_dn_level").value == 0.5  # starts at the denoiser's training level
+    live = _live_view(at)  # gaussian noise: the browser corrupts and denoises while σ moves
+    assert live["value"] == 0.5 and live["max_level"] == 1.0  # starts at the denoiser's training level
+    assert live["titles"] == ["Denoiser: dae-mlp-z16", "Vanilla: ae-mlp-z16"]
+    assert np.allclose(np.reshape(live["image"], (1, 1, 28, 28)), _x(0))
+    noisy = np.clip(_x(0) + 0.5 * np.reshape(live["noise"], (1, 1, 28, 28)), 0, 1)  # what the browser draws
+    assert np.allclose(noisy, R.noisy(_x(0), "gaussian", 0.5, 0), atol=1e-6)  # is what the server scores
+    assert "Measured at σ = 0.50, where you let go: every result against the clean digit." in [c.value for c in at.caption]
     assert _metrics(at) == _expected(_x(0))
     assert [i.captions[0] for i in at.image] == ["Clean x: test image #0", "Noisy x̃", "Denoiser: dae-mlp-z16",
                                                  "Vanilla: ae-mlp-z16", "Median filter (3x3)"]
@@ -126,8 +139,9 @@ def test_denoising_defaults_show_five_aligned_columns_with_scores(zoo):
 
 def test_noise_level_seed_and_index_change_the_columns(zoo):
     at = _app()
-    at.slider(key="lab_dn_level").set_value(0.2).run()
-    assert _metrics(at) == _expected(_x(0), level=0.2)
+    at.session_state["lab_dn_live"] = {"level": 0.2}  # the browser's σ slider let go of at 0.2
+    at.run()
+    assert _metrics(at) == _expected(_x(0), level=0.2) and _live_view(at)["value"] == 0.2
     at.number_input(key="lab_dn_seed").set_value(3).run()
     assert _metrics(at) == _expected(_x(0), level=0.2, seed=3)
     at.number_input(key="lab_dn_index").set_value(7).run()
@@ -138,6 +152,8 @@ def test_noise_level_seed_and_index_change_the_columns(zoo):
 def test_noise_type_mismatch_drops_the_training_marker(zoo):
     at = _app()
     at.selectbox(key="lab_dn_noise").set_value("salt-pepper").run()
+    assert not at.get("bidi_component")  # the browser corrupts with gaussian noise only: the server's slider takes over
+    assert at.slider(key="lab_dn_level").value == 0.5
     assert _metrics(at) == _expected(_x(0), noise="salt-pepper")
     assert "denoiser's training level" not in _chart_text(at)
     assert any("type mismatch" in c.value for c in at.caption)

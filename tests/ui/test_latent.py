@@ -37,6 +37,8 @@ elif mode == "temperature":
 elif mode == "denoise":
     v = latent.denoise_live(exported(model(4, "variational"), encoder=True), key="v", image=np.zeros((1, 8, 8)),
                             noise=np.ones((1, 8, 8)), level=0.25)
+elif mode == "some-sliders":
+    v = latent.latent_sliders(exported(model(4)), key="v", z=[1, 2, 3, 4], lo=[-1, -2, -3, -4], hi=5, dims=[2, 0])
 elif mode == "pad-of-16":
     v = latent.latent_pad(exported(model(4)), key="v", x_range=(-3, 3), y_range=(-3, 3))
 st.write(f"value={json.dumps(v)}")
@@ -97,6 +99,13 @@ def test_a_pad_of_two_models_ships_two_carriers_and_the_codes():
     assert view["codes"] == [0.0] * 8 and view["labels"] == [0, 1, 2, 3]
     assert view["titles"] == ["vanilla mlp, z=2", "variational mlp, z=2"]
     assert view["x_range"] == [-3.0, 3.0] and view["sample_shape"] == [1, 8, 8]
+
+
+def test_sliders_show_chosen_dimensions_with_their_own_ranges():
+    at = app("some-sliders")
+    assert not at.exception and value(at) == [1.0, 2.0, 3.0, 4.0]
+    view = views(at)[0]
+    assert view["dims"] == [2, 0] and view["lo"] == [-1.0, -2.0, -3.0, -4.0] and view["hi"] == [5.0] * 4
 
 
 def test_a_pad_refuses_a_model_with_more_than_two_latent_dimensions():

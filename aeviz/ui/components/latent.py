@@ -9,6 +9,8 @@ a dict with one entry (``STATE[mode]``): ``{"z": [...]}``, ``{"t": 0.4}``, ``{"t
 ``st.session_state[key]["z"] = [0.5, -1.0]`` (or ``st.session_state[key] = {"z": [...]}`` before its first
 render). Without JavaScript (AppTest) each function returns the committed value, or the default.
 A release reruns the whole script; call the view inside an ``@st.fragment`` to rerun only that fragment.
+Pages get a model's blob with ``web_model(ref)`` (exported once per model through ``state.per_model``); it is
+None for a model the browser cannot run, and the page then keeps its server-side widgets.
 
 The JS and CSS are package assets (aeviz/pyproject.toml declares the component ``aeviz.latent`` and its
 asset_dir), so they are served as files and cached by the browser, not resent with every element.
@@ -21,7 +23,9 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import streamlit as st
 
-from aeviz.webmodel import WebModel
+from aeviz import webmodel
+from aeviz.ui import state as ui_state
+from aeviz.webmodel import WebExportError, WebModel
 
 NAME = "aeviz.latent"
 STATE = {"pad": "z", "sliders": "z", "path": "t", "temperature": "temperature", "denoise": "level"}
@@ -33,6 +37,20 @@ Models = WebModel | Sequence[WebModel]
 def _component():
     """Registered on first use, inside a script run: the runtime has scanned the package manifests by then."""
     return st.components.v2.component(NAME, js="latent.js", css="latent.css")
+
+
+@ui_state.per_model(max_entries=32)
+def _web(model, encoder: bool) -> WebModel:
+    return webmodel.exported(model, encoder)
+
+
+def web_model(ref, encoder: bool = False) -> WebModel | None:
+    """A model (ref or id) as the browser runs it, exported once per model (per_model: for every session when
+    the model is shared); None for a model whose layers the browser decoder does not know."""
+    try:
+        return _web(ref, encoder)
+    except WebExportError:
+        return None
 
 
 def _noop() -> None:
@@ -104,19 +122,25 @@ def latent_pad(models: Models, *, key: str, x_range: tuple[float, float], y_rang
     return _view("pad", models, key, _floats(z), titles, on_change, **data)
 
 
-def latent_sliders(models: Models, *, key: str, z: Sequence[float] | None = None, lo: float = -3.0, hi: float = 3.0,
-                   titles: Sequence[str] | None = None, image_size: int = 160,
+def latent_sliders(models: Models, *, key: str, z: Sequence[float] | None = None, lo=-3.0, hi=3.0,
+                   dims: Sequence[int] | None = None, titles: Sequence[str] | None = None, image_size: int = 160,
                    on_change: Callable[[], None] | None = None) -> list[float]:
-    """One slider per latent dimension; the models decode continuously while a slider moves.
+    """One slider per latent dimension (or per dimension in `dims`, in that order; the others stay at z); the
+    models decode continuously while a slider moves. `lo` and `hi`: one range for all, or one per dimension.
 
     Returns the committed z (latent_dim floats): `z` (default zeros) until a slider is released.
     """
     models = _as_list(models)
     _same(models, "latent_dim")
-    z = _floats(z if z is not None else np.zeros(models[0].latent_dim))
-    if len(z) != models[0].latent_dim:
-        raise ValueError(f"z has {len(z)} numbers; the models' code has {models[0].latent_dim}")
-    return _view("sliders", models, key, z, titles, on_change, lo=float(lo), hi=float(hi), image_size=int(image_size))
+    n = models[0].latent_dim
+    z = _floats(z if z is not None else np.zeros(n))
+    if len(z) != n:
+        raise ValueError(f"z has {len(z)} numbers; the models' code has {n}")
+    lo, hi = (_floats(np.broadcast_to(np.asarray(v, np.float64), (n,))) for v in (lo, hi))
+    dims = [int(d) for d in (dims if dims is not None else range(n))]
+    if any(not 0 <= d < n for d in dims):
+        raise ValueError(f"dims must lie in 0..{n - 1}")
+    return _view("sliders", models, key, z, titles, on_change, lo=lo, hi=hi, dims=dims, image_size=int(image_size))
 
 
 def latent_path(models: Models, *, key: str, start: Sequence[float], end: Sequence[float], method: str = "linear",

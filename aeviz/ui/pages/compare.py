@@ -15,10 +15,14 @@ from aeviz import analysis, io, plots, zoo
 from aeviz.config import NOISES
 from aeviz.data import corrupt
 from aeviz.ui import state as ui
+from aeviz.ui.components import latent
+from aeviz.ui.pages.explorer.latent_map import span
 from aeviz.uses import compare
 
 N_IMAGES = 6  # test images in the reconstruction columns
 N_SAMPLES = 10  # prior samples per VAE
+PAD_CODES = 1500  # test codes drawn on a latent pad for orientation
+MAX_SLIDERS = 8  # latent sliders shown for codes with more dimensions
 CUSTOM = "Custom comparison"
 ZOOM = 4  # pixels per image pixel: browsers blur small images when they scale them up
 W = {"models": "cmp_models", "noise": "cmp_noise", "level": "cmp_level", "seed": "cmp_seed",
@@ -398,6 +402,43 @@ def _interpolation(keys: list[str], ds: str) -> None:
     _save(state)
 
 
+@st.fragment
+def _same_code(keys: list[str], ds: str) -> None:
+    """One pad (or one set of sliders) per latent size: every model of that size decodes the point, in the browser."""
+    groups: dict[int, list[str]] = {}
+    for key in keys:
+        if latent.web_model(key) is not None:
+            groups.setdefault(ui.model(key).config.latent_dim, []).append(key)
+    groups = {d: g for d, g in groups.items() if len(g) > 1}
+    st.subheader("The same code in every model")
+    ui.explain("Drag the point (or a slider): every model with a code of that size decodes the same z, in your "
+               "browser, while you drag. Their latent spaces are laid out differently, so one z means different "
+               "images; VAEs, pulled towards the same prior, tend to agree more.")
+    if not groups:
+        st.info("No two of the chosen models have codes of the same size, so no code can be shared between them.")
+        return
+    for d, group in sorted(groups.items()):
+        codes = [ui.codes(k) for k in group]
+        webs, titles = [latent.web_model(k) for k in group], [ui.name(k) for k in group]
+        if d == 2:
+            spans = [span(z, ui.config(k).objective == "variational") for k, z in zip(group, codes)]
+            lo, hi = np.min([a for a, _ in spans], axis=0), np.max([b for _, b in spans], axis=0)
+            every = max(1, len(codes[0]) // PAD_CODES)
+            labels = ui.dataset(ds).y_test.numpy()[::every] if ui.dataset(ds).label_names else None
+            z = latent.latent_pad(webs, key="cmp_pad::2", x_range=(lo[0], hi[0]), y_range=(lo[1], hi[1]),
+                                  z=codes[0][0], codes=codes[0][::every], labels=labels, titles=titles, size=260,
+                                  image_size=112)
+            where = f"the dots are {titles[0]}'s test codes"
+        else:
+            lo = np.min([np.percentile(z, 0.5, axis=0) for z in codes], axis=0)
+            hi = np.max([np.percentile(z, 99.5, axis=0) for z in codes], axis=0)
+            z = latent.latent_sliders(webs, key=f"cmp_zs::{d}", z=codes[0][0], lo=lo, hi=hi,
+                                      dims=range(min(d, MAX_SLIDERS)), titles=titles, image_size=112)
+            where = f"the first {min(d, MAX_SLIDERS)} of {d} dimensions, each over the range of the models' test codes"
+        st.caption(f"{d}-D code z = ({', '.join(f'{v:.2f}' for v in z[:16])}{', …' if d > 16 else ''}), decoded by "
+                   f"{', '.join(titles)}; it starts at {titles[0]}'s code of test image #0 ({where}).")
+
+
 def _row(title: str, image: np.ndarray) -> None:
     left, right = st.columns([1, 6], vertical_alignment="center")
     left.markdown(f"**{title}**")
@@ -486,6 +527,7 @@ def render() -> None:
                 "still compare the models.")
     _maps(keys, ds)
     if _drawable(data):
+        _same_code(keys, ds)
         _interpolation(keys, ds)
         _prior_samples(keys, ds, state.seed)
     _metrics(keys, ds, state)

@@ -140,6 +140,7 @@ class View {
     this.queued = true;
     requestAnimationFrame(() => {
       this.queued = false;
+      this.sync(); // the handle and the numbers move once per frame, however many pointer events came
       if (!this.models) return;
       const t0 = performance.now();
       try {
@@ -191,7 +192,8 @@ class View {
 
 class Pad extends View {
   build() {
-    const d = this.data, S = d.size, M = { l: 44, r: 10, t: 10, b: 38 };
+    const d = this.data, M = { l: 44, r: 10, t: 10, b: 38 };
+    const S = Math.max(160, Math.min(d.size, this.root.clientWidth || d.size)); // a narrow column gets a smaller pad
     const [x0, x1] = d.x_range, [y0, y1] = d.y_range;
     this.toPx = (z) => [M.l + ((z[0] - x0) / (x1 - x0)) * (S - M.l - M.r), S - M.b - ((z[1] - y0) / (y1 - y0)) * (S - M.t - M.b)];
     this.toZ = (px, py) => [clamp(x0 + ((px - M.l) / (S - M.l - M.r)) * (x1 - x0), x0, x1),
@@ -214,6 +216,7 @@ class Pad extends View {
       if (e.button !== 0) return;
       pad.setPointerCapture(e.pointerId); // (the press focuses the pad natively, for the arrow keys after)
       this.busy = true;
+      this.rect = pad.getBoundingClientRect(); // once per drag: reading it per move would force a layout each time
       this.moveTo(e);
     });
     pad.addEventListener("pointermove", (e) => { if (this.busy && pad.hasPointerCapture(e.pointerId)) this.moveTo(e); });
@@ -228,7 +231,6 @@ class Pad extends View {
       this.busy = true;
       const f = e.shiftKey ? 0.1 : 0.02;
       this.value = [clamp(this.value[0] + k[0] * f * (x1 - x0), x0, x1), clamp(this.value[1] + k[1] * f * (y1 - y0), y0, y1)];
-      this.sync();
       this.schedule();
     });
     pad.addEventListener("keyup", (e) => { if (KEYS[e.key]) release(); });
@@ -289,9 +291,8 @@ class Pad extends View {
   }
 
   moveTo(e) {
-    const r = this.pad.getBoundingClientRect();
+    const r = this.rect;
     this.value = this.toZ(e.clientX - r.left, e.clientY - r.top);
-    this.sync();
     this.schedule();
   }
 
@@ -317,19 +318,21 @@ class Sliders extends View {
     this.inputs = [];
     this.labels = [];
     this.value = [...this.value];
-    for (let i = 0; i < this.value.length; i++) {
+    this.dims = d.dims || this.value.map((_, i) => i);
+    this.dims.forEach((i, k) => {
+      const lo = d.lo[i], hi = d.hi[i];
       el("label", "aeviz-zname", grid).textContent = zName(i);
       this.inputs.push(this.slider(grid, {
-        min: d.lo, max: d.hi, step: (d.hi - d.lo) / 200, value: this.value[i], label: zName(i),
-        onInput: (v) => { this.value = this.value.map((a, j) => (j === i ? v : a)); this.labels[i].textContent = fmt(v); },
+        min: lo, max: hi, step: (hi - lo) / 200, value: this.value[i], label: zName(i),
+        onInput: (v) => { this.value = this.value.map((a, j) => (j === i ? v : a)); this.labels[k].textContent = fmt(v); },
       }));
       this.labels.push(el("span", "aeviz-num", grid));
-    }
+    });
     this.sync();
   }
 
   sync() {
-    this.inputs.forEach((inp, i) => { inp.value = this.value[i]; this.labels[i].textContent = fmt(this.value[i]); });
+    this.dims.forEach((i, k) => { this.inputs[k].value = this.value[i]; this.labels[k].textContent = fmt(this.value[i]); });
   }
 
   draw() {
@@ -357,20 +360,19 @@ class Path extends View {
       const strip = el("div", "aeviz-strip", col);
       return Array.from({ length: d.steps }, () => sampleView(d.sample_shape, d.thumb_size, strip, ""));
     });
-    const row = el("div", "aeviz-row", col);
-    el("span", "aeviz-zname", row).textContent = "t";
-    this.input = this.slider(row, {
+    col.style.setProperty("--aeviz-thumb", `${d.thumb_size}px`); // the slider's ends sit under the first and last stop
+    this.input = this.slider(col, {
       min: 0, max: 1, step: 0.005, value: this.value, label: "position along the path",
-      onInput: (v) => { this.value = v; this.readout.textContent = fmt(v); },
+      onInput: (v) => { this.value = v; this.readout.textContent = `t = ${fmt(v)}`; },
     });
-    this.readout = el("span", "aeviz-num", row);
+    this.readout = el("span", "aeviz-num aeviz-t", col);
     this.stripDrawn = false;
     this.sync();
   }
 
   sync() {
     this.input.value = this.value;
-    this.readout.textContent = fmt(this.value);
+    this.readout.textContent = `t = ${fmt(this.value)}`;
   }
 
   draw() {

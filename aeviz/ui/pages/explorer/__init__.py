@@ -36,8 +36,6 @@ def render() -> None:
     with right:
         st.subheader("Selected sample")
         views.selected_panel(ctx, idx)
-        st.subheader("Latent sliders")
-        state.explain("Move a slider to change one coordinate of the code; the decoder redraws the sample at once.")
         views.render_sliders(ctx, idx)
     _views(ctx, idx)
     with chooser:

@@ -7,8 +7,10 @@ import torch
 
 from aeviz import analysis, losses, plots
 from aeviz.ui import state
+from aeviz.ui.components import latent
 from aeviz.ui.pages.explorer import draw
 from aeviz.ui.pages.explorer.latent_map import Ctx, span
+from aeviz.ui.pages.explorer.views import code_text
 from aeviz.uses import compare
 
 BETA_LADDER = ("vae-mlp-z2-b0.5", "vae-mlp-z2", "vae-mlp-z2-b4", "vae-mlp-z2-b10")
@@ -54,28 +56,46 @@ def _interpolation(ctx: Ctx, idx: int) -> None:
     method = c1.radio("Path", ["linear", "spherical"], horizontal=True, key="ex_int_method")
     steps = c2.slider("Steps", 3, 15, 9, key="ex_int_steps")
     path = analysis.interpolate(ctx.z[a], ctx.z[b], steps, method)
-    x_hat = analysis.decode(ctx.model, path)
-    if ctx.kind == "image":
-        st.image(draw.mosaic(x_hat, steps, size=84), caption=f"#{a} → #{b}, {method}, {steps} steps")
+    caption = f"#{a} → #{b}, {method}, {steps} steps"
+    web = _web(ctx)
+    z_t = None
+    if web is not None:  # the stops and a scrubber along the path, decoded in the browser
+        t = latent.latent_path(web, key="ex_int_t", start=ctx.z[a], end=ctx.z[b], method=method, steps=steps,
+                               titles=["decoded at t"], image_size=140, thumb_size=56)
+        z_t = analysis.path_point(ctx.z[a], ctx.z[b], t, method)
+        st.caption(f"{caption} · drag t along the path: at t = {t:.2f}, z = {code_text(z_t)}")
+    elif ctx.kind == "image":
+        st.image(draw.mosaic(analysis.decode(ctx.model, path), steps, size=84), caption=caption)
     elif ctx.kind == "signal":
+        x_hat = analysis.decode(ctx.model, path)
         st.plotly_chart(draw.signal_figure({f"t={t:.2f}": r for t, r in zip(np.linspace(0, 1, steps), x_hat)}),
                         key="ex_int_sig")
     else:
-        st.plotly_chart(draw.points_figure(ctx.data.x_test, {"decoded path": x_hat}), key="ex_int_pts")
-    st.plotly_chart(_path_map(ctx, path, a, b), key="ex_int_map")
+        st.plotly_chart(draw.points_figure(ctx.data.x_test, {"decoded path": analysis.decode(ctx.model, path)}),
+                        key="ex_int_pts")
+    st.plotly_chart(_path_map(ctx, path, a, b, z_t), key="ex_int_map")
 
 
-def _path_map(ctx: Ctx, path: np.ndarray, a: int, b: int):
-    """The path on the latent map (codes themselves for 2-D latents, else the PCA map: it can place new points)."""
+def _web(ctx: Ctx):
+    """The model as the browser runs it, for samples the browser can draw (images and lines), else None."""
+    return latent.web_model(ctx.ref) if ctx.kind != "points" else None
+
+
+def _path_map(ctx: Ctx, path: np.ndarray, a: int, b: int, z_t: np.ndarray | None = None):
+    """The path on the latent map (codes themselves for 2-D latents, else the PCA map: it can place new points),
+    with the scrubber's point on it."""
+    points = path if z_t is None else np.vstack([path, z_t[None]])
     if ctx.z.shape[1] <= 2:
-        xy, path_xy, titles = analysis.map_2d(ctx.z), analysis.map_2d(path), ("z₁", "z₂")
+        xy, points_xy, titles = analysis.map_2d(ctx.z), analysis.map_2d(points), ("z₁", "z₂")
     else:
         pca = _code_pca(ctx.ref)
-        xy, path_xy = pca.transform(ctx.z), pca.transform(path)
+        xy, points_xy = pca.transform(ctx.z), pca.transform(points)
         titles = ("principal component 1 of the codes", "principal component 2")
     fig = plots.latent_scatter(xy, ctx.labels, ctx.data.label_names, axis_titles=titles, height=420,
                                title="The path through the latent space")
-    plots.add_path(fig, path_xy, name=f"#{a} → #{b}")
+    plots.add_path(fig, points_xy[:len(path)], name=f"#{a} → #{b}")
+    if z_t is not None:
+        plots.add_path(fig, points_xy[len(path):], name="t", color=plots.PALETTE[3])
     return fig
 
 
@@ -94,13 +114,24 @@ def render_sampling(ctx: Ctx, idx: int) -> None:
 
 
 def _samples(ctx: Ctx) -> None:
+    web = _web(ctx)
     c1, c2 = st.columns([3, 1])
-    temperature = c1.slider("Temperature T", 0.1, 2.0, 1.0, 0.1, key="ex_temp")
+    if web is None:
+        temperature = c1.slider("Temperature T", 0.1, 2.0, 1.0, 0.1, key="ex_temp")
     if c2.button("New samples", key="ex_resample", icon=":material/casino:"):
         st.session_state["ex_seed"] = st.session_state.get("ex_seed", 0) + 1
     seed = st.session_state.get("ex_seed", 0)
-    x = ctx.model.sample(24, temperature, torch.Generator().manual_seed(seed)).numpy()
-    _draw_many(ctx, x, f"24 samples at T = {temperature:.1f}")
+    eps = torch.randn(24, ctx.model.config.latent_dim, generator=torch.Generator().manual_seed(seed))  # as sample()
+    if web is not None:  # the same 24 draws, redrawn by the browser while T moves
+        with c1:
+            temperature = latent.temperature_grid(web, key="ex_temp_grid", eps=eps.numpy(), temperature=1.0,
+                                                  t_max=2.0, cols=8, titles=[""], image_size=56)
+    with torch.no_grad():
+        x = ctx.model.decode(temperature * eps).numpy()
+    if web is None:
+        _draw_many(ctx, x, f"24 samples at T = {temperature:.1f}")
+    else:
+        st.caption(f"24 samples at T = {temperature:.2f}: the same draws ε for every T, decoded as z = T·ε")
 
 
 def _draw_many(ctx: Ctx, x: np.ndarray, caption: str) -> None:

@@ -130,7 +130,7 @@ def figure(ctx: Ctx, xy: np.ndarray, axis_titles, selected: int | None, backgrou
     """The latent scatter with, for 2-D latents, the decoded plane or the prior's contours beneath it."""
     fig = plots.latent_scatter(xy, ctx.labels, ctx.data.label_names, selected=selected, axis_titles=axis_titles,
                                height=height)
-    if ctx.z.shape[1] == 2 and background != "none":
+    if ctx.z.shape[1] == 2:  # the span fixes the axes (the latent pad beside the map uses the same ones)
         lo, hi = span(ctx.z, ctx.is_vae)
         if background == "decoded" and ctx.kind == "image":
             grid = decoded_plane(ctx.ref, tuple(map(float, lo)), tuple(map(float, hi)), PLANE_N)

@@ -7,10 +7,12 @@ import streamlit as st
 
 from aeviz import analysis, plots
 from aeviz.ui import state, widgets
+from aeviz.ui.components import latent
 from aeviz.ui.pages.explorer import draw
-from aeviz.ui.pages.explorer.latent_map import Ctx
+from aeviz.ui.pages.explorer.latent_map import Ctx, span
 
 MAX_SLIDERS = 8  # beyond this a panel of sliders stops being readable
+PAD_CODES = 1500  # test codes drawn on the latent pad for orientation: enough to see the clusters, a few kB
 
 
 def code_text(z) -> str:
@@ -56,8 +58,52 @@ def _label(ctx: Ctx, idx: int) -> str:
 
 
 def render_sliders(ctx: Ctx, idx: int) -> None:
-    """One slider per (most influential) latent dimension, starting at the selected code; redraws only itself."""
-    st.fragment(_sliders)(ctx, idx)
+    """The decoder at a code you choose, starting at the selected code: a latent pad for a 2-D code, sliders beyond;
+    both run the decoder in the browser while you drag and tell the server the code you let go of."""
+    web = latent.web_model(ctx.ref) if ctx.kind != "points" else None  # a 3-D point is drawn by the server
+    if web is None:
+        st.subheader("Latent sliders")
+        state.explain("Move a slider to change one coordinate of the code; the decoder redraws the sample.")
+        st.fragment(_sliders)(ctx, idx)
+        return
+    two_d = ctx.z.shape[1] == 2
+    st.subheader("Latent pad" if two_d else "Latent sliders")
+    state.explain("Drag the point (or click the pad and use the arrow keys): it is the code z, on the same axes as "
+                  "the map, and the decoder redraws the sample at every step, in your browser. Let go and the "
+                  "page takes the new code." if two_d else
+                  "Drag a slider (or use the arrow keys on it) to change one coordinate of the code: the decoder "
+                  "redraws the sample at every step, in your browser. Let go and the page takes the new code.")
+    st.fragment(_pad if two_d else _component_sliders)(ctx, idx, web)
+
+
+def _start_at_selection(key: str, ctx: Ctx, idx: int) -> None:
+    """Put the component's point on the selected code when the selection or the model changes (not on its own reruns)."""
+    mark = f"{ctx.key}::{idx}"
+    if st.session_state.get(f"{key}::for") != mark:
+        st.session_state[f"{key}::for"] = mark
+        st.session_state[key] = {"z": ctx.z[idx].astype(np.float64).tolist()}
+
+
+def _pad(ctx: Ctx, idx: int, web) -> None:
+    _start_at_selection("ex_pad", ctx, idx)
+    lo, hi = span(ctx.z, ctx.is_vae)  # the map's axes
+    every = max(1, len(ctx.z) // PAD_CODES)
+    z = latent.latent_pad(web, key="ex_pad", x_range=(lo[0], hi[0]), y_range=(lo[1], hi[1]), z=ctx.z[idx],
+                          codes=ctx.z[::every], labels=ctx.labels[::every] if ctx.data.label_names else None,
+                          titles=["decoded from z"], size=300, image_size=140)
+    st.markdown(f"z = `{code_text(z)}`")
+
+
+def _component_sliders(ctx: Ctx, idx: int, web) -> None:
+    _start_at_selection("ex_zs", ctx, idx)
+    dims = ranked_dims(ctx, idx)[:MAX_SLIDERS]
+    if ctx.z.shape[1] > MAX_SLIDERS:
+        st.caption(f"The {MAX_SLIDERS} of {ctx.z.shape[1]} dimensions that change the output most here; "
+                   "the others stay at the selected code.")
+    lo, hi = code_range(ctx)
+    z = latent.latent_sliders(web, key="ex_zs", z=ctx.z[idx], lo=lo, hi=hi, dims=dims, titles=["decoded from z"],
+                              image_size=140)
+    st.markdown(f"z = `{code_text(z)}`")
 
 
 def _sliders(ctx: Ctx, idx: int) -> None:

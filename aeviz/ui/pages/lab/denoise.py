@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import numpy as np
 import streamlit as st
+import torch
 
 from aeviz import images, plots
 from aeviz.config import NOISES
 from aeviz.data import corrupt
 from aeviz.models import objective_class
 from aeviz.ui import state
+from aeviz.ui.components import latent
 from aeviz.ui.pages import lab
 from aeviz.ui.widgets import draw_digit, show_images
 from aeviz.uses import regularizers as R
@@ -89,13 +91,35 @@ def _workbench(denoiser: str, vanilla: str, filter_kind: str) -> None:
     noise = c2.selectbox("Noise", NOISES, format_func=NOISE_NAMES.get, key="lab_dn_noise",
                          index=NOISES.index(trained.noise) if matched else 0)
     start = min(1.0, round(trained.noise_level * 20) / 20) if matched else 0.5  # on the slider's 0.05 grid
-    level = c3.slider("Noise level", 0.0, 1.0, start, 0.05, key="lab_dn_level",
-                      help="σ of the Gaussian noise (then clipped to [0,1]), or the fraction of pixels hit.")
+    live = _live_models(denoiser, vanilla) if noise == "gaussian" else None
+    if live is None:
+        level = c3.slider("Noise level", 0.0, 1.0, start, 0.05, key="lab_dn_level",
+                          help="σ of the Gaussian noise (then clipped to [0,1]), or the fraction of pixels hit.")
+    else:
+        c3.caption("Noise level σ: drag it below. The noisy digit and both autoencoders follow in your browser; "
+                   "the scores are measured where you let go.")
     seed = c4.number_input("Noise seed", 0, 10_000, 0, key="lab_dn_seed", help="Same seed, same noise.")
     with st.columns([1, 2])[0]:
         x, caption = _clean_digit(source)
+    if live is not None:
+        level = _live(live, denoiser, vanilla, x, int(seed), start)
+        st.caption(f"Measured at σ = {level:.2f}, where you let go: every result against the clean digit.")
     _columns(x, caption, denoiser, vanilla, filter_kind, noise, level, int(seed))
     _curve(denoiser, vanilla, filter_kind, noise, level)
+
+
+def _live_models(denoiser: str, vanilla: str) -> list | None:
+    """Both models with their encoders, as the browser runs them; None if the browser cannot run one of them."""
+    webs = [latent.web_model(k, encoder=True) for k in (denoiser, vanilla)]
+    return None if None in webs else webs
+
+
+def _live(webs: list, denoiser: str, vanilla: str, x: np.ndarray, seed: int, start: float) -> float:
+    """The σ slider: the browser corrupts x with R.noisy's own gaussian draw for this seed and runs both models."""
+    noise = torch.randn((1, *np.shape(x)), generator=torch.Generator().manual_seed(seed)).numpy()[0]
+    return latent.denoise_live(webs, key="lab_dn_live", image=x, noise=noise, level=start, max_level=1.0,
+                               titles=[f"Denoiser: {state.name(denoiser)}", f"Vanilla: {state.name(vanilla)}"],
+                               image_size=112)
 
 
 def _columns(x, caption, denoiser, vanilla, filter_kind, noise, level, seed) -> None:
