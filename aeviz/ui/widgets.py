@@ -9,7 +9,6 @@ import math
 
 import numpy as np
 import streamlit as st
-from streamlit_drawable_canvas import st_canvas
 
 from aeviz import images, plots
 
@@ -38,6 +37,8 @@ def slider_grid(lo: float, hi: float, steps: int = 100) -> tuple[float, float, f
 
 def draw_digit(key: str, side: int = SIDE) -> np.ndarray | None:
     """A drawing canvas (white pen on black, as MNIST); the digit as a (28, 28) array in [0,1], or None if blank."""
+    from streamlit_drawable_canvas import st_canvas  # registers its component: only inside a running page
+
     st.caption("Draw one digit with the mouse (or a finger), filling most of the box; "
                "the bin icon above the canvas clears it.")  # also gives the canvas's floating toolbar room
     result = st_canvas(stroke_width=STROKE, stroke_color="#ffffff", background_color="#000000", height=side,
