@@ -187,19 +187,22 @@ def _controls(available: list[str]) -> None:
     ss["cmp_preset"] = match.title if match else CUSTOM
     left, right = st.columns([2, 3])
     left.selectbox("Preset", [CUSTOM, *(p.title for p in compare.PRESETS)], key="cmp_preset", on_change=_on_preset,
+                   disabled=ui.frozen(),
                    help="Classic comparisons: each picks its models and the noise that makes its point.")
     if match:
         left.caption(match.why)
     right.multiselect("Models (2 to 4)", available, key=W["models"], max_selections=compare.MAX_MODELS, format_func=ui.name,
+                      disabled=ui.frozen(),
                       help="Pretrained models, or ones you trained or uploaded in this session.")
 
 
 def _settings() -> None:
     a, b, c = st.columns(3)
-    a.selectbox("Noise on the inputs", NOISES, key=W["noise"])
-    b.slider("Noise level (σ or fraction of pixels)", 0.0, 1.0, step=0.05, key=W["level"],
+    a.selectbox("Noise on the inputs", NOISES, key=W["noise"], disabled=ui.frozen())
+    b.slider("Noise level (σ or fraction of pixels)", 0.0, 1.0, step=0.05, key=W["level"], disabled=ui.frozen(),
              help="0 shows clean images; every model gets exactly the same noisy images.")
-    c.number_input("Seed (which images, which noise, which prior samples)", 0, 10**6, step=1, key=W["seed"])
+    c.number_input("Seed (which images, which noise, which prior samples)", 0, 10**6, step=1, key=W["seed"],
+                   disabled=ui.frozen())
 
 
 def _share(params: dict[str, str], keys: list[str]) -> None:
@@ -272,11 +275,14 @@ def _maps(keys: list[str], ds: str) -> None:
     if data.label_names:
         a, b = st.columns([3, 1])
         a.selectbox("Highlight a class", range(len(data.label_names)), key=W["cls"], on_change=_on_class,
+                    disabled=ui.frozen(),
                     format_func=lambda c: data.label_names[c], placeholder="none: pick a class to highlight it")
-        b.button("Clear the selection", on_click=lambda: st.session_state.update({"cmp_points": None, W["cls"]: None}))
+        b.button("Clear the selection", on_click=lambda: st.session_state.update({"cmp_points": None, W["cls"]: None}),
+                 disabled=ui.frozen())
     wide = [k for k in keys if ui.model(k).config.latent_dim > 2]
     if wide:
         st.radio("Map of codes with more than 2 dimensions", compare.PROJS, key=W["proj"], horizontal=True,
+                 disabled=ui.frozen(),
                  format_func=PROJ_NAMES.get, help="PCA keeps the two directions of largest spread; UMAP keeps "
                  "neighbours together (precomputed for pretrained models).")
     idx = _highlighted(data, st.session_state[W["cls"]] if data.label_names else None)
@@ -287,7 +293,8 @@ def _maps(keys: list[str], ds: str) -> None:
             fallback.append(ui.name(key))
         fig = _dim_others(fig, idx)
         fig["layout"]["showlegend"] = key == keys[-1]  # one key for all maps; the last map gives up some width
-        col.plotly_chart(fig, key=f"cmp_map::{key}", on_select=functools.partial(_on_select, f"cmp_map::{key}"),
+        col.plotly_chart(fig, key=f"cmp_map::{key}", on_select="ignore" if ui.frozen() else
+                         functools.partial(_on_select, f"cmp_map::{key}"),
                          selection_mode=("points", "box", "lasso"), config={"displaylogo": False})
     if fallback:
         st.caption(f"{', '.join(fallback)} {'has' if len(fallback) == 1 else 'have'} no precomputed {PROJ_NAMES[proj]} "
@@ -308,10 +315,10 @@ def _interpolation(keys: list[str], ds: str) -> None:
                    r"z_t = (1-t)\,z_a + t\,z_b \quad\text{or, spherical,}\quad z_t = \frac{\sin((1-t)\Omega)}{\sin\Omega}z_a + \frac{\sin(t\Omega)}{\sin\Omega}z_b")
     a, b, c, d = st.columns(4)
     n = len(data.x_test) - 1
-    a.number_input("First test image", 0, n, key=PAIR[0])
-    b.number_input("Second test image", 0, n, key=PAIR[1])
-    c.slider("Steps", *compare.STEPS, key=W["steps"])
-    d.radio("Path", compare.INTERPS, key=W["interp"], horizontal=True)
+    a.number_input("First test image", 0, n, key=PAIR[0], disabled=ui.frozen())
+    b.number_input("Second test image", 0, n, key=PAIR[1], disabled=ui.frozen())
+    c.slider("Steps", *compare.STEPS, key=W["steps"], disabled=ui.frozen())
+    d.radio("Path", compare.INTERPS, key=W["interp"], horizontal=True, disabled=ui.frozen())
     state = _state()
     if state.pair[0] == state.pair[1]:
         st.info("Pick two different test images to interpolate between.")

@@ -7,7 +7,7 @@ import streamlit as st
 
 from aeviz import analysis, plots
 from aeviz.ui import state
-from aeviz.ui.pages.explorer import draw
+from aeviz.ui.pages.explorer import draw, link
 from aeviz.ui.pages.explorer.latent_map import Ctx
 
 MAX_SLIDERS = 8  # beyond this a panel of sliders stops being readable
@@ -75,12 +75,15 @@ def _sliders(ctx: Ctx, idx: int) -> None:
         for d in dims:
             step = float((hi[d] - lo[d]) / 100)
             digits = int(max(2, -np.floor(np.log10(step))))  # a tight code range still shows its steps
-            z[d] = st.slider(f"z{d + 1}", float(lo[d]), float(hi[d]), float(np.clip(z[d], lo[d], hi[d])), step=step,
-                             format=f"%.{digits}f", key=f"ex_z::{ctx.key}::{idx}::{d}")
+            key = link.slider_key(ctx, idx, d)  # a link or the teacher may have set it: no value= beside it
+            st.session_state.setdefault(key, float(np.clip(z[d], lo[d], hi[d])))
+            z[d] = st.slider(f"z{d + 1}", float(lo[d]), float(hi[d]), step=step, format=f"%.{digits}f", key=key,
+                             disabled=state.frozen())
     with image_box.container(key="ex_decoded"):
         x_hat = analysis.decode(ctx.model, z[None])[0]
         draw.sample(ctx.data, x_hat, "decoded from the sliders", key="ex_slider_sample", size=224)
         st.markdown(f"z = `{code_text(z)}`")
+    link.save_point(ctx, idx, z)
 
 
 def render_traversal(ctx: Ctx, idx: int) -> None:
