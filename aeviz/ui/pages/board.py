@@ -66,14 +66,21 @@ def render() -> None:
                 "you, or open a room to teach.")
         return
     try:
-        entries = classroom.store().entries(s.code, include_hidden=s.teacher)
+        every = classroom.store().entries(s.code, include_hidden=True)
     except (NotFound, StoreError) as err:
         st.warning(str(err))
         return
-    _live(s, entries)
-    _submit_box(s, entries)
+    entries = every if s.teacher else [e for e in every if not e.hidden]  # a student's own hidden ones: below
+    mine = [e for e in every if e.member_id == s.member_id]
+    _live(s, every)
+    out = st.session_state.pop("board_manage_out", None)  # what the last hide, remove or withdraw did
+    if out:
+        (st.success if out[0] == "success" else st.error)(out[1])
+    _submit_box(s, mine)
     if not entries:
         st.info(f"Room {s.code} has no entries yet. Train a model (Explorer → Train your own), then submit it above.")
+        if mine:
+            _manage(s, entries, mine)
         return
     shown = _filtered(entries)
     if not shown:
@@ -83,7 +90,7 @@ def render() -> None:
     _open_in_compare(s, shown)
     _maps(s, shown)
     _pictures(s, shown)
-    _manage(s, entries)
+    _manage(s, entries, mine)
 
 
 def _signature(entries) -> tuple:
@@ -112,9 +119,8 @@ def _watch() -> None:
 
 # --- submitting ----------------------------------------------------------------------------------------------------
 
-def _submit_box(s: classroom.Seat, entries) -> None:
+def _submit_box(s: classroom.Seat, mine) -> None:
     ss = st.session_state
-    mine = [e for e in entries if e.member_id == s.member_id]
     limits = classroom.store().limits
     with st.expander("Submit a model to the board", icon=":material/upload:", expanded=not (mine or s.teacher)):
         options = [r.id for r in state.mine()] + list(state.cards())
@@ -309,7 +315,7 @@ def _call(fn, *args, done: str) -> None:
     st.session_state["board_manage_out"] = ("success", done)
 
 
-def _manage(s: classroom.Seat, entries) -> None:
+def _manage(s: classroom.Seat, entries, mine) -> None:
     store = classroom.store()
     if s.teacher:
         with st.expander("Moderate the board", icon=":material/gavel:"):
@@ -326,15 +332,10 @@ def _manage(s: classroom.Seat, entries) -> None:
                 st.caption("Removes every entry of the room, for everyone.")
                 st.button("Clear it", key="board_clear", type="primary", on_click=_call,
                           args=(store.clear_board, s.code, s.secret), kwargs={"done": "The board is cleared."})
-    else:
-        mine = [e for e in entries if e.member_id == s.member_id]
-        if mine:
-            with st.expander(f"Your entries ({len(mine)})", icon=":material/person:"):
-                for e in mine:
-                    a, b = st.columns([4, 1], vertical_alignment="center")
-                    a.markdown(f"#{e.id} {classroom.plain(e.name)}")
-                    b.button("Withdraw", key=f"board_withdraw::{e.id}", on_click=_call,
-                             args=(store.withdraw, s.code, s.token, e.id), kwargs={"done": f"Entry {e.id} is withdrawn."})
-    out = st.session_state.pop("board_manage_out", None)
-    if out:
-        (st.success if out[0] == "success" else st.error)(out[1])
+    elif mine:
+        with st.expander(f"Your entries ({len(mine)})", icon=":material/person:"):
+            for e in mine:
+                a, b = st.columns([4, 1], vertical_alignment="center")
+                a.markdown(f"#{e.id} {classroom.plain(e.name)}" + (" · *hidden by the teacher*" if e.hidden else ""))
+                b.button("Withdraw", key=f"board_withdraw::{e.id}", on_click=_call,
+                         args=(store.withdraw, s.code, s.token, e.id), kwargs={"done": f"Entry {e.id} is withdrawn."})
