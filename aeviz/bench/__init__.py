@@ -391,3 +391,11 @@ def bench_anomaly(epochs: int = 80, seed: int = 0) -> dict:
     from ..uses.anomaly import bench
 
     return bench(epochs, seed)
+
+
+@register("teacher")
+def bench_teacher(students: int = 5, pushes: int = 10, board_entries: int = 30, screenshots: str = "") -> dict:
+    """A teacher and students in headless Chromium: push-to-student seconds, pushes followed, board render (teacher.py)."""
+    from .teacher import run
+
+    return run(students, pushes, board_entries, screenshots)

@@ -86,3 +86,12 @@ def test_bench_compare_reruns_the_four_model_page_and_reports_its_figures():
     r = browser.bench_compare(clicks=2)
     assert r["models"] == 4
     assert 0 < r["rerun_median_s"] <= r["rerun_max_s"] and r["server_cpu_per_rerun_s"] > 0
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not os.path.exists(browser.CHROMIUM), reason="chromium is not installed")
+def test_bench_teacher_with_two_students_and_two_pushes():
+    result = last_json(["teacher", "--students", "2", "--pushes", "2", "--board-entries", "3"])
+    assert (result["students"], result["pushes"], result["followed"], result["board_entries"]) == (2, 2, 4, 3)
+    positive_numbers(result, {"push_to_student_s_median", "push_to_student_s_p95", "board_render_s"})
+    assert result["push_to_student_s_median"] <= result["push_to_student_s_p95"]
