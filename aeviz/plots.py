@@ -274,13 +274,15 @@ def small_multiples(maps: list[tuple[str, np.ndarray, np.ndarray]], label_names=
         row, col = divmod(i, ncols)
         ax = "" if i == 0 else str(i + 1)
         x0, top = col * (w + gap_x), 1 - row * (h + gap_y)
+        x_span = [round(max(0.0, x0), 6), round(min(1.0, x0 + w), 6)]  # rounding may step outside [0, 1]
+        y_span = [round(max(0.0, top - h), 6), round(min(1.0, top), 6)]
         xy = np.asarray(xy, np.float32)
         data.append(dict(type="scatter", x=xy[:, 0], y=xy[:, 1], mode="markers", showlegend=False, hoverinfo="skip",
                          xaxis=f"x{ax}", yaxis=f"y{ax}",
                          marker=dict(size=3, color=np.asarray(labels), opacity=0.8, **colours)))
-        layout[f"xaxis{ax}"] = dict(domain=[x0, x0 + w], anchor=f"y{ax}", zeroline=False, tickfont=dict(size=9),
+        layout[f"xaxis{ax}"] = dict(domain=x_span, anchor=f"y{ax}", zeroline=False, tickfont=dict(size=9),
                                     **({"matches": "x"} if i else {}))
-        layout[f"yaxis{ax}"] = dict(domain=[top - h, top], anchor=f"x{ax}", zeroline=False, tickfont=dict(size=9),
+        layout[f"yaxis{ax}"] = dict(domain=y_span, anchor=f"x{ax}", zeroline=False, tickfont=dict(size=9),
                                     showticklabels=col == 0, **({"matches": "y"} if i else {}))
         titles.append(dict(text=title, x=x0 + w / 2, y=top, xref="paper", yref="paper", xanchor="center",
                            yanchor="bottom", showarrow=False, font=dict(size=11)))
