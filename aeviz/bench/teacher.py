@@ -19,7 +19,7 @@ from . import _environ
 from .browser import IDLE, MAP, app_in_browser, goto_when_up
 
 STATUS = ".st-key-room_status"
-FOLLOW_TIMEOUT_S = 10.0  # a push that has not arrived by then counts as not followed
+FOLLOW_TIMEOUT_S = 30.0  # a push that has not arrived by then counts as not followed
 VIEWPORT = {"width": 1280, "height": 900}
 
 # In a student's page: the first moment the status shows view v, the selected sample is s, and the rerun is over.
@@ -65,27 +65,48 @@ def _join(page, url: str, code: str, name: str) -> None:
     goto_when_up(page, f"{url}/?room={code}", time.perf_counter() + 60)
     page.wait_for_selector(".st-key-room_join_name input", timeout=180_000)
     page.wait_for_selector(IDLE, timeout=180_000)
+    settle(page)
     page.locator(".st-key-room_join_name input").fill(name)
     page.locator(".st-key-room_join_name input").press("Enter")
-    page.wait_for_selector(IDLE, timeout=60_000)
+    settle(page)
     page.locator(".st-key-room_join button").click()
-    page.wait_for_selector(STATUS, timeout=60_000)
-    page.wait_for_selector(IDLE, timeout=60_000)
+    page.wait_for_selector(STATUS, timeout=120_000)
+    settle(page)
+
+
+def settle(page, quiet_s: float = 0.5, timeout_s: float = 120.0) -> None:
+    """Wait until the page's script has been idle for quiet_s (a rerun may start a moment after an action)."""
+    deadline, since = time.perf_counter() + timeout_s, None
+    while time.perf_counter() < deadline:
+        if page.locator(IDLE).count():
+            since = since or time.perf_counter()
+            if time.perf_counter() - since >= quiet_s:
+                return
+        else:
+            since = None
+        time.sleep(0.05)
+    raise TimeoutError(f"The page did not settle within {timeout_s:.0f} s.")
 
 
 def _select_sample(page, sample: int) -> None:
+    """The teacher types a sample number, as a person would, until the page shows it (a rerun that was under way
+    when they typed can put the old number back)."""
     box = page.locator(".st-key-ex_idx input")
-    box.fill(str(sample))
-    box.press("Enter")
-    page.wait_for_function(f"document.querySelector('.st-key-ex_idx input').value === '{sample}'")
-    page.wait_for_selector(IDLE, timeout=60_000)
+    for _ in range(5):
+        settle(page)
+        box.fill(str(sample))
+        box.press("Enter")
+        settle(page)
+        if box.input_value() == str(sample) and f"sample={sample}&" in page.url:
+            return
+    raise TimeoutError(f"The Explorer did not take sample {sample}.")
 
 
 def _push_once(teacher, students, version: int, sample: int) -> list[float | None]:
     """Seconds from the teacher's click until each student follows (None: not within FOLLOW_TIMEOUT_S)."""
     _select_sample(teacher, sample)
-    time.sleep(0.3)  # let the teacher's own rerun settle, as a person would before clicking
     for p in students:
+        settle(p)
         p.evaluate(WATCH, [version, sample])
     t0 = teacher.evaluate(PUSH)
     deadline = time.perf_counter() + FOLLOW_TIMEOUT_S
