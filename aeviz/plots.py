@@ -253,8 +253,8 @@ def powers_of_ten(fig, axis: str = "y"):
 
 
 
-def small_multiples(maps: list[tuple[str, np.ndarray, np.ndarray]], label_names=(), ncols: int = 6,
-                    panel_px: int = 210) -> go.Figure:
+def small_multiples(maps: list[tuple[str, np.ndarray, np.ndarray]], label_names=(), ncols: int = 5,
+                    panel_px: int = 230) -> go.Figure:
     """One small latent map per (title, xy, labels), on shared axes, in rows of ncols: the class board's view.
 
     One SVG trace per panel, coloured by class through a stepped colour scale (a trace per class and panel costs ten
@@ -264,7 +264,7 @@ def small_multiples(maps: list[tuple[str, np.ndarray, np.ndarray]], label_names=
     n = len(maps)
     ncols = max(1, min(ncols, n))
     nrows = max(1, -(-n // ncols))
-    gap_x, gap_y = 0.025, min(0.3 / nrows, 0.08)
+    gap_x, gap_y = 0.03, min(0.45 / nrows, 0.12)  # room for two-line titles between the rows
     w, h = (1 - gap_x * (ncols - 1)) / ncols, (1 - gap_y * (nrows - 1)) / nrows
     k = max(len(label_names), 1)
     steps = [[edge, PALETTE[c % 10]] for c in range(k) for edge in (c / k, (c + 1) / k)]
@@ -288,9 +288,9 @@ def small_multiples(maps: list[tuple[str, np.ndarray, np.ndarray]], label_names=
                            yanchor="bottom", showarrow=False, font=dict(size=11)))
     data += [dict(type="scatter", x=[None], y=[None], mode="markers", name=str(name),
                   marker=dict(size=8, color=PALETTE[c % 10])) for c, name in enumerate(label_names)]
-    above_titles = 1 + 22 / (panel_px * nrows)  # the legend sits over the first row's titles, in paper units
+    above_titles = 1 + 36 / (panel_px * nrows)  # the legend sits over the first row's titles, in paper units
     fig = go.Figure(data=data, layout=dict(
-        layout, annotations=titles, height=panel_px * nrows + 60, template="plotly_white",
-        margin=dict(l=10, r=10, t=60, b=10),
+        layout, annotations=titles, height=panel_px * nrows + 90, template="plotly_white",
+        margin=dict(l=10, r=10, t=80, b=10),
         legend=dict(orientation="h", y=above_titles, yanchor="bottom", x=0, title=dict(text="class"))))
     return fig

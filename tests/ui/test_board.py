@@ -92,8 +92,8 @@ def test_entries_of_the_class_side_by_side(room, models, give_model):
     assert rows[2]["test MSE ↓"] == pytest.approx(card["test_mse"], rel=1e-5)
     assert rows[2]["−ELBO (nats) ↓"] == pytest.approx(card["nelbo"], rel=1e-3)
     assert rows[0]["note"] == "latent 2"
-    assert map_titles(teacher) == ["Ana · plain AE", "&lt;b&gt;Ben&lt;/b&gt; · vae z2",
-                                   "&lt;b&gt;Ben&lt;/b&gt; · vae z8 (PCA of 8-D)"]
+    assert map_titles(teacher) == ["<b>Ana</b><br>plain AE", "<b>&lt;b&gt;Ben&lt;/b&gt;</b><br>vae z2",
+                                   "<b>&lt;b&gt;Ben&lt;/b&gt;</b><br>vae z8 · PCA of 8-D"]  # names: text, not markup
     shown = [m.value for m in teacher.markdown]
     assert "**&lt;b\\>Ben&lt;/b\\>** · vae z2" in shown  # names are text, never HTML
     # originals + 3 reconstructions + 2 VAE sample rows

@@ -15,6 +15,7 @@ from aeviz.classroom.store import too_big_message
 from aeviz.ui import classroom, state
 
 ZOOM = 2  # pixels per image pixel in the picture rows
+MAP_COLUMNS = 5  # small latent maps per row
 LIVE_S = 2.0  # how often the teacher's board looks for new entries
 COLUMNS = {  # card key -> (column title, number format): the model card's figures the table shows
     "test_mse": ("test MSE ↓", "%.4f"), "mse_ratio": ("MSE ÷ PCA's ↓", "%.2f"), "knn_acc": ("k-NN accuracy ↑", "%.3f"),
@@ -41,7 +42,7 @@ def _card(sha256: str, _code: str, _entry) -> dict:
 def _maps_figure(key: tuple, _maps: list, label_names: tuple):
     """The small multiples of these entries (key: their hashes and titles), built once: building costs more than
     drawing. Shared read-only, as st.plotly_chart does not change the figure it is given."""
-    return plots.small_multiples(_maps, label_names, ncols=6)
+    return plots.small_multiples(_maps, label_names, ncols=MAP_COLUMNS)
 
 
 def _images_of(data) -> bool:
@@ -272,8 +273,9 @@ def _maps(s: classroom.Seat, entries) -> None:
     maps = []
     for e, f in drawn:
         z = e.meta.get("latent_dim")
-        suffix = "" if z is None or z <= 2 else f" (PCA of {z}-D)"
-        maps.append((html.escape(_title(e) + suffix), f.xy, f.labels))
+        suffix = "" if z is None or z <= 2 else f" · PCA of {z}-D"
+        hidden = " (hidden)" if e.hidden else ""
+        maps.append((f"<b>{html.escape(e.author)}</b>{hidden}<br>{html.escape(e.name + suffix)}", f.xy, f.labels))
     fig = _maps_figure(tuple((e.sha256, t) for (e, _), (t, _, _) in zip(drawn, maps)), maps, data.label_names)
     st.plotly_chart(fig, key="board_maps", config={"displaylogo": False, "displayModeBar": False})
     state.explain(f"The same {board.MAP_POINTS} test images in every map, each at its code (2-D codes as they are, "
@@ -291,11 +293,13 @@ def _pictures(s: classroom.Seat, entries) -> None:
     st.subheader("Reconstructions of the same test images" + (", and samples with the same seed" if vaes else ""))
     state.explain("Left: what each model rebuilds from the codes of the same test images (top row). Right, for VAEs: "
                   f"decoded random codes z ~ N(0, I), drawn with seed {board.SEED} for everyone.")
-    widths = [1.2, 4, 4] if vaes else [1.2, 8]
+    widths = [1.6, 4, 4] if vaes else [1.6, 8]
     originals = data.x_test[board.test_images(data)].numpy()
     head = st.columns(widths, vertical_alignment="center")
     head[0].markdown("**test images**")
     head[1].image(_big(originals, board.N_IMAGES), clamp=True)
+    if vaes:
+        head[2].markdown(f"**samples** · the same codes z ~ N(0, I), seed {board.SEED}")
     for e, f in drawn:
         row = st.columns(widths, vertical_alignment="center")
         row[0].markdown(f"**{classroom.plain(e.author)}** · {classroom.plain(e.name)}")
