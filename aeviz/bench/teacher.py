@@ -16,7 +16,7 @@ import tempfile
 import time
 
 from . import _environ
-from .browser import IDLE, MAP, app_in_browser, goto_when_up
+from .browser import IDLE, MAP, app_in_browser, cpu_seconds, goto_when_up
 
 STATUS = ".st-key-room_status"
 FOLLOW_TIMEOUT_S = 30.0  # a push that has not arrived by then counts as not followed
@@ -169,9 +169,11 @@ def run(students: int = 5, pushes: int = 10, board_entries: int = 30, screenshot
         pages = [browser.new_page(viewport=VIEWPORT) for _ in range(students)]
         for i, p in enumerate(pages):
             _join(p, url, code, f"Student {i + 1}")
-        times = []
+        times, cpu = [], []
         for k in range(pushes):
+            before = cpu_seconds(server.pid)
             times += _push_once(teacher, pages, k + 1, 7 * k + 3)
+            cpu.append(cpu_seconds(server.pid) - before)
             print(f"push {k + 1}: " + " ".join("lost" if t is None else f"{t:.2f}" for t in times[-students:]) + " s",
                   flush=True)
         if screenshots:
@@ -187,8 +189,10 @@ def run(students: int = 5, pushes: int = 10, board_entries: int = 30, screenshot
     out = {"students": students, "pushes": pushes, "push_to_student_s_median": round(statistics.median(arrived), 3)
            if arrived else None, "push_to_student_s_p95": round(p95, 3) if arrived else None, "followed": len(arrived),
            "followed_of": students * pushes, "board_entries": n, "board_render_s": round(render, 2),
+           "server_cpu_per_push_s": round(statistics.median(cpu), 2) if cpu else None,
            "load_average": round(os.getloadavg()[0], 1)}
     print(f"{students} students, {pushes} pushes: {len(arrived)}/{students * pushes} followed; push to student "
           f"median {out['push_to_student_s_median']} s, p95 {out['push_to_student_s_p95']} s (goal <= 2); "
-          f"board of {n} entries drawn in {render:.2f} s (goal <= 3); load average {out['load_average']}")
+          f"board of {n} entries drawn in {render:.2f} s (goal <= 3); the server's CPU per push (the teacher's rerun, "
+          f"every student's poll and rerun): {out['server_cpu_per_push_s']} s; load average {out['load_average']}")
     return out

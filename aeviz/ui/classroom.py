@@ -274,22 +274,40 @@ def pushed_view() -> tuple[View, list[str]]:
     return View(page, model, params), notes
 
 
-def push_pending() -> None:
-    """After the page is drawn: push the view the teacher asked for, as the page has just written it in the address
-    (a click on Push right after changing a control would otherwise send the view from before the change)."""
+def _push_view() -> View | None:
+    """Push the teacher's view now; the sentence about it goes to the panel. The view pushed, or None if refused."""
     ss = st.session_state
     s = seat()
-    if not ss.pop("room_push", False) or s is None or not s.teacher:
-        return
     view, notes = pushed_view()
     try:
         version = store().push_view(s.code, s.secret, view)
     except (PermissionError, NotFound, LimitError, ValueError, StoreError) as err:
         _note("error", str(err))
-    else:
-        title = ss["room_pages"].get(view.page)
-        _note("warning" if notes else "success",
-              " ".join([f"View {version} ({title.title if title else view.page}) went out to room {s.code}.", *notes]))
+        return None
+    title = ss["room_pages"].get(view.page)
+    _note("warning" if notes else "success",
+          " ".join([f"View {version} ({title.title if title else view.page}) went out to room {s.code}.", *notes]))
+    return view
+
+
+def _ask_push() -> None:
+    """The Push button: the view goes out at once, from the address as the page last wrote it."""
+    s = seat()
+    if s is not None and s.teacher:
+        st.session_state["room_pushed"] = _push_view()
+
+
+def push_pending() -> None:
+    """After the page is drawn: if the page's state moved in this very run (a control changed together with the
+    click on Push), push again, so the class gets the view the teacher now sees."""
+    ss = st.session_state
+    s = seat()
+    if "room_pushed" not in ss:
+        return
+    pushed = ss.pop("room_pushed")
+    if s is None or not s.teacher or pushed is None or pushed_view()[0] == pushed:
+        return
+    _push_view()
     slot = ss.get("room_note_slot")
     if slot is not None:
         with slot.container():
@@ -384,10 +402,6 @@ def _show_note() -> None:
     if note:
         kind, sentence = note
         {"error": st.error, "warning": st.warning, "success": st.success}[kind](sentence)
-
-
-def _ask_push() -> None:
-    st.session_state["room_push"] = True
 
 
 def _outside() -> None:

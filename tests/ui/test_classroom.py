@@ -148,7 +148,7 @@ def test_a_student_has_no_teacher_powers(capsys):
     teacher, code, secret = open_room(capsys)
     student = join(code, "Fay")
     assert not [b for b in student.sidebar.button if b.key in ("room_push_btn", "room_task_set", "room_close")]
-    student.session_state["room_push"] = True  # forged: push_pending() needs the session's secret
+    student.session_state["room_pushed"] = View("compare")  # forged: push_pending() needs a teacher seat
     student.run()
     assert classroom.store().room_state(code).version == 0
     student.sidebar.text_input(key="room_claim_secret").input("x" * 32).run()
@@ -170,3 +170,14 @@ def test_closing_the_room_leaves_the_students_outside(capsys):
     assert student.session_state["room_seat"] is None
     assert f"Room {code} is closed (the teacher closed it, or it expired)." in [w.value for w in student.sidebar.warning]
     assert param(student, "seat") is None
+
+
+def test_a_push_sent_with_a_change_sends_the_view_after_the_change(capsys):
+    teacher, code, _ = open_room(capsys)
+    teacher.number_input(key="ex_idx").set_value(3).run()
+    teacher.button(key="room_push_btn").click().run()  # settled: one push, at the click
+    assert classroom.store().room_state(code).version == 1
+    teacher.number_input(key="ex_idx").set_value(9)
+    teacher.button(key="room_push_btn").click().run()  # both in one run: the click saw sample 3 in the address
+    rs = classroom.store().room_state(code)
+    assert rs.version == 3 and rs.view.params["sample"] == "9"
