@@ -2,9 +2,9 @@
 import streamlit as st
 
 import aeviz  # noqa: F401  (sets OMP/MKL threads to 1 before torch starts: many students share the cores)
-from aeviz.ui import state
+from aeviz.ui import classroom, state
 from aeviz.ui.components import replica
-from aeviz.ui.pages import anomaly, augmentation, compare, compression, explorer, features, imputation, lab, reduction
+from aeviz.ui.pages import anomaly, augmentation, board, compare, compression, explorer, features, imputation, lab, reduction
 
 st.set_page_config(page_title="aeviz: autoencoder lab", page_icon=state.ICON, layout="wide")
 
@@ -13,6 +13,7 @@ PAGES = {
         st.Page(explorer.render, title="Explorer", icon=":material/explore:", url_path="explorer", default=True),
         st.Page(compare.render, title="Compare variants", icon=":material/compare:", url_path="compare"),
         st.Page(lab.render, title="Denoising & regularizers", icon=":material/science:", url_path="lab"),
+        st.Page(board.render, title="Class board", icon=":material/dashboard:", url_path="board"),
     ],
     "Use": [
         st.Page(anomaly.render, title="Anomaly detection", icon=":material/warning:", url_path="anomaly"),
@@ -26,6 +27,9 @@ PAGES = {
     ],
 }
 page = st.navigation(PAGES)
+classroom.follow(page, PAGES)  # a view the teacher pushed is applied before anything is drawn
 state.sidebar()
 replica.guard()  # behind `aeviz serve`: a page moved to another replica reloads there
+classroom.panel()
 page.run()
+classroom.push_pending()  # after the page has written its state in the address

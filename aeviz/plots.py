@@ -321,3 +321,48 @@ def powers_of_ten(fig, axis: str = "y"):
                                                             **({"dtick": int(np.ceil(powers / 8))} if powers >= 1 else {}))
     return fig
 
+
+
+
+
+def small_multiples(maps: list[tuple[str, np.ndarray, np.ndarray]], label_names=(), ncols: int = 5,
+                    panel_px: int = 230) -> go.Figure:
+    """One small latent map per (title, xy, labels), on shared axes, in rows of ncols: the class board's view.
+
+    One SVG trace per panel, coloured by class through a stepped colour scale (a trace per class and panel costs ten
+    times as much to build and to draw), and empty traces for the legend; the figure is made in one call, as adding
+    panels one by one copies the layout each time. Titles are text: escape them.
+    """
+    n = len(maps)
+    ncols = max(1, min(ncols, n))
+    nrows = max(1, -(-n // ncols))
+    gap_x, gap_y = 0.03, min(0.45 / nrows, 0.12)  # room for two-line titles between the rows
+    w, h = (1 - gap_x * (ncols - 1)) / ncols, (1 - gap_y * (nrows - 1)) / nrows
+    k = max(len(label_names), 1)
+    steps = [[edge, PALETTE[c % 10]] for c in range(k) for edge in (c / k, (c + 1) / k)]
+    colours = dict(colorscale=steps, cmin=-0.5, cmax=k - 0.5) if label_names else dict(colorscale="Viridis")
+    data, layout, titles = [], {}, []
+    for i, (title, xy, labels) in enumerate(maps):
+        row, col = divmod(i, ncols)
+        ax = "" if i == 0 else str(i + 1)
+        x0, top = col * (w + gap_x), 1 - row * (h + gap_y)
+        x_span = [round(max(0.0, x0), 6), round(min(1.0, x0 + w), 6)]  # rounding may step outside [0, 1]
+        y_span = [round(max(0.0, top - h), 6), round(min(1.0, top), 6)]
+        xy = np.asarray(xy, np.float32)
+        data.append(dict(type="scatter", x=xy[:, 0], y=xy[:, 1], mode="markers", showlegend=False, hoverinfo="skip",
+                         xaxis=f"x{ax}", yaxis=f"y{ax}",
+                         marker=dict(size=3, color=np.asarray(labels), opacity=0.8, **colours)))
+        layout[f"xaxis{ax}"] = dict(domain=x_span, anchor=f"y{ax}", zeroline=False, tickfont=dict(size=9),
+                                    **({"matches": "x"} if i else {}))
+        layout[f"yaxis{ax}"] = dict(domain=y_span, anchor=f"x{ax}", zeroline=False, tickfont=dict(size=9),
+                                    showticklabels=col == 0, **({"matches": "y"} if i else {}))
+        titles.append(dict(text=title, x=x0 + w / 2, y=top, xref="paper", yref="paper", xanchor="center",
+                           yanchor="bottom", showarrow=False, font=dict(size=11)))
+    data += [dict(type="scatter", x=[None], y=[None], mode="markers", name=str(name),
+                  marker=dict(size=8, color=PALETTE[c % 10])) for c, name in enumerate(label_names)]
+    above_titles = 1 + 36 / (panel_px * nrows)  # the legend sits over the first row's titles, in paper units
+    fig = go.Figure(data=data, layout=dict(
+        layout, annotations=titles, height=panel_px * nrows + 90, template="plotly_white",
+        margin=dict(l=10, r=10, t=80, b=10),
+        legend=dict(orientation="h", y=above_titles, yanchor="bottom", x=0, title=dict(text="class"))))
+    return fig

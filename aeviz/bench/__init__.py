@@ -432,3 +432,11 @@ def bench_class(students: int = 10, seconds: float = 30.0, training: float = 0.1
     from .classroom import bench
 
     return bench(students, seconds, training, seed, browser, stagger_s)
+
+
+@register("teacher")
+def bench_teacher(students: int = 5, pushes: int = 10, board_entries: int = 30, screenshots: str = "") -> dict:
+    """A teacher and students in headless Chromium: push-to-student seconds, pushes followed, board render (teacher.py)."""
+    from .teacher import run
+
+    return run(students, pushes, board_entries, screenshots)

@@ -103,7 +103,7 @@ def start_server(port: int, log: Path | None = None) -> subprocess.Popen:
     Its output goes to `log` (or nowhere): an unread pipe would fill up and stall the server.
     """
     cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(port),
-           "--server.headless", "true"]
+           "--server.address", "127.0.0.1", "--server.headless", "true"]
     out = log.open("w") if log else subprocess.DEVNULL
     return subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
 

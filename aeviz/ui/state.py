@@ -103,8 +103,14 @@ def token() -> str:
 
 
 def private_params() -> dict[str, str]:
-    """Query parameters that belong to this student only: pages that rewrite the address keep them."""
-    return {TOKEN_PARAM: token()}
+    """Query parameters that belong to this student only (their token; in a class, the room and their seat in it,
+    see ui/classroom.py): pages that rewrite the address keep them, links built for sharing leave them out."""
+    return {TOKEN_PARAM: token(), **st.session_state.get("room_params", {})}
+
+
+def frozen() -> bool:
+    """Whether the teacher froze this student's class: pass it as disabled= to controls that change the view."""
+    return bool(st.session_state.get("room_frozen"))
 
 
 def _mine() -> dict[str, tuple[ModelRef, Autoencoder]]:
@@ -163,8 +169,16 @@ def model(r: str | ModelRef) -> Autoencoder:
 
 
 def ids() -> list[str]:
-    """Every model the picker offers: the zoo first, then this student's own."""
-    return list(_zoo_refs()) + list(_mine())
+    """Every model the picker offers: the zoo first, then shared models offered to this session, then its own."""
+    offered = [i for i in st.session_state.get("offered", []) if i in _class_models()]
+    return list(_zoo_refs()) + offered + list(_mine())
+
+
+def offer(r: str | ModelRef) -> None:
+    """Show a shared model (a class board entry, say) in this session's picker and on the Compare page."""
+    offered = st.session_state.setdefault("offered", [])
+    if ref(r).id not in offered:
+        offered.append(ref(r).id)
 
 
 def mine() -> list[ModelRef]:
@@ -273,7 +287,7 @@ def describe(model_id: str) -> str:
     """One-line option label: name, variant and its headline figure."""
     r = ref(model_id)
     if not r.zoo:
-        return f"{r.name} · {model(r).config.label} · yours"
+        return f"{r.name} · {model(r).config.label} · {'yours' if r.mine else 'shared'}"
     card = cards()[r.id]
     mse = card.metrics.get("test_mse")
     return f"{r.name} · {card.config.label}" + (f" · test MSE {mse:.4f}" if mse is not None else "")
@@ -336,7 +350,7 @@ def sidebar() -> None:
             st.warning("No models yet: pretrained/ is empty, so train one on the Explorer page.")
             return
         st.session_state["model"] = st.session_state.pop("model_next", None) or current().id  # see select()
-        st.selectbox("Model", all_ids, key="model", format_func=describe,
+        st.selectbox("Model", all_ids, key="model", format_func=describe, disabled=frozen(),
                      help="Pretrained models load at once; models you train or upload are yours: other students "
                           "do not see them.")
         _your_models()

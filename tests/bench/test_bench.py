@@ -102,3 +102,10 @@ def test_bench_drag_drags_a_pad_and_a_slider_and_reports_each_figure():
         assert r["reruns_per_release"] == 1 and r["fragment_rerun"] and r["commits"] == 1
         assert r["parity_max_abs_err"] <= 1e-5
     assert result["weights_bytes"] == sum(r["weights_bytes"] for r in result["models"].values())
+
+
+def test_bench_teacher_with_two_students_and_two_pushes():
+    result = last_json(["teacher", "--students", "2", "--pushes", "2", "--board-entries", "3"])
+    assert (result["students"], result["pushes"], result["followed"], result["board_entries"]) == (2, 2, 4, 3)
+    positive_numbers(result, {"push_to_student_s_median", "push_to_student_s_p95", "board_render_s"})
+    assert result["push_to_student_s_median"] <= result["push_to_student_s_p95"]

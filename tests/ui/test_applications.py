@@ -58,7 +58,7 @@ def test_every_page_module_is_registered_once_in_app_py():
     app = (Path(__file__).parents[2] / "app.py").read_text()
     names = sorted(p.stem if p.suffix == ".py" else p.name for p in Path(pages.__file__).parent.iterdir()
                    if not p.name.startswith("_") and (p.suffix == ".py" or (p / "__init__.py").exists()))
-    assert names == ["anomaly", "augmentation", "compare", "compression", "explorer", "features", "imputation", "lab",
+    assert names == ["anomaly", "augmentation", "board", "compare", "compression", "explorer", "features", "imputation", "lab",
                      "reduction"]
     assert all(app.count(f"st.Page({n}.render") == 1 for n in names)
 

@@ -201,6 +201,7 @@ def _controls(available: list[str]) -> None:
     ss["cmp_preset"] = match.title if match else CUSTOM
     left, right = st.columns([2, 3])
     left.selectbox("Preset", [CUSTOM, *(p.title for p in compare.PRESETS)], key="cmp_preset", on_change=_on_preset,
+                   disabled=ui.frozen(),
                    help="Classic comparisons: each picks its models and the noise that makes its point.")
     if match:
         left.caption(match.why)
@@ -208,7 +209,7 @@ def _controls(available: list[str]) -> None:
         if reading:
             left.caption(reading)
     right.multiselect("Models (2 to 4)", available, key=W["models"], max_selections=compare.MAX_MODELS,
-                      format_func=ui.name,
+                      format_func=ui.name, disabled=ui.frozen(),
                       help="Pretrained models, or ones you trained or uploaded in this session.")
 
 
@@ -226,10 +227,11 @@ def _ladder_reading(models) -> str | None:
 
 def _settings() -> None:
     a, b, c = st.columns(3)
-    a.selectbox("Noise on the inputs", NOISES, key=W["noise"])
-    b.slider("Noise level (σ or fraction of pixels)", 0.0, 1.0, step=0.05, key=W["level"],
+    a.selectbox("Noise on the inputs", NOISES, key=W["noise"], disabled=ui.frozen())
+    b.slider("Noise level (σ or fraction of pixels)", 0.0, 1.0, step=0.05, key=W["level"], disabled=ui.frozen(),
              help="0 shows clean images; every model gets exactly the same noisy images.")
-    c.number_input("Seed (which images, which noise, which prior samples)", 0, 10**6, step=1, key=W["seed"])
+    c.number_input("Seed (which images, which noise, which prior samples)", 0, 10**6, step=1, key=W["seed"],
+                   disabled=ui.frozen())
 
 
 def _page_address() -> tuple[str, str | None]:
@@ -348,12 +350,12 @@ def _maps(keys: list[str], ds: str) -> None:
         a, b = st.columns([3, 1])
         a.selectbox("Highlight a class", range(len(data.label_names)), key=W["cls"],
                     on_change=_with_share(MAPS, _on_class), format_func=lambda c: data.label_names[c],
-                    placeholder="none: pick a class to highlight it")
-        b.button("Clear the selection", on_click=_with_share(MAPS, _on_clear))
+                    placeholder="none: pick a class to highlight it", disabled=ui.frozen())
+        b.button("Clear the selection", on_click=_with_share(MAPS, _on_clear), disabled=ui.frozen())
     wide = [k for k in keys if ui.model(k).config.latent_dim > 2]
     if wide:
         st.radio("Map of codes with more than 2 dimensions", compare.PROJS, key=W["proj"], horizontal=True,
-                 on_change=_with_share(MAPS), format_func=PROJ_NAMES.get,
+                 on_change=_with_share(MAPS), format_func=PROJ_NAMES.get, disabled=ui.frozen(),
                  help="PCA keeps the two directions of largest spread; UMAP keeps neighbours together (precomputed "
                       "for pretrained models).")
     idx = _highlighted(data, st.session_state[W["cls"]] if data.label_names else None)
@@ -364,7 +366,7 @@ def _maps(keys: list[str], ds: str) -> None:
             fallback.append(ui.name(key))
         fig = _dim_others(fig, idx)
         fig["layout"]["showlegend"] = key == keys[-1]  # one key for all maps; the last map gives up some width
-        select = _with_share(MAPS, functools.partial(_on_select, f"cmp_map::{key}"))
+        select = "ignore" if ui.frozen() else _with_share(MAPS, functools.partial(_on_select, f"cmp_map::{key}"))
         col.plotly_chart(plots.checked(fig), key=f"cmp_map::{key}", on_select=select,
                          selection_mode=("points", "box", "lasso"), config={"displaylogo": False})
     if fallback:
@@ -387,10 +389,11 @@ def _interpolation(keys: list[str], ds: str) -> None:
                    r"z_t = (1-t)\,z_a + t\,z_b \quad\text{or, spherical,}\quad z_t = \frac{\sin((1-t)\Omega)}{\sin\Omega}z_a + \frac{\sin(t\Omega)}{\sin\Omega}z_b")
     a, b, c, d = st.columns(4)
     n = len(data.x_test) - 1
-    a.number_input("First test image", 0, n, key=PAIR[0], on_change=_with_share(INTERP))
-    b.number_input("Second test image", 0, n, key=PAIR[1], on_change=_with_share(INTERP))
-    c.slider("Steps", *compare.STEPS, key=W["steps"], on_change=_with_share(INTERP))
-    d.radio("Path", compare.INTERPS, key=W["interp"], horizontal=True, on_change=_with_share(INTERP))
+    a.number_input("First test image", 0, n, key=PAIR[0], on_change=_with_share(INTERP), disabled=ui.frozen())
+    b.number_input("Second test image", 0, n, key=PAIR[1], on_change=_with_share(INTERP), disabled=ui.frozen())
+    c.slider("Steps", *compare.STEPS, key=W["steps"], on_change=_with_share(INTERP), disabled=ui.frozen())
+    d.radio("Path", compare.INTERPS, key=W["interp"], horizontal=True, on_change=_with_share(INTERP),
+            disabled=ui.frozen())
     state = _state()
     if state.pair[0] == state.pair[1]:
         st.info("Pick two different test images to interpolate between.")

@@ -7,7 +7,7 @@ import streamlit as st
 import aeviz
 from aeviz import config, data
 from aeviz.ui import state, training
-from aeviz.ui.pages.explorer import generate, latent_map, views
+from aeviz.ui.pages.explorer import generate, latent_map, link, views
 from aeviz.ui.pages.explorer.latent_map import PROJECTIONS, Ctx
 
 VIEWS = ("Reconstructions", "Traversal", "Interpolation", "Sampling (VAE)", "Latent history")
@@ -29,6 +29,7 @@ def render() -> None:
         return
     ctx = _context(key)
     _header(ctx)
+    link.load(ctx, views.code_range(ctx))
     idx = _selection(ctx)
     left, right = st.columns([3, 2], gap="large")
     with left:
@@ -38,6 +39,7 @@ def render() -> None:
         views.selected_panel(ctx, idx)
         views.render_sliders(ctx, idx)
     _views(ctx, idx)
+    link.save(ctx, idx)
     with chooser:
         _chooser()
 
@@ -183,21 +185,24 @@ def _map(ctx: Ctx, idx: int) -> None:
     if two_d:
         options = list(BACKGROUNDS) if ctx.kind == "image" else ["nothing", "prior density"]
         background = BACKGROUNDS[c1.radio("Beneath the points", options, horizontal=True, key="ex_bg",
+                                          disabled=state.frozen(),
                                           help="The decoded plane shows what the decoder draws at every point; "
                                                "the prior is where a VAE expects its codes.")]
         method, titles = "z", ("z₁", "z₂")
     else:
         label = c1.radio("Projection of the codes", list(PROJECTIONS), horizontal=True, key="ex_proj",
+                         disabled=state.frozen(),
                          help="PCA is linear and instant; UMAP and t-SNE keep neighbours together but take seconds.")
         method, background = PROJECTIONS[label], "none"
         titles = (f"{label} 1", f"{label} 2")
-    c2.number_input("Selected test sample #", 0, len(ctx.z) - 1, key="ex_idx",
+    c2.number_input("Selected test sample #", 0, len(ctx.z) - 1, key="ex_idx", disabled=state.frozen(),
                     help="Or click a point on the map.")
     xy = latent_map.projection(ctx, method)
     if xy is None:
         return
     fig = latent_map.figure(ctx, xy, titles, idx, background)
-    st.plotly_chart(fig, on_select="rerun", selection_mode="points", key="ex_map", config={"scrollZoom": True})
+    st.plotly_chart(fig, on_select="ignore" if state.frozen() else "rerun", selection_mode="points", key="ex_map",
+                    config={"scrollZoom": True})
     _map_note(ctx, two_d, background)
 
 

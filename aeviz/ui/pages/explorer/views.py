@@ -8,7 +8,7 @@ import streamlit as st
 from aeviz import analysis, plots
 from aeviz.ui import state, widgets
 from aeviz.ui.components import latent
-from aeviz.ui.pages.explorer import draw
+from aeviz.ui.pages.explorer import draw, link
 from aeviz.ui.pages.explorer.latent_map import Ctx, span
 
 MAX_SLIDERS = 8  # beyond this a panel of sliders stops being readable
@@ -120,12 +120,14 @@ def _sliders(ctx: Ctx, idx: int) -> None:
                        "the others stay at the selected code.")
         for d in dims:
             low, high, step, fmt = widgets.slider_grid(float(lo[d]), float(hi[d]))
-            z[d] = st.slider(f"z{d + 1}", low, high, float(np.clip(z[d], low, high)), step=step, format=fmt,
-                             key=f"ex_z::{ctx.key}::{idx}::{d}")
+            key = link.slider_key(ctx, idx, d)  # a link or the teacher may have set it: no value= beside it
+            st.session_state.setdefault(key, float(np.clip(z[d], low, high)))
+            z[d] = st.slider(f"z{d + 1}", low, high, step=step, format=fmt, key=key, disabled=state.frozen())
     with image_box.container(key="ex_decoded"):
         x_hat = analysis.decode(ctx.model, z[None])[0]
         draw.sample(ctx.data, x_hat, "decoded from the sliders", key="ex_slider_sample", size=224)
         st.markdown(f"z = `{code_text(z)}`")
+    link.save_point(ctx, idx, z)
 
 
 def render_traversal(ctx: Ctx, idx: int) -> None:
