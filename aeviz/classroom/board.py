@@ -26,9 +26,9 @@ SORTS = {"arrival": "order of arrival", "test_mse": "test MSE (lowest first)", "
 
 def model_card(model: Autoencoder, data: Dataset) -> dict[str, float]:
     """The one set of model metrics (the zoo's model card), so the board's table matches every other page."""
-    from ..zoo import card_metrics
+    from ..zoo import trained_card
 
-    return card_metrics(model, data)
+    return trained_card(model, data)
 
 
 def _round(value: float) -> float | None:
@@ -94,7 +94,7 @@ def figures(model: Autoencoder, data: Dataset, images: bool = True) -> Figures:
     from .. import analysis
 
     idx = map_points(data)
-    xy = compare.map_xy(analysis.embed(model, data.x_test[idx])).astype(np.float32)
+    xy = analysis.map_2d(analysis.embed(model, data.x_test[idx])).astype(np.float32)
     labels = data.y_test.numpy()[idx]
     if not images:
         return Figures(xy, labels, None, None)

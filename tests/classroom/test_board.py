@@ -30,7 +30,7 @@ def vae8(make_checkpoint):
 
 def test_entry_meta_carries_the_model_card_as_plain_json(vae8, digits):
     meta = board.entry_meta(vae8, digits, "β = 1")
-    card = zoo.card_metrics(vae8, digits)
+    card = zoo.trained_card(vae8, digits)
     assert json.loads(json.dumps(meta, allow_nan=False)) == meta
     assert (meta["objective"], meta["latent_dim"], meta["beta"], meta["dataset"]) == ("variational", 8, 1.0, "digits")
     assert meta["card"].keys() == card.keys() and meta["note"] == "β = 1"

@@ -88,7 +88,7 @@ def test_entries_of_the_class_side_by_side(room, models, give_model):
     rows = table(teacher)
     assert [r["student"] for r in rows] == ["Ana", "<b>Ben</b>", "<b>Ben</b>"]
     assert [r["objective"] for r in rows] == ["vanilla", "variational", "variational"]
-    card = zoo.card_metrics(models["vae8"], load("digits"))  # the one model card, measured once at submission
+    card = zoo.trained_card(models["vae8"], load("digits"))  # the one model card, measured once at submission
     assert rows[2]["test MSE ↓"] == pytest.approx(card["test_mse"], rel=1e-5)
     assert rows[2]["−ELBO (nats) ↓"] == pytest.approx(card["nelbo"], rel=1e-3)
     assert rows[0]["note"] == "latent 2"

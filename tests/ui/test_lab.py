@@ -126,7 +126,7 @@ def test_denoising_defaults_show_five_aligned_columns_with_scores(zoo):
     assert live["titles"] == ["Denoiser: dae-mlp-z16", "Vanilla: ae-mlp-z16"]
     assert np.allclose(np.reshape(live["image"], (1, 1, 28, 28)), _x(0))
     noisy = np.clip(_x(0) + 0.5 * np.reshape(live["noise"], (1, 1, 28, 28)), 0, 1)  # what the browser draws
-    assert np.allclose(noisy, R.noisy(_x(0), "gaussian", 0.5, 0), atol=1e-6)  # is what the server scores
+    assert np.allclose(noisy, corrupt(_x(0), "gaussian", 0.5, 0), atol=1e-6)  # is what the server scores
     assert "Measured at σ = 0.50, where you let go: every result against the clean digit." in [c.value for c in at.caption]
     assert _metrics(at) == _expected(_x(0))
     assert [i.captions[0] for i in at.image] == ["Clean x: test image #0", "Noisy x̃", "Denoiser: dae-mlp-z16",

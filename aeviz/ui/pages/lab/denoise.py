@@ -115,7 +115,7 @@ def _live_models(denoiser: str, vanilla: str) -> list | None:
 
 
 def _live(webs: list, denoiser: str, vanilla: str, x: np.ndarray, seed: int, start: float) -> float:
-    """The σ slider: the browser corrupts x with R.noisy's own gaussian draw for this seed and runs both models."""
+    """The σ slider: the browser corrupts x with data.corrupt's own gaussian draw for this seed and runs both models."""
     noise = torch.randn((1, *np.shape(x)), generator=torch.Generator().manual_seed(seed)).numpy()[0]
     return latent.denoise_live(webs, key="lab_dn_live", image=x, noise=noise, level=start, max_level=1.0,
                                titles=[f"Denoiser: {state.name(denoiser)}", f"Vanilla: {state.name(vanilla)}"],
