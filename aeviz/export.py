@@ -305,14 +305,21 @@ def export(checkpoint: str | Path, out: str | Path) -> Path:
     if out.suffix not in (".py", ".ipynb"):
         raise ExportError(f"The export must be a .py or an .ipynb file, not '{out.name}'.")
     model = load(checkpoint)
-    cells = notebook_cells(model, checkpoint, out.stem)
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix == ".py":
-        out.write_text(to_percent(cells), encoding="utf-8")
+        out.write_text(to_percent(notebook_cells(model, checkpoint, out.stem)), encoding="utf-8")
     else:
-        import nbformat
-
-        nb = to_notebook(cells)
-        nbformat.validate(nb)
-        nbformat.write(nb, str(out))
+        out.write_bytes(notebook_bytes(model, checkpoint, out.stem))
     return out
+
+
+def notebook_bytes(model: Autoencoder, checkpoint: str | Path, stem: str | None = None) -> bytes:
+    """The .ipynb for a model in memory (the app's "Export as a notebook" button), validated with nbformat.
+
+    checkpoint names the model's file (its stem finds a zoo recipe); stem names what the notebook writes."""
+    import nbformat
+
+    checkpoint = Path(checkpoint)
+    nb = to_notebook(notebook_cells(model, checkpoint, stem or checkpoint.stem))
+    nbformat.validate(nb)
+    return nbformat.writes(nb).encode("utf-8")
