@@ -58,6 +58,32 @@ def _bars(at: AppTest, key: str) -> list:
     return [t for t in _traces(chart) if t.type == "bar"]
 
 
+@pytest.fixture(scope="module")
+def user_models():
+    """Models of a user's zip of images, time series and anomaly table (registered as a training would)."""
+    from aeviz import userdata
+    from aeviz.bench.datafiles import images_zip, series_csv, table_csv
+
+    files = {"user-images": (images_zip(40), "shapes.zip", {}),
+             "user-series": (series_csv(100), "waves.csv", {"kind": "series"}),
+             "user-anomalies": (table_csv(), "parts.csv", {"label_column": "kind", "anomaly_value": "c"})}
+    out = {}
+    for name, (raw, file, options) in files.items():
+        key = userdata.register_user_dataset(name, userdata.read_data(raw, file_name=file, **options))
+        mc = aeviz.config_for(key, hidden=(16,), recon="mse")
+        out[name] = aeviz.train(mc, aeviz.TrainConfig(epochs=2, batch_size=32), load(key))[0]
+    return out
+
+
+@pytest.mark.parametrize("name", ["user-images", "user-series"])
+def test_user_images_and_series_render_on_every_explorer_view(name, user_models, give_model):
+    at = _app(give_model, user_models[name])
+    for view in VIEWS:
+        at.session_state["ex_view"] = view
+        at.run()
+        assert not at.exception and at.error.len == 0, (name, view, at.exception, [e.value for e in at.error])
+
+
 @pytest.mark.parametrize("name", list(CASES))
 def test_a_table_renders_on_every_explorer_view(name, models, give_model):
     at = _app(give_model, models[name])
@@ -99,3 +125,72 @@ def test_no_table_is_drawn_in_3d_and_the_3d_clouds_still_are(models, give_model)
     at.run()
     charts = at.get("plotly_chart")
     assert charts and all(t.type != "scatter3d" for c in charts for t in _traces(c))
+
+
+# --- the other pages: each works with a table, or says in one sentence why it does not apply --------------------
+
+def _use_page(name: str):
+    from aeviz.ui.pages import anomaly, augmentation, compare, compression, features, imputation, reduction
+
+    {"anomaly": anomaly, "augmentation": augmentation, "compare": compare, "compression": compression,
+     "features": features, "imputation": imputation, "reduction": reduction}[name].render()
+
+
+def _on(page: str, give_model, *models, **state) -> AppTest:
+    at = AppTest.from_function(_use_page, default_timeout=180, kwargs={"name": page})
+    ids = [give_model(at, f"model {i}", m) for i, m in enumerate(models)]
+    at.session_state["model"] = ids[0]
+    for k, v in state.items():
+        at.session_state[k] = ids if v == "ids" else v
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_compare_takes_two_table_models(models, give_model):
+    other = aeviz.train(models["wine"].config, aeviz.TrainConfig(epochs=1, batch_size=32, seed=1), load("wine"))[0]
+    at = _on("compare", give_model, models["wine"], other, cmp_models="ids")
+    assert [i.value for i in at.info] == ["The wine samples are not images, so the picture rows are left out; the "
+                                          "maps and the metrics below still compare the models."]
+    assert sum(c.proto.id.split("-")[-1].startswith("cmp_map::") for c in at.get("plotly_chart")) == 2
+
+
+def test_reduction_maps_the_sidebar_model_s_table(models, give_model):
+    at = _on("reduction", give_model, models["wine"], red_data="wine")
+    table = at.session_state["red_table"]
+    assert list(table.index) == ["Autoencoder code", "PCA"] and "5-NN accuracy" in table.columns
+    assert "the sidebar model model 0" in table.loc["Autoencoder code", "how"]  # its own 2-D code, not a new model
+
+
+def test_reduction_offers_a_user_s_data_and_judges_unlabelled_maps_by_trustworthiness(user_models, give_model):
+    at = _on("reduction", give_model, user_models["user-series"], red_data="user:user-series")
+    assert "your data user-series (16-D)" in at.radio(key="red_data").options
+    assert list(at.session_state["red_table"].columns[:1]) == ["trustworthiness"]
+    assert "5-NN accuracy" not in at.session_state["red_table"].columns
+
+
+def test_features_scores_a_labelled_table_and_says_why_not_without_classes(models, user_models, give_model):
+    at = _on("features", give_model, models["wine"])
+    own = at.session_state["feat_own_table"]
+    assert list(own["features"]) == ["raw values", "PCA", "autoencoder model 0"]
+    assert own[["linear probe", "5-NN"]].to_numpy().min() > 0.3  # three cultivars: chance is 1/3
+    at = _on("features", give_model, user_models["user-anomalies"])
+    assert at.info[0].value.startswith("Feature extraction needs class labels, and the data of the sidebar's model "
+                                       "model 0 (user-anomalies) have training samples of one class only")
+
+
+@pytest.mark.parametrize("page", ["compression", "augmentation", "imputation"])
+def test_image_pages_say_in_one_sentence_why_a_table_does_not_apply(page, models, give_model):
+    at = _on(page, give_model, models["breast-cancer"])
+    sentence = at.info[0].value
+    assert sentence.count(". ") <= 1 and "breast-cancer" in sentence and "image" in sentence
+
+
+def test_the_anomaly_page_scores_a_user_s_anomaly_table(user_models, give_model):
+    at = _on("anomaly", give_model, user_models["user-anomalies"], anomaly_tab="Tables")
+    at.radio(key="anomaly_table_data").set_value("the sidebar's model model 0 on its data").run()
+    assert not at.exception and at.error.len == 0
+    aurocs = {m.label: float(m.value) for m in at.metric if m.label.startswith("AUROC")}
+    assert list(aurocs) == ["AUROC · autoencoder", "AUROC · PCA, 2 components", "AUROC · IsolationForest"]
+    assert all(0 <= v <= 1 for v in aurocs.values())
+    assert any(c.proto.id.endswith("anomaly_table_roc") for c in at.get("plotly_chart"))

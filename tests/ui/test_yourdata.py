@@ -7,16 +7,12 @@ Pages that end with a student's own model run without the sidebar (see tests/ui/
 """
 from __future__ import annotations
 
-import io
-import zipfile
-
-import numpy as np
 import pytest
-from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from aeviz import io as aeviz_io
 from aeviz import userdata, workspace
+from aeviz.bench.datafiles import arrays_npz, csv_bytes, images_zip, png, series_csv, table_csv, zip_bytes
 from aeviz.ui.pages.explorer import yourdata
 
 pytestmark = pytest.mark.skipif(not (aeviz_io.PRETRAINED / "ae-mlp-z2.safetensors").exists(),
@@ -55,57 +51,11 @@ def _shown(at: AppTest) -> str:
 
 # --- small files of each kind ---------------------------------------------------------------------------------
 
-def _csv(rows: list[list], header: list[str] | None = None, sep: str = ",") -> bytes:
-    lines = [sep.join(header)] if header else []
-    lines += [sep.join(str(v) for v in r) for r in rows]
-    return ("\n".join(lines) + "\n").encode()
-
-
-def _table(n: int = 60, seed: int = 0) -> bytes:
-    rng = np.random.default_rng(seed)
-    kinds = ["a", "b", "c"]
-    rows = [[*np.round(rng.normal(size=4) + 2 * (i % 3), 3), kinds[i % 3]] for i in range(n)]
-    return _csv(rows, ["width", "height", "depth", "weight", "kind"])
-
-
-def _npz(n: int = 60) -> bytes:
-    rng = np.random.default_rng(1)
-    buf = io.BytesIO()
-    np.savez(buf, x=rng.normal(size=(n, 6)) + np.arange(n)[:, None] % 2, y=np.arange(n) % 2)
-    return buf.getvalue()
-
-
-def _png(side: int, value: int) -> bytes:
-    buf = io.BytesIO()
-    img = np.full((side, side), value, np.uint8)
-    img[side // 4: 3 * side // 4, side // 4: 3 * side // 4] = 255 - value
-    Image.fromarray(img).save(buf, format="PNG")
-    return buf.getvalue()
-
-
-def _zip(members: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-        for name, data in members.items():
-            zf.writestr(name, data)
-    return buf.getvalue()
-
-
-def _images(n: int = 24, sides=(8,)) -> bytes:
-    return _zip({f"{'dark' if i % 2 else 'light'}/{i}.png": _png(sides[i % len(sides)], 40 if i % 2 else 200)
-                 for i in range(n)})
-
-
-def _series(n: int = 40, steps: int = 16) -> bytes:
-    t = np.arange(steps)
-    return _csv([np.round(np.sin(t / (2 + i % 3) + i), 3).tolist() for i in range(n)])
-
-
 KINDS = {  # file name, bytes, options to set (widget label -> value), what the preview says
-    "table": ("parts.csv", _table(), {"Label column": "kind"}, "4 features", "3"),
-    "arrays": ("vectors.npz", _npz(), {}, "6 features", "2"),
-    "images": ("shapes.zip", _images(), {}, "28 × 28 pixels", "2"),
-    "series": ("waves.csv", _series(), {"Each line is": "a step or a series"}, "16 steps", "—"),
+    "table": ("parts.csv", table_csv(), {"Label column": "kind"}, "4 features", "3"),
+    "arrays": ("vectors.npz", arrays_npz(), {}, "6 features", "2"),
+    "images": ("shapes.zip", images_zip(), {}, "28 × 28 pixels", "2"),
+    "series": ("waves.csv", series_csv(), {"Each line is": "a step or a series"}, "16 steps", "—"),
 }
 
 
@@ -149,32 +99,32 @@ def test_each_kind_of_file_goes_from_upload_to_a_trained_model_on_the_map(kind):
 # --- bad input: one sentence, and nothing lost -----------------------------------------------------------------
 
 def _zip_bomb() -> bytes:
-    return _zip({"big.png": bytes(userdata.MAX_MEMBER + 1)})
+    return zip_bytes({"big.png": bytes(userdata.MAX_MEMBER + 1)})
 
 
 def _zip_escape() -> bytes:
-    return _zip({**{f"ok/{i}.png": _png(8, 50) for i in range(20)}, "../evil.png": _png(8, 50)})
+    return zip_bytes({**{f"ok/{i}.png": png(8, 50) for i in range(20)}, "../evil.png": png(8, 50)})
 
 
 def _zip_text() -> bytes:
-    return _zip({**{f"ok/{i}.png": _png(8, 50) for i in range(20)}, "ok/readme.txt": b"hello"})
+    return zip_bytes({**{f"ok/{i}.png": png(8, 50) for i in range(20)}, "ok/readme.txt": b"hello"})
 
 
 BAD = {  # name, bytes, options, the sentence (a part of it that names the problem)
-    "non-numeric column": ("cities.csv", _csv([[i, i * 2, "Oslo"] for i in range(30)], ["a", "b", "city"]), {},
+    "non-numeric column": ("cities.csv", csv_bytes([[i, i * 2, "Oslo"] for i in range(30)], ["a", "b", "city"]), {},
                            "Column 'city' is not numeric (e.g. 'Oslo' on line 2); pick it as the label column or "
                            "leave it out."),
-    "missing values": ("gaps.csv", _csv([[i, "" if i % 10 == 3 else i * 2, i % 7] for i in range(30)],
+    "missing values": ("gaps.csv", csv_bytes([[i, "" if i % 10 == 3 else i * 2, i % 7] for i in range(30)],
                                         ["a", "b", "c"]), {},
                        "3 rows of 'gaps.csv' have gaps (the first at line 5, column 'b'): choose 'drop' to leave "
                        "those rows out or 'fill'"),
-    "single feature": ("one.csv", _csv([[i] for i in range(30)], ["a"]), {},
+    "single feature": ("one.csv", csv_bytes([[i] for i in range(30)], ["a"]), {},
                        "'one.csv' has a single numeric column ('a'); an autoencoder needs at least 2 features"),
-    "constant columns": ("flat.csv", _csv([[i, 5, 5] for i in range(30)], ["a", "b", "c"]), {},
+    "constant columns": ("flat.csv", csv_bytes([[i, 5, 5] for i in range(30)], ["a", "b", "c"]), {},
                          "In 'flat.csv' only 'a' varies ('b' and 'c' are the same in every row)"),
-    "too few rows": ("few.csv", _csv([[i, i * i] for i in range(5)], ["a", "b"]), {},
+    "too few rows": ("few.csv", csv_bytes([[i, i * i] for i in range(5)], ["a", "b"]), {},
                      "'few.csv' has 5 usable rows; aeviz needs at least 20"),
-    "too many rows": ("many.csv", _csv([[i, i % 7] for i in range(userdata.MAX_ROWS + 1)], ["a", "b"]), {},
+    "too many rows": ("many.csv", csv_bytes([[i, i % 7] for i in range(userdata.MAX_ROWS + 1)], ["a", "b"]), {},
                       f"'many.csv' has {userdata.MAX_ROWS + 1:,} rows; aeviz reads at most {userdata.MAX_ROWS:,}"),
     "too many bytes": ("huge.csv", b"a,b\n" + b"1,2\n" * (userdata.MAX_BYTES // 4), {},
                        "'huge.csv' is 20.0 MB; aeviz reads files of at most 20 MB"),
@@ -184,7 +134,7 @@ BAD = {  # name, bytes, options, the sentence (a part of it that names the probl
                                 "'escape.zip' contains '../evil.png', a path that leaves the folder"),
     "not an image in a zip": ("mixed.zip", _zip_text(), {},
                               "'mixed.zip' contains 'ok/readme.txt', which is not a PNG or JPEG image"),
-    "ragged sequences": ("ragged.csv", _csv([list(range(8 if i != 4 else 6)) for i in range(30)]),
+    "ragged sequences": ("ragged.csv", csv_bytes([list(range(8 if i != 4 else 6)) for i in range(30)]),
                          {"Each line is": "a step or a series"},
                          "The series on line 5 of 'ragged.csv' has 6 steps but the first has 8"),
 }
@@ -216,7 +166,7 @@ def test_gaps_can_then_be_dropped_or_filled_without_uploading_again():
 
 
 def test_images_of_mixed_sizes_are_resized_and_said_so():
-    at = _give(_app(), "sizes.zip", _images(24, sides=(8, 12)))
+    at = _give(_app(), "sizes.zip", images_zip(24, sides=(8, 12)))
     assert at.error.len == 0 and not at.exception
     assert any("The images came in 2 sizes (from 8x8 to 12x12); all were converted to grayscale and resized to "
                "28x28." in c.value for c in at.caption)
@@ -261,7 +211,7 @@ def test_a_dataset_trained_on_comes_back_after_a_reload():
 
 def test_a_model_whose_data_the_server_lost_gets_it_back_from_the_workspace(tmp_path, monkeypatch):
     token = workspace.new_token()
-    ds = userdata.read_data(_table(), name="lost-table", file_name="lost.csv", label_column="kind")
+    ds = userdata.read_data(table_csv(), name="lost-table", file_name="lost.csv", label_column="kind")
     workspace.save_dataset(token, "lost-table.safetensors", userdata.dataset_bytes(ds))
     monkeypatch.setattr(userdata, "data_dir", lambda: tmp_path / "elsewhere")  # nothing registered on this server
     userdata._USER.pop("user:lost-table", None)
