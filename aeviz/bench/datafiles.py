@@ -40,13 +40,20 @@ def arrays_npz(n: int = 60, d: int = 6) -> bytes:
     return buf.getvalue()
 
 
-def png(side: int, value: int) -> bytes:
-    """A side x side grey PNG with a square of the opposite shade in the middle."""
+def png(side: int, value: int, seed: int | None = None) -> bytes:
+    """A side x side grey PNG with a square of the opposite shade: in the middle, or (with a seed) of a random size
+    at a random place."""
     from PIL import Image
 
     buf = io.BytesIO()
     img = np.full((side, side), value, np.uint8)
-    img[side // 4: 3 * side // 4, side // 4: 3 * side // 4] = 255 - value
+    if seed is None:
+        top, left, size = side // 4, side // 4, side // 2
+    else:
+        rng = np.random.default_rng(seed)
+        size = int(rng.integers(max(1, side // 4), side // 2 + 1))
+        top, left = rng.integers(0, side - size + 1, 2)
+    img[top: top + size, left: left + size] = 255 - value
     Image.fromarray(img).save(buf, format="PNG")
     return buf.getvalue()
 
@@ -61,8 +68,8 @@ def zip_bytes(members: dict[str, bytes]) -> bytes:
 
 
 def images_zip(n: int = 24, sides=(8,)) -> bytes:
-    """n PNGs in two folders (light/, dark/: the labels), of the given sides in turn."""
-    return zip_bytes({f"{'dark' if i % 2 else 'light'}/{i}.png": png(sides[i % len(sides)], 40 if i % 2 else 200)
+    """n PNGs in two folders (light/, dark/: the labels), of the given sides in turn, each square somewhere else."""
+    return zip_bytes({f"{'dark' if i % 2 else 'light'}/{i}.png": png(sides[i % len(sides)], 40 if i % 2 else 200, i)
                       for i in range(n)})
 
 

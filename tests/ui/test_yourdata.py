@@ -12,7 +12,9 @@ from streamlit.testing.v1 import AppTest
 
 from aeviz import io as aeviz_io
 from aeviz import userdata, workspace
+from aeviz.bench import datafiles
 from aeviz.bench.datafiles import arrays_npz, csv_bytes, images_zip, png, series_csv, table_csv, zip_bytes
+from aeviz.data import load
 from aeviz.ui.pages.explorer import yourdata
 
 pytestmark = pytest.mark.skipif(not (aeviz_io.PRETRAINED / "ae-mlp-z2.safetensors").exists(),
@@ -87,7 +89,7 @@ def test_each_kind_of_file_goes_from_upload_to_a_trained_model_on_the_map(kind):
     model = at.session_state["mine"][model_id][1]
     c = model.config
     assert c.dataset.startswith("user:") and (c.arch, c.latent_dim, c.recon) == ("mlp", 2, "mse")
-    assert model.train_config.epochs == 20  # stored with the model, for the notebook export
+    assert model.train_config == yourdata.default_configs(load(c.dataset))[1]  # stored, for the notebook export
     assert model.preprocessing["source"]["file"] == name
     assert _shown(at) == f"ae-mlp-z2-{c.dataset.removeprefix('user:')}"
     assert any(e.proto.id.endswith("ex_map") for e in at.get("plotly_chart"))
@@ -248,3 +250,14 @@ def test_the_export_button_gives_a_valid_notebook(monkeypatch):
     nbformat.validate(nb)
     text = "\n".join(c.source for c in nb.cells)
     assert "aeviz.config_for('mnist'" in text and "This is the zoo model `ae-mlp-z2`" in text
+
+
+def test_the_default_training_takes_enough_steps_on_small_data_and_20_epochs_on_large():
+    small = userdata.read_data(table_csv(120), file_name="small.csv", label_column="kind")
+    mc, tc = yourdata.default_configs(small)
+    assert (mc.arch, mc.latent_dim, mc.recon, mc.hidden) == ("mlp", 2, "mse", (64, 32))
+    assert (tc.batch_size, tc.epochs) == (32, 134)  # 96 rows: 3 steps an epoch, 400 steps
+    large = userdata.read_data(datafiles.wide_table_csv(8000, 30), file_name="large.csv", label_column="group")
+    assert yourdata.default_configs(large)[1].epochs == 20 and yourdata.default_configs(large)[1].batch_size == 128
+    images = userdata.read_data(images_zip(40), file_name="i.zip")
+    assert yourdata.default_configs(images)[0].hidden == (256, 128)
