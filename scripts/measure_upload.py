@@ -3,7 +3,8 @@
 
     PYTHONPATH=. python scripts/measure_upload.py [--rows 10000] [--cols 30] [--runs 1] [--screenshot PATH]
 
-It reports the seconds from the file input to the preview (upload + read), from the Train button to the new model's
+It reports the seconds from the file input to the first read (its text label column is refused until picked), to
+picking the label column and the preview, from the Train button to the new model's
 map (queue + worker start + 20 epochs + collecting the model), and both together, with the load average: on a shared
 machine the wall clock grows with the load.
 """
@@ -46,10 +47,11 @@ def measure(rows: int, cols: int, runs: int, screenshot: str) -> dict:
                 t0 = time.perf_counter()
                 box.locator("input[type=file]").set_input_files(
                     files=[{"name": name, "mimeType": "text/csv", "buffer": raw}])
-                page.get_by_text(f"Your file '{name}'").wait_for(timeout=120_000)
-                page.wait_for_selector(driver.IDLE)
+                page.get_by_text(f"Reading {name}").wait_for(timeout=120_000)
+                page.wait_for_selector(driver.IDLE)  # read once: the text column 'group' is refused until picked
                 t1 = time.perf_counter()
                 choose(page, "Label column", "group")
+                page.get_by_text(f"Your file '{name}'").wait_for(timeout=120_000)
                 t2 = time.perf_counter()
                 page.get_by_role("button", name="Train on this data").click()
                 page.locator("h4").filter(has_text=f"ae-mlp-z2-wide-{rows}x{cols}-").first.wait_for(timeout=600_000)
@@ -57,7 +59,7 @@ def measure(rows: int, cols: int, runs: int, screenshot: str) -> dict:
                 page.wait_for_selector(driver.IDLE, timeout=60_000)
                 t3 = time.perf_counter()
                 seconds = page.locator("[data-testid=stMetric]").filter(has_text="seconds").first.inner_text()
-                out["runs"].append({"upload_to_preview_s": round(t1 - t0, 2), "label_column_s": round(t2 - t1, 2),
+                out["runs"].append({"upload_and_first_read_s": round(t1 - t0, 2), "pick_label_and_read_s": round(t2 - t1, 2),
                                     "train_to_map_s": round(t3 - t2, 2), "total_s": round(t3 - t0, 2),
                                     "worker_training_s": seconds.split("\n")[-1], "loadavg": os.getloadavg()})
                 if screenshot and run == runs - 1:

@@ -41,6 +41,7 @@ def choose(page, label: str, value: str) -> None:
         widget.get_by_text(value, exact=True).click()
     else:
         widget.click()
+        page.keyboard.type(value)  # the list is virtual: options far down are not in the page until filtered
         page.get_by_role("option", name=value, exact=True).click()
     page.wait_for_selector(driver.IDLE)
 
