@@ -251,6 +251,9 @@ def powers_of_ten(fig, axis: str = "y"):
 
 
 
+_TOP_LEGEND = dict(orientation="h", x=1, xanchor="right", y=1.0, yanchor="bottom", itemsizing="constant")
+
+
 def feature_bars(names, series: dict[str, np.ndarray], y_title: str, hover: dict[str, list[str]] | None = None,
                  title: str = "", height: int = 320) -> go.Figure:
     """Feature vectors side by side, one group of bars per named feature (a table row and its reconstruction);
@@ -264,7 +267,7 @@ def feature_bars(names, series: dict[str, np.ndarray], y_title: str, hover: dict
     fig.update_layout(barmode="group", bargap=0.2, bargroupgap=0.05)
     fig.update_xaxes(tickangle=-45 if len(names) > 6 else 0, automargin=True)
     fig.update_yaxes(title=y_title, zeroline=True, zerolinecolor="#999")
-    return _layout(fig, title, height)
+    return _layout(fig, title, height).update_layout(legend=_TOP_LEGEND)
 
 
 def feature_lines(names, series: dict[str, np.ndarray], y_title: str, title: str = "",
@@ -281,4 +284,4 @@ def feature_lines(names, series: dict[str, np.ndarray], y_title: str, title: str
                                      hovertemplate=f"%{{x}}: %{{y:.2f}}<extra>{name} {j + 1}/{len(rows)}</extra>"))
     fig.update_xaxes(tickangle=-45 if len(names) > 6 else 0, automargin=True)
     fig.update_yaxes(title=y_title, zeroline=True, zerolinecolor="#999")
-    return _layout(fig, title, height)
+    return _layout(fig, title, height).update_layout(legend=_TOP_LEGEND)

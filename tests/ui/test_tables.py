@@ -194,3 +194,12 @@ def test_the_anomaly_page_scores_a_user_s_anomaly_table(user_models, give_model)
     assert list(aurocs) == ["AUROC · autoencoder", "AUROC · PCA, 2 components", "AUROC · IsolationForest"]
     assert all(0 <= v <= 1 for v in aurocs.values())
     assert any(c.proto.id.endswith("anomaly_table_roc") for c in at.get("plotly_chart"))
+
+
+def test_the_anomaly_page_compares_three_detectors_on_breast_cancer(models, give_model):
+    at = _on("anomaly", give_model, models["wine"], anomaly_tab="Tables")  # wine is no anomaly table: no choice
+    assert at.error.len == 0 and "anomaly_table_data" not in [r.key for r in at.radio]
+    aurocs = {m.label: float(m.value) for m in at.metric if m.label.startswith("AUROC")}
+    assert list(aurocs) == ["AUROC · autoencoder", "AUROC · PCA, 4 components", "AUROC · IsolationForest"]
+    assert all(0.8 < v <= 1 for v in aurocs.values()), aurocs  # malignant tumours are easy to tell: all score high
+    assert any("200 epochs on the benign training tumours" in c.value for c in at.caption)

@@ -101,7 +101,7 @@ def standardised(data: Dataset, v) -> tuple[np.ndarray, np.ndarray | None, str]:
         return v, None, "value (scaled to [0, 1])"
     raw = unscale(v, pre)
     z = (raw - np.asarray(scaler["mean"])) / np.asarray(scaler["std"])
-    return z, raw, "standardised value z (0 = training mean)"
+    return z, raw, "standardised value z"
 
 
 def _fmt(v: float) -> str:
