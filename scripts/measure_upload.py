@@ -21,8 +21,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "browser"))
 os.environ.setdefault("AEVIZ_DATA", tempfile.mkdtemp(prefix="aeviz-measure-"))  # a fresh workspace, not yours
 
-from aeviz.bench import browser as driver  # noqa: E402
-from aeviz.bench import datafiles  # noqa: E402
+from aeviz.bench import browser as driver
+from aeviz.bench import datafiles
 
 
 def measure(rows: int, cols: int, runs: int, screenshot: str) -> dict:
