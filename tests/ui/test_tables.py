@@ -203,3 +203,17 @@ def test_the_anomaly_page_compares_three_detectors_on_breast_cancer(models, give
     assert list(aurocs) == ["AUROC · autoencoder", "AUROC · PCA, 4 components", "AUROC · IsolationForest"]
     assert all(0.8 < v <= 1 for v in aurocs.values()), aurocs  # malignant tumours are easy to tell: all score high
     assert any("200 epochs on the benign training tumours" in c.value for c in at.caption)
+
+
+def test_augmentation_says_why_its_experiment_needs_labels(give_model):
+    from aeviz import userdata
+    from aeviz.bench.datafiles import png, zip_bytes
+
+    raw = zip_bytes({f"{i}.png": png(8, 50, i) for i in range(40)})  # no folders: no labels
+    key = userdata.register_user_dataset("unlabelled-images", userdata.read_data(raw, file_name="flat.zip"))
+    model = aeviz.train(aeviz.config_for(key, hidden=(16,)), aeviz.TrainConfig(epochs=1), load(key))[0]
+    at = _on("augmentation", give_model, model)
+    assert [i.value for i in at.info] == [
+        "The classifier experiment needs two classes or more with at least 5 labelled training images each; the data "
+        "of model 0 (unlabelled-images) have no class labels, so only the variants above apply."]
+    assert "aug_run" not in [b.key for b in at.button] and at.image  # the variants are drawn
