@@ -73,8 +73,26 @@ def _set(at: AppTest, options: dict) -> AppTest:
     return at
 
 
+def _record_downloads(monkeypatch) -> dict:
+    """file name -> the callable a download button builds its bytes with (AppTest cannot click a download)."""
+    from streamlit.runtime.media_file_manager import MediaFileManager
+
+    made = {}
+    original = MediaFileManager.add_deferred
+
+    def record(self, data, mimetype, coordinates, file_name=None, **kw):
+        made[file_name] = data
+        return original(self, data, mimetype, coordinates, file_name=file_name, **kw)
+
+    monkeypatch.setattr(MediaFileManager, "add_deferred", record)
+    return made
+
+
 @pytest.mark.parametrize("kind", list(KINDS))
-def test_each_kind_of_file_goes_from_upload_to_a_trained_model_on_the_map(kind):
+def test_each_kind_of_file_goes_from_upload_to_a_trained_model_on_the_map(kind, monkeypatch):
+    import nbformat
+
+    made = _record_downloads(monkeypatch)
     name, raw, options, shape, classes = KINDS[kind]
     at = _set(_give(_app(sidebar=False), name, raw), options)
     assert not at.exception and at.error.len == 0, [e.value for e in at.error]
@@ -96,6 +114,9 @@ def test_each_kind_of_file_goes_from_upload_to_a_trained_model_on_the_map(kind):
     kept = workspace.list_entries(at.session_state["token"], "dataset")
     assert [e.name for e in kept] == [c.dataset.removeprefix("user:")]
     assert c.dataset in [w for w in at.selectbox if w.label == "Dataset"][0].options  # "Train your own" offers it
+    notebook = made[f"ae-mlp-z2-{c.dataset.removeprefix('user:')}.ipynb"]().decode()  # the training panel's button
+    nbformat.validate(nbformat.reads(notebook, as_version=4))
+    assert f"DATA_PATH = {name!r}" in notebook and "aeviz.read_data(DATA_PATH" in notebook
 
 
 # --- bad input: one sentence, and nothing lost -----------------------------------------------------------------
@@ -234,16 +255,8 @@ def test_a_model_whose_data_the_server_lost_gets_it_back_from_the_workspace(tmp_
 
 def test_the_export_button_gives_a_valid_notebook(monkeypatch):
     import nbformat
-    from streamlit.runtime.media_file_manager import MediaFileManager
 
-    made = {}
-    original = MediaFileManager.add_deferred
-
-    def record(self, data, mimetype, coordinates, file_name=None, **kw):
-        made[file_name] = data
-        return original(self, data, mimetype, coordinates, file_name=file_name, **kw)
-
-    monkeypatch.setattr(MediaFileManager, "add_deferred", record)
+    made = _record_downloads(monkeypatch)
     at = _app()
     assert not at.exception
     nb = nbformat.reads(made[f"{DEFAULT}.ipynb"]().decode(), as_version=4)
