@@ -39,7 +39,7 @@ def _app(sidebar: bool = True, token: str | None = None) -> AppTest:
 
 
 def _give(at: AppTest, name: str, raw: bytes) -> AppTest:
-    at.session_state[yourdata.FILE] = (name, raw)
+    at.session_state[yourdata.FILE] = yourdata.upload(name, raw)
     return at.run()
 
 

@@ -24,7 +24,7 @@ from aeviz.data import Dataset, DatasetUnavailable
 from aeviz.ui import state, training
 from aeviz.ui.pages.explorer import draw
 
-FILE = "ex_data_file"  # (file name, bytes) being read; kept across reruns, since the box empties itself
+FILE = "ex_data_file"  # upload(): (file name, bytes, sha256) being read; kept across reruns (the box empties itself)
 STORED = "ex_data_stored"  # (entry id, name) of a dataset picked from the student's workspace
 READS = "ex_data_reads"  # the last few reads: (source, options) -> (Dataset or None, error or None)
 NAMES = "ex_data_names"  # 'user:NAME' of the datasets this student trained on or picked, for "Train your own"
@@ -33,7 +33,7 @@ UPLOAD_MB = ud.MAX_BYTES // 1_000_000
 TYPES = ["csv", "tsv", "txt", "npy", "npz", "zip"]
 MISSING = {"refuse": "stop and tell me", "drop": "leave those rows out",
            "fill": "fill them (column mean; a series interpolates)"}
-KEEP_READS = 4  # a few option changes back and forth cost no second read
+KEEP_READS = 3  # the read shown, its class list (for the anomaly value) and the one before: memory is per student
 SMALL_INPUT = 100  # vectors up to this length get a small MLP
 MIN_STEPS, MAX_EPOCHS = 400, 300  # the default training takes at least this many optimiser steps, in at most this
 NO_LABEL, NO_ANOMALY = "(none)", "(none: the labels are classes)"
@@ -79,9 +79,15 @@ def _on_upload() -> None:
         use_file(upload.name, upload.getvalue())
 
 
+def upload(name: str, raw: bytes) -> tuple[str, bytes, str]:
+    """What FILE holds for a file: its name, bytes and sha256, hashed once rather than on every rerun (tests put
+    this into the session as the upload box would: AppTest has no file uploads)."""
+    return name, bytes(raw), hashlib.sha256(raw).hexdigest()
+
+
 def use_file(name: str, raw: bytes) -> None:
-    """Read this file from now on (what an upload does; tests call it directly: AppTest has no file uploads)."""
-    st.session_state[FILE] = (name, bytes(raw))
+    """Read this file from now on."""
+    st.session_state[FILE] = upload(name, raw)
     st.session_state.pop(STORED, None)
 
 
@@ -98,15 +104,15 @@ def _forget_file() -> None:
 def _current() -> tuple[Dataset | None, str | None]:
     """(the dataset shown, or None; the sentence that says why not, or None)."""
     if st.session_state.get(FILE):
-        name, raw = st.session_state[FILE]
+        name, raw, digest = st.session_state[FILE]
         c1, c2 = st.columns([4, 1])
         c1.markdown(f"Reading **{name}** ({_mb(len(raw))})")
         c2.button("Forget this file", key="ex_data_forget", on_click=_forget_file, icon=":material/close:")
         try:
-            options = _options(name, raw)
+            options = _options(name, raw, digest)
         except ud.DataError as err:
             return None, str(err)
-        return _read(name, raw, options)
+        return _read(name, raw, digest, options)
     if st.session_state.get(STORED):
         entry_id, name = st.session_state[STORED]
         st.markdown(f"Your kept dataset **{name}**")
@@ -127,9 +133,9 @@ def _cached(key: tuple, read) -> tuple[Dataset | None, str | None]:
     return reads[key]
 
 
-def _read(name: str, raw: bytes, options: dict) -> tuple[Dataset | None, str | None]:
+def _read(name: str, raw: bytes, digest: str, options: dict) -> tuple[Dataset | None, str | None]:
     """The file read with these options (kept for a few reruns), or the DataError's sentence."""
-    key = hashlib.sha256(raw + json.dumps(options, sort_keys=True).encode()).hexdigest()[:10]
+    key = hashlib.sha256((digest + json.dumps(options, sort_keys=True)).encode()).hexdigest()[:10]
     slug = re.sub(r"[^A-Za-z0-9._-]+", "-", Path(name).stem).strip("-._")[:40] or "data"
     short = f"{slug}-{key}"  # same file and options, same name, for every student
     return _cached(("file", key), lambda: ud.read_data(raw, name=short, file_name=name, **options))
@@ -137,9 +143,9 @@ def _read(name: str, raw: bytes, options: dict) -> tuple[Dataset | None, str | N
 
 # --- options: only those that matter for the kind of file -------------------------------------------------
 
-def _options(name: str, raw: bytes) -> dict:
+def _options(name: str, raw: bytes, digest: str) -> dict:
     """ReadOptions fields for this file, from widgets keyed by the file (each file keeps its own choices)."""
-    fid = hashlib.sha256(raw).hexdigest()[:8]
+    fid = digest[:8]
     k = lambda what: f"ex_data_{what}::{fid}"
     suffix = Path(name).suffix.lower()
     if suffix == ".zip":
@@ -157,7 +163,7 @@ def _options(name: str, raw: bytes) -> dict:
             opts["kind"] = "series"
             opts.update(_windows(c[1], c[2], k, "0: one series per line"))
         if not opts.get("window"):
-            opts.update(_labels(name, raw, columns, c, k, opts, table=not series))
+            opts.update(_labels((name, raw, digest), columns, c, k, opts, table=not series))
     else:  # arrays
         opts.update(_windows(c[1], c[2], k, "0: the array holds the samples"))
     opts["missing"] = c[3].radio("Gaps (missing values)", list(MISSING), format_func=MISSING.get, key=k("missing"),
@@ -175,7 +181,7 @@ def _windows(left, right, k, zero: str) -> dict:
     return {"window": int(window), "stride": int(stride)}
 
 
-def _labels(name: str, raw: bytes, columns: list[str], c, k, opts: dict, table: bool) -> dict:
+def _labels(file: tuple[str, bytes, str], columns: list[str], c, k, opts: dict, table: bool) -> dict:
     """Label column, and for a table the anomaly value and the columns to leave out."""
     if not columns:
         return {}
@@ -192,7 +198,7 @@ def _labels(name: str, raw: bytes, columns: list[str], c, k, opts: dict, table: 
     if ignore:
         out["ignore"] = ignore
     if label != NO_LABEL:
-        classes, _ = _read(name, raw, {**opts, **out, "missing": st.session_state.get(k("missing"), "refuse")})
+        classes, _ = _read(*file, {**opts, **out, "missing": st.session_state.get(k("missing"), "refuse")})
         if classes is not None and classes.label_names:
             anomaly = st.selectbox("Anomaly value", [NO_ANOMALY, *classes.label_names], key=k(f"anomaly::{label}"),
                                    help="Rows with this label are anomalies: the model trains on the other rows, "
