@@ -312,9 +312,20 @@ def export(checkpoint: str | Path, out: str | Path, recipes=()) -> Path:
     if out.suffix == ".py":
         out.write_text(to_percent(cells), encoding="utf-8")
     else:
-        import nbformat
-
-        nb = to_notebook(cells)
-        nbformat.validate(nb)
-        nbformat.write(nb, str(out))
+        out.write_bytes(_validated(to_notebook(cells)))
     return out
+
+
+def notebook_bytes(model: Autoencoder, checkpoint: str | Path, stem: str | None = None, recipes=()) -> bytes:
+    """The .ipynb for a model in memory (the app's "Export as a notebook" button), validated with nbformat.
+
+    checkpoint names the model's file (its stem finds a zoo recipe among recipes); stem names what it writes."""
+    checkpoint = Path(checkpoint)
+    return _validated(to_notebook(notebook_cells(model, checkpoint, stem or checkpoint.stem, recipes)))
+
+
+def _validated(nb) -> bytes:
+    import nbformat
+
+    nbformat.validate(nb)
+    return nbformat.writes(nb).encode("utf-8")

@@ -29,6 +29,10 @@ class CheckpointError(ValueError):
 def _metadata(model: Autoencoder, metrics: dict | None, history: dict | None,
               train_config: TrainConfig | None = None, preprocessing: dict | None = None) -> dict[str, str]:
     meta = {"format": FORMAT, "config": to_json(model.config), "metrics": json.dumps(metrics or {})}
+    # A model that was loaded keeps what its file said: saving it again (a download, the student's workspace)
+    # must not drop how it was trained or what its data were.
+    train_config = train_config if train_config is not None else getattr(model, "train_config", None)
+    preprocessing = preprocessing if preprocessing is not None else getattr(model, "preprocessing", None)
     if history:
         meta["history"] = json.dumps(history)
     if train_config is not None:  # how it was trained, so `aeviz export` can train it again

@@ -526,7 +526,9 @@ def _work(conn: Connection, mc: ModelConfig, tc: TrainConfig, dataset: str) -> N
         metrics = _metrics(model, data) | {"epochs": len(hist.epochs), "train_seconds": round(hist.seconds, 1)}
         history = hist.to_dict()
         conn.send({"kind": "done", "status": hist.status, "message": hist.message, "history": history,
-                   "metrics": metrics, "result": io.to_bytes(model, metrics, history)})
+                   "metrics": metrics,
+                   "result": io.to_bytes(model, metrics, history, train_config=tc,
+                                         preprocessing=data.extras.get("preprocessing"))})
     except _ParentGone:
         return
     except (ConfigError, DatasetUnavailable) as err:

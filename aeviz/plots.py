@@ -362,7 +362,43 @@ def small_multiples(maps: list[tuple[str, np.ndarray, np.ndarray]], label_names=
                   marker=dict(size=8, color=PALETTE[c % 10])) for c, name in enumerate(label_names)]
     above_titles = 1 + 36 / (panel_px * nrows)  # the legend sits over the first row's titles, in paper units
     fig = go.Figure(data=data, layout=dict(
-        layout, annotations=titles, height=panel_px * nrows + 90, template="plotly_white",
+        layout, annotations=titles, height=panel_px * nrows + 90,
         margin=dict(l=10, r=10, t=80, b=10),
         legend=dict(orientation="h", y=above_titles, yanchor="bottom", x=0, title=dict(text="class"))))
     return fig
+
+
+_TOP_LEGEND = dict(orientation="h", x=1, xanchor="right", y=1.0, yanchor="bottom", itemsizing="constant")
+
+
+def feature_bars(names, series: dict[str, np.ndarray], y_title: str, hover: dict[str, list[str]] | None = None,
+                 title: str = "", height: int = 320) -> go.Figure:
+    """Feature vectors side by side, one group of bars per named feature (a table row and its reconstruction);
+    hover: a text per bar and series (e.g. the value in the file's units)."""
+    fig = go.Figure()
+    for i, (name, v) in enumerate(series.items()):
+        text = (hover or {}).get(name)
+        fig.add_trace(go.Bar(x=list(names), y=np.asarray(v).reshape(-1), name=name, marker_color=PALETTE[i % 10],
+                             customdata=text, hovertemplate=f"%{{x}}: %{{customdata}}<extra>{name}</extra>"
+                             if text is not None else None))
+    fig.update_layout(barmode="group", bargap=0.2, bargroupgap=0.05)
+    fig.update_xaxes(tickangle=-45 if len(names) > 6 else 0, automargin=True)
+    fig.update_yaxes(title=y_title, zeroline=True, zerolinecolor="#999")
+    return _layout(fig, title, height).update_layout(legend=_TOP_LEGEND)
+
+
+def feature_lines(names, series: dict[str, np.ndarray], y_title: str, title: str = "",
+                  height: int = 320) -> go.Figure:
+    """Many feature vectors per named series (k x D each) as lines over the features, one colour per series and
+    lighter to darker in order (a path, a sweep): the vectors where bars would be a thicket."""
+    fig = go.Figure()
+    for i, (name, rows) in enumerate(series.items()):
+        rows = np.asarray(rows).reshape(-1, len(names))
+        for j, v in enumerate(rows):
+            fig.add_trace(go.Scatter(x=list(names), y=v, mode="lines", name=name, legendgroup=name,
+                                     showlegend=j == 0, opacity=0.3 + 0.7 * (j + 1) / len(rows),
+                                     line=dict(color=PALETTE[i % 10], width=1.5),
+                                     hovertemplate=f"%{{x}}: %{{y:.2f}}<extra>{name} {j + 1}/{len(rows)}</extra>"))
+    fig.update_xaxes(tickangle=-45 if len(names) > 6 else 0, automargin=True)
+    fig.update_yaxes(title=y_title, zeroline=True, zerolinecolor="#999")
+    return _layout(fig, title, height).update_layout(legend=_TOP_LEGEND)

@@ -925,13 +925,56 @@ def register_user_dataset(name: str, dataset: Dataset, persist: bool = True) -> 
     if persist:
         folder = data_dir()
         folder.mkdir(parents=True, exist_ok=True)
-        tensors = {k: getattr(dataset, k).contiguous() for k in ("x_train", "y_train", "x_test", "y_test")}
-        meta = {"format": FORMAT, "kind": dataset.kind, "description": dataset.description,
-                "label_names": json.dumps(list(dataset.label_names)),
-                "preprocessing": json.dumps(dataset.extras.get("preprocessing", {})),
-                "notes": json.dumps(dataset.extras.get("notes", []))}
+        tensors, meta = _stored(dataset)
         save_file(tensors, str(folder / f"{key[len(PREFIX):]}.safetensors"), metadata=meta)
     return key
+
+
+def _stored(dataset: Dataset) -> tuple[dict, dict]:
+    """(tensors, metadata) of a dataset as register_user_dataset and dataset_bytes store it."""
+    tensors = {k: getattr(dataset, k).contiguous() for k in ("x_train", "y_train", "x_test", "y_test")}
+    meta = {"format": FORMAT, "kind": dataset.kind, "description": dataset.description,
+            "label_names": json.dumps(list(dataset.label_names)),
+            "preprocessing": json.dumps(dataset.extras.get("preprocessing", {})),
+            "notes": json.dumps(dataset.extras.get("notes", []))}
+    return tensors, meta
+
+
+def dataset_bytes(dataset: Dataset) -> bytes:
+    """A dataset as read (split, scaled, with its preprocessing and notes) as .safetensors bytes: what the app keeps
+    in a student's workspace, so that it comes back after a reload without the original file or its options."""
+    from safetensors.torch import save
+
+    tensors, meta = _stored(dataset)
+    return save(tensors, metadata=meta)
+
+
+def dataset_from_bytes(raw: bytes, name: str) -> Dataset:
+    """The Dataset 'user:NAME' that dataset_bytes wrote (not registered; DataError when the bytes are not one)."""
+    from safetensors.torch import load
+
+    key = PREFIX + _valid_name(name)
+    try:
+        header = json.loads(raw[8:8 + int.from_bytes(raw[:8], "little")])
+        meta = header.get("__metadata__") or {}
+        _check(meta.get("format") == FORMAT, "")
+        t = load(bytes(raw))
+        return Dataset(key, t["x_train"], t["y_train"], t["x_test"], t["y_test"], meta["kind"], meta["description"],
+                       tuple(json.loads(meta.get("label_names", "[]"))),
+                       extras={"preprocessing": json.loads(meta.get("preprocessing", "{}")),
+                               "notes": json.loads(meta.get("notes", "[]"))})
+    except Exception as err:  # safetensors raises its own errors; any of them means the same thing here
+        raise DataError(f"The stored dataset '{name}' is unreadable; read the file again.") from err
+
+
+def columns(source: bytes, file_name: str) -> list[str]:
+    """The column names of a CSV/TSV's header as read_data names them ([] when the first line holds numbers), read
+    from its first lines only: what a form offers as the label column before the whole file is read."""
+    head = bytes(source[:65536])
+    if len(source) > len(head):
+        head = head[:head.rfind(b"\n") + 1] or head  # whole lines only
+    rows, _, delim = _rows(_text(head, file_name), file_name)
+    return _header(rows[0])[0] if _is_header(rows[0], delim != ",") else []
 
 
 def user_names() -> list[str]:

@@ -217,7 +217,20 @@ def _finished(j: Job, key: str, select: bool) -> Autoencoder | None:
                        data=lambda: io.to_bytes(model, model.metrics, model.history),
                        file_name=f"{j.name}.safetensors", mime="application/octet-stream",
                        help="Load it again later with the upload box; it stores the weights, config and loss history.")
+    notebook_button(model, f"{j.name}.safetensors", key=f"{key}::notebook")
     return model
+
+
+def notebook_button(model: Autoencoder, checkpoint: str, key: str) -> None:
+    """"Export as a notebook": the .ipynb tutorial that trains this model again, built only when clicked."""
+    from aeviz import export, workspace
+
+    stem = workspace.sanitize(checkpoint, ".safetensors")
+    st.download_button("Export as a notebook (.ipynb)", key=key, icon=":material/description:",
+                       data=lambda: export.notebook_bytes(model, checkpoint, stem), file_name=f"{stem}.ipynb",
+                       mime="application/x-ipynb+json",
+                       help="A short tutorial to take home: it loads the same data, builds the same config, trains "
+                            "with the same seed, then draws the latent map and reconstructions (Jupyter or VS Code).")
 
 
 def map_2d(z: np.ndarray, previous: np.ndarray | None = None) -> np.ndarray:

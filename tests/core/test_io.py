@@ -146,3 +146,13 @@ def test_pretrained_lists_checkpoints_but_not_their_views(tmp_path):
     assert [c.name for c in cards] == ["a-ae", "b-vae"]
     assert cards[1].config.objective == "variational" and cards[1].metrics == {"x": 1}
     assert cards[0].views_path == tmp_path / "a-ae.views.safetensors"
+
+
+def test_a_loaded_model_saved_again_keeps_its_train_config_and_preprocessing(tmp_path):
+    """Downloads and the student's workspace save models that were loaded: nothing the file said may be lost."""
+    model = aeviz.build(aeviz.config_for("digits", hidden=(8,)))
+    tc, pre = aeviz.TrainConfig(epochs=3, seed=7), {"source": {"file": "x.csv"}, "columns": ["a", "b"]}
+    again = load(to_bytes(load(save(model, tmp_path / "m.safetensors", train_config=tc, preprocessing=pre))))
+    assert again.train_config == tc and again.preprocessing == pre
+    other = aeviz.TrainConfig(epochs=5)
+    assert load(to_bytes(again, train_config=other)).train_config == other  # given ones still win

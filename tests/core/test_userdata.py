@@ -390,3 +390,25 @@ def test_an_npz_may_hold_one_big_array_but_not_a_bomb(monkeypatch, tmp_path):
     assert refused(tmp_path / "a.npz") == (
         "'x.npy' in 'a.npz' unpacks to 0.2 MB, more than the 0.1 MB aeviz unpacks per file; it may be a zip bomb, "
         "so it was not opened.")
+
+
+def test_a_dataset_as_bytes_comes_back_whole_and_bad_bytes_get_one_sentence():
+    from aeviz.bench.datafiles import table_csv
+    from aeviz.userdata import DataError, dataset_bytes, dataset_from_bytes
+
+    d = read_data(table_csv(), file_name="parts.csv", label_column="kind")
+    back = dataset_from_bytes(dataset_bytes(d), "parts-again")
+    assert back.name == "user:parts-again" and back.label_names == d.label_names and back.kind == d.kind
+    assert all(torch.equal(getattr(back, k), getattr(d, k)) for k in ("x_train", "y_train", "x_test", "y_test"))
+    assert back.extras == d.extras  # the scaler, columns, split and notes
+    with pytest.raises(DataError, match="The stored dataset 'junk' is unreadable; read the file again."):
+        dataset_from_bytes(b"not a dataset", "junk")
+
+
+def test_columns_reads_the_header_only():
+    from aeviz.userdata import columns
+
+    big = b"a,b,kind\n" + b"1,2,x\n" * 200_000  # 1.2 MB: only its first 64 kB are looked at
+    assert columns(big, "t.csv") == ["a", "b", "kind"]
+    assert columns(b"1;2\n3;4\n", "t.csv") == []  # numbers in the first line: no header
+    assert columns(b"x\ty\n1\t2\n", "t.tsv") == ["x", "y"]

@@ -83,8 +83,19 @@ def _experiment(r: state.ModelRef, mode: str) -> None:
                    "from the same images plus variants of each (labelled like their source). Both are scored on the "
                    f"1,000 test digits, for {len(SEEDS)} random draws of the few images. The autoencoder itself was "
                    "trained on all 4,000 training images without labels.")
+    data = state.dataset(state.config(r).dataset)
+    counts = np.unique(data.y_train.numpy(), return_counts=True)[1]
+    sizes = tuple(k for k in (5, 10, 20, 50) if k <= counts.min())
+    if len(data.label_names) < 2 or len(counts) < 2 or not sizes:
+        why = ("no class labels" if len(data.label_names) < 2 or len(counts) < 2 else
+               f"only {counts.min()} training images of one class")
+        st.info(f"The classifier experiment needs two classes or more with at least 5 labelled training images each; "
+                f"the data of {r.name} ({data.name.removeprefix('user:')}) have {why}, so only the variants above apply.")
+        return
+    if st.session_state.get("aug_pc") not in sizes:
+        st.session_state.pop("aug_pc", None)
     c = st.columns(3)
-    per_class = c[0].select_slider("Real images per digit", (5, 10, 20, 50), 10, key="aug_pc")
+    per_class = c[0].select_slider("Real images per digit", sizes, 10 if 10 in sizes else sizes[-1], key="aug_pc")
     n_aug = c[1].slider("Variants per real image", 1, 20, 5, key="aug_k")
     scale = c[2].slider("Scale s for the variants", 0.1, 3.0, 0.5, 0.1, key="aug_exp_scale")
     params = (r.id, mode, per_class, n_aug, scale)

@@ -24,6 +24,7 @@ def render() -> None:
                    "basis and JPEG's tables are shared once, not sent with each image; JPEG is shown both as a real "
                    "file (with its tables) and without them.",
                    r"\text{bytes per image} = \frac{k \times b}{8}, \qquad \text{PSNR} = 10 \log_{10} \frac{1}{\text{MSE}}")
+    _applies()
     sizes = [k for k in sweep.LATENT_SIZES if state.sweep_model(k, DATASET, train=False)[0] is not None]
     points, recon = _all_points(sizes)
     table = pd.DataFrame(points)
@@ -37,6 +38,15 @@ def render() -> None:
     with st.expander("All rate–distortion points"):
         st.dataframe(table, hide_index=True, column_config={"mse": st.column_config.NumberColumn(format="%.5f"),
                                                             "psnr": st.column_config.NumberColumn(format="%.2f")})
+
+
+def _applies() -> None:
+    """One sentence when the sidebar's model is not an image model: compression is measured against JPEG."""
+    r = state.current()
+    if r is not None and len(state.config(r).input_shape) != 3:
+        st.info(f"Compression applies to images only (the codes are measured against JPEG files), and the sidebar's "
+                f"model {r.name} reads {state.config(r).dataset.removeprefix('user:')}, which is not images; the "
+                "digits below show how it works.")
 
 
 def _all_points(sizes) -> tuple[list[dict], dict]:

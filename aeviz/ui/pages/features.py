@@ -1,6 +1,7 @@
 """Feature extraction: how useful autoencoder codes are to a simple classifier, against PCA and raw pixels."""
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -20,6 +21,7 @@ def render() -> None:
                "classifier on the codes of 4,000 labelled training digits. If the code keeps what tells digits "
                "apart, a straight line (linear probe) or the 5 nearest neighbours (5-NN) classify the 1,000 test "
                "digits well. The autoencoder never saw a label.")
+    _sidebar_data()
     sizes = latent_sweep.LATENT_SIZES
     _train_button(sizes)
     rows = [{"features": "raw pixels", "size": 784, **_raw_scores(), "source": "the 784 pixel values"}]
@@ -41,6 +43,41 @@ def _in_order(table: pd.DataFrame) -> pd.DataFrame:
     first = {f: i for i, f in enumerate(dict.fromkeys(table["features"]))}
     return table.sort_values(["features", "size"], key=lambda c: c.map(first) if c.name == "features" else c,
                              kind="stable").reset_index(drop=True)
+
+
+def _sidebar_data() -> None:
+    """The sidebar model on its own data, when that is not the digits: its codes against PCA and the raw values.
+    Features are judged by how well a classifier reads the classes off them, so the data need class labels."""
+    r = state.current()
+    if r is None or state.config(r).dataset == DATASET:
+        return
+    data = state.dataset(state.config(r).dataset)
+    what = data.name.removeprefix("user:")
+    if not data.label_names or len(np.unique(data.y_train.numpy())) < 2:
+        why = "no class labels" if not data.label_names else "training samples of one class only (normal rows)"
+        st.info(f"Feature extraction needs class labels, and the data of the sidebar's model {r.name} ({what}) have "
+                f"{why}; the digits below still show how it works.")
+        return
+    k = state.config(r).latent_dim
+    st.subheader(f"The sidebar's model on its own data: {what}")
+    d = int(np.prod(data.sample_shape))
+    x_tr, x_te = data.x_train.numpy().reshape(len(data.x_train), -1), data.x_test.numpy().reshape(len(data.x_test), -1)
+    y_tr, y_te = data.y_train.numpy(), data.y_test.numpy()
+    pca_tr, pca_te = features.pca_features(x_tr, x_te, min(k, d, len(x_tr)))
+    rows = [{"features": "raw values", "size": d, **features.feature_scores(x_tr, y_tr, x_te, y_te)},
+            {"features": "PCA", "size": k, **features.feature_scores(pca_tr, y_tr, pca_te, y_te)},
+            {"features": f"autoencoder {r.name}", "size": k, **_own_scores(r)}]
+    st.dataframe(rows, hide_index=True, column_config={m: st.column_config.NumberColumn(format="%.3f") for m in METRICS})
+    state.explain(f"{len(data.label_names)} classes; the classifiers train on the codes of {len(x_tr):,} labelled "
+                   f"training samples and are scored on {len(x_te):,} test samples. The autoencoder never saw a label.")
+    st.subheader("The digits")
+
+
+@state.per_model(show_spinner="Encoding the data and fitting the classifiers on the codes…")
+def _own_scores(model) -> dict[str, float]:
+    d = state.dataset(model.config.dataset)
+    tr, te = analysis.embed(model, d.x_train), analysis.embed(model, d.x_test)
+    return features.feature_scores(tr, d.y_train.numpy(), te, d.y_test.numpy())
 
 
 def _train_button(sizes) -> None:

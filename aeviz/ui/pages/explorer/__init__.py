@@ -5,9 +5,10 @@ import numpy as np
 import streamlit as st
 
 import aeviz
-from aeviz import config, data
+from aeviz import config, data, io, workspace
+from aeviz.data import DatasetUnavailable
 from aeviz.ui import state, training
-from aeviz.ui.pages.explorer import generate, latent_map, link, views
+from aeviz.ui.pages.explorer import generate, latent_map, link, views, yourdata
 from aeviz.ui.pages.explorer.latent_map import PROJECTIONS, Ctx
 
 VIEWS = ("Reconstructions", "Traversal", "Interpolation", "Sampling (VAE)", "Latent history")
@@ -27,7 +28,13 @@ def render() -> None:
             _chooser()
         st.info("There is no model yet: train one above.")
         return
-    ctx = _context(key)
+    try:
+        ctx = _context(key)
+    except DatasetUnavailable as err:
+        st.error(str(err))
+        with chooser:
+            _chooser()
+        return
     _header(ctx)
     link.load(ctx, views.code_range(ctx))
     idx = _selection(ctx)
@@ -47,7 +54,7 @@ def render() -> None:
 def _context(model_id: str) -> Ctx:
     r = state.ref(model_id)
     model = state.model(r)
-    d = state.dataset(model.config.dataset)
+    d = yourdata.dataset(model.config.dataset)
     return Ctx(r, model, d, state.codes(r), d.y_test.numpy())
 
 
@@ -69,6 +76,25 @@ def _header(ctx: Ctx) -> None:
     nelbo = metrics.get("nelbo")
     cols[4].metric("−ELBO (nats)", f"{nelbo:.1f}" if nelbo is not None else "—",
                    help="Variational models only: the negative evidence lower bound per test sample.")
+    _take_home(ctx)
+
+
+def _take_home(ctx: Ctx) -> None:
+    """The model's file and a notebook that trains it again, side by side."""
+    left, right, _ = st.columns([1, 1, 2])
+    if ctx.pretrained:
+        path = state.cards()[ctx.ref.id].path
+        checkpoint, data = path.name, path.read_bytes
+    else:
+        m = ctx.model
+        checkpoint, data = f"{ctx.ref.name}.safetensors", lambda: io.to_bytes(m, m.metrics, m.history)
+    with left:
+        st.download_button("Download the model (.safetensors)", key="ex_download", icon=":material/download:",
+                           data=data, file_name=workspace.sanitize(checkpoint, ".safetensors") + ".safetensors",
+                           mime="application/octet-stream",
+                           help="The weights, config and metrics in one file: the sidebar's upload box loads it again.")
+    with right:
+        training.notebook_button(ctx.model, checkpoint, key="ex_notebook")
 
 
 # --- choosing a model ----------------------------------------------------------------------------------
@@ -76,11 +102,13 @@ def _header(ctx: Ctx) -> None:
 def _chooser() -> None:
     with st.expander("Choose a model: the pretrained zoo, your own training run, or an upload",
                      expanded=not state.ids()):
-        zoo, train, upload = st.tabs(["Pretrained zoo", "Train your own", "Upload"])
+        zoo, train, mine, upload = st.tabs(["Pretrained zoo", "Train your own", "Your data", "Upload a checkpoint"])
         with zoo:
             _zoo()
         with train:
             _train_form()
+        with mine:
+            yourdata.render()
         with upload:
             st.markdown("Use **Upload a checkpoint** in the sidebar: an aeviz `.safetensors` file (for example one "
                         "you downloaded after training here). A wrong or broken file gets one sentence and the "
@@ -120,10 +148,13 @@ def _on_zoo_pick() -> None:
 def _train_form() -> None:
     st.caption("The defaults (an MLP with a 2-D code, 10 epochs) train in well under a minute. Training runs in "
                "the background: keep exploring, and press Stop at any time to keep the weights so far.")
-    offline = [n for n, e in data.REGISTRY.items() if e.offline]
+    offline = [n for n, e in data.REGISTRY.items() if e.offline] + yourdata.names()
     c = st.columns(4)
-    dataset = c[0].selectbox("Dataset", offline, key="ex_t_data", help=data.REGISTRY[
-        st.session_state.get("ex_t_data", offline[0])].description)
+    if st.session_state.get("ex_t_data") not in offline:
+        st.session_state.pop("ex_t_data", None)
+    picked = st.session_state.get("ex_t_data", offline[0])
+    dataset = c[0].selectbox("Dataset", offline, key="ex_t_data", help=data.REGISTRY[picked].description
+                             if picked in data.REGISTRY else state.dataset(picked).description)
     objective = c[1].selectbox("Objective", config.OBJECTIVES, key="ex_t_obj")
     arch = c[2].selectbox("Architecture", config.ARCHS, key="ex_t_arch",
                           help="mlp for anything; conv for images; rnn reads rows or time steps as a sequence.")
@@ -207,8 +238,7 @@ def _map(ctx: Ctx, idx: int) -> None:
 
 
 def _map_note(ctx: Ctx, two_d: bool, background: str) -> None:
-    coloured = "coloured by its class (the model never saw the labels)" if ctx.data.label_names else \
-        "coloured by its position along the sheet"
+    coloured = _colour(ctx)
     if not two_d:
         state.explain(f"The {ctx.z.shape[1]}-dimensional codes are drawn in 2-D by a projection; nearby points "
                        "have similar codes. The decoded plane needs a 2-D latent. Click a point to select it.")
@@ -221,6 +251,19 @@ def _map_note(ctx: Ctx, two_d: bool, background: str) -> None:
                        "from a hole gives nonsense.", r"p(z) = \mathcal{N}(0, I)")
     else:
         state.explain(f"Each test sample sits at its code z = (z₁, z₂), {coloured}. Click a point to select it.")
+
+
+def _colour(ctx: Ctx) -> str:
+    """What the map's colour means, in a few words."""
+    if ctx.data.label_names:
+        return "coloured by its class (the model never saw the labels)"
+    pre = ctx.data.extras.get("preprocessing")
+    if not pre:
+        return "coloured by its position along the sheet"
+    if str((pre.get("split") or {}).get("how", "")).startswith("time"):
+        return "coloured by the step where its window starts"
+    title = (pre.get("label") or {}).get("title")
+    return f"coloured by its {title}" if title else "in one colour (the data have no labels)"
 
 
 def _views(ctx: Ctx, idx: int) -> None:

@@ -71,7 +71,7 @@ def _interpolation(ctx: Ctx, idx: int) -> None:
         st.plotly_chart(draw.signal_figure({f"t={t:.2f}": r for t, r in zip(np.linspace(0, 1, steps), x_hat)}),
                         key="ex_int_sig")
     else:
-        st.plotly_chart(draw.points_figure(ctx.data.x_test, {"decoded path": analysis.decode(ctx.model, path)}),
+        st.plotly_chart(draw.points_figure(ctx.data, {"decoded path": analysis.decode(ctx.model, path)}),
                         key="ex_int_pts")
     st.plotly_chart(_path_map(ctx, path, a, b, z_t), key="ex_int_map")
 
@@ -141,7 +141,7 @@ def _draw_many(ctx: Ctx, x: np.ndarray, caption: str) -> None:
         st.plotly_chart(draw.signal_figure({f"sample {i}": s for i, s in enumerate(x[:6])}, title=caption),
                         key="ex_samples_sig")
     else:
-        st.plotly_chart(draw.points_figure(ctx.data.x_test, {caption: x}), key="ex_samples_pts")
+        st.plotly_chart(draw.points_figure(ctx.data, {caption: x}), key="ex_samples_pts")
 
 
 def _elbo(ctx: Ctx, idx: int) -> None:

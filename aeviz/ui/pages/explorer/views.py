@@ -150,7 +150,7 @@ def render_traversal(ctx: Ctx, idx: int) -> None:
                                                         height=200, title=f"sweeping z{d + 1}"), key=f"ex_trav_{d}")
     else:
         series = {f"z{d + 1}": rows for d, rows in zip(dims, x_hat.reshape(len(dims), steps, -1))}
-        st.plotly_chart(draw.points_figure(ctx.data.x_test, series, height=420,
+        st.plotly_chart(draw.points_figure(ctx.data, series, height=420,
                                                     title="Each curve: the decoded points as one dimension sweeps"),
                         key="ex_trav_points")
 
@@ -190,6 +190,10 @@ def render_reconstructions(ctx: Ctx) -> None:
             for col, j in zip(cols, (row, row + 1)):
                 col.plotly_chart(draw.signal_figure({"x": x[j], "x̂": x_hat[j]}, height=200, title=captions[j]),
                                  key=f"ex_rec_sig_{j}")
+    elif ctx.kind == "table":
+        draw.table_pairs(ctx.data, x[:4], x_hat[:4], captions[:4], key="ex_rec_table")
+        st.plotly_chart(draw.feature_errors(ctx.data, ctx.data.x_test.numpy(), analysis.decode(ctx.model, ctx.z)),
+                        key="ex_rec_features")
     else:
         st.plotly_chart(_points_errors(ctx, err), key="ex_rec_points")
     st.plotly_chart(plots.histogram({"test samples": err}, title="Reconstruction error over the test set",
