@@ -14,6 +14,8 @@ from ..models import Autoencoder
 SCORES = {"mse": "reconstruction error (mean squared error per pixel)", "nelbo": "negative ELBO (nats)"}
 # Channels of the convolutional one-class models: the page trains what `aeviz bench anomaly` measured.
 CONV_HIDDEN = (16, 32)
+TABULAR_MODEL = {"latent_dim": 4, "hidden": (64, 32)}  # the breast-cancer autoencoder (page and bench alike)
+TABULAR_TRAIN = {"epochs": 200, "batch_size": 32, "lr": 1e-3}
 
 
 def one_class(normal, **train_kw) -> TrainConfig:

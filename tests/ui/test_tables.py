@@ -157,7 +157,7 @@ def test_compare_takes_two_table_models(models, give_model):
 
 def test_reduction_maps_the_sidebar_model_s_table(models, give_model):
     at = _on("reduction", give_model, models["wine"], red_data="wine")
-    table = at.session_state["red_table"]
+    table = at.dataframe[-1].value  # the page's table of maps
     assert list(table.index) == ["Autoencoder code", "PCA"] and "5-NN accuracy" in table.columns
     assert "the sidebar model model 0" in table.loc["Autoencoder code", "how"]  # its own 2-D code, not a new model
 
@@ -165,13 +165,13 @@ def test_reduction_maps_the_sidebar_model_s_table(models, give_model):
 def test_reduction_offers_a_user_s_data_and_judges_unlabelled_maps_by_trustworthiness(user_models, give_model):
     at = _on("reduction", give_model, user_models["user-series"], red_data="user:user-series")
     assert "your data user-series (16-D)" in at.radio(key="red_data").options
-    assert list(at.session_state["red_table"].columns[:1]) == ["trustworthiness"]
-    assert "5-NN accuracy" not in at.session_state["red_table"].columns
+    table = at.dataframe[-1].value
+    assert list(table.columns[:1]) == ["trustworthiness"] and "5-NN accuracy" not in table.columns
 
 
 def test_features_scores_a_labelled_table_and_says_why_not_without_classes(models, user_models, give_model):
     at = _on("features", give_model, models["wine"])
-    own = at.session_state["feat_own_table"]
+    own = at.dataframe[0].value  # the sidebar model on its own data comes first
     assert list(own["features"]) == ["raw values", "PCA", "autoencoder model 0"]
     assert own[["linear probe", "5-NN"]].to_numpy().min() > 0.3  # three cultivars: chance is 1/3
     at = _on("features", give_model, user_models["user-anomalies"])

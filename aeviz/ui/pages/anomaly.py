@@ -477,8 +477,6 @@ def _table_choices() -> dict[str, str | None]:
 
 
 def _tables_tab() -> None:
-    from aeviz.uses import tabular
-
     state.explain("A table where a label says which rows are anomalies. The autoencoder trains on normal rows only "
                    "and scores each test row by its reconstruction error; two baselines score the same rows: PCA's "
                    "reconstruction error with as many components as the code has numbers, and scikit-learn's "
@@ -489,8 +487,8 @@ def _tables_tab() -> None:
     label = st.radio("Data", list(choices), key="anomaly_table_data") if len(choices) > 1 else next(iter(choices))
     model_id = choices[label]
     if model_id is None:  # seeded, so the same for every student: trained once per server and shared
-        mc = aeviz.config_for(BUILT_IN, **tabular.TABULAR_MODEL)
-        tc = aeviz.TrainConfig(**tabular.TABULAR_TRAIN, eval_every=0)
+        mc = aeviz.config_for(BUILT_IN, **anomaly.TABULAR_MODEL)
+        tc = aeviz.TrainConfig(**anomaly.TABULAR_TRAIN, eval_every=0)
         r, seconds = state.quick_model(mc, tc, "the autoencoder of the 257 benign tumours")
         model_id = r.id
         st.caption(f"The autoencoder: {mc.label} {list(mc.hidden)}, {tc.epochs} epochs on the benign training "
@@ -501,14 +499,11 @@ def _tables_tab() -> None:
 @state.per_model(show_spinner="Scoring the test rows…", max_entries=8)
 def _table_scores(model) -> dict:
     """Scores of the autoencoder, PCA and an IsolationForest on the test rows, and their ROC curves."""
-    from sklearn.ensemble import IsolationForest
-
     data = state.dataset(model.config.dataset)
     x_train, x, is_anomaly = data.x_train.numpy(), data.x_test.numpy(), data.y_test.numpy() > 0
     k = model.config.latent_dim
-    forest = IsolationForest(random_state=0).fit(x_train)
     s = {"autoencoder": anomaly.scores(model, x), f"PCA, {k} components": anomaly.pca_scores(x_train, x, k),
-         "IsolationForest": -forest.score_samples(x)}  # lower score_samples: more abnormal
+         "IsolationForest": anomaly.iforest_scores(x_train, x)}
     names = data.label_names if len(data.label_names) == 2 else ("normal", "anomaly")
     return {"scores": s, "roc": {m: analysis.roc(v, is_anomaly) for m, v in s.items()}, "is_anomaly": is_anomaly,
             "names": names, "n_train": len(x_train), "dataset": model.config.dataset}
