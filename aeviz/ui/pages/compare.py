@@ -386,7 +386,8 @@ def _interpolation(keys: list[str], ds: str) -> None:
     data = ui.dataset(ds)
     ui.explain("Both images are encoded, the path between their codes is cut into equal steps, and every step "
                    "is decoded. A smooth morph means the space between the codes is filled with sensible images.",
-                   r"z_t = (1-t)\,z_a + t\,z_b \quad\text{or, spherical,}\quad z_t = \frac{\sin((1-t)\Omega)}{\sin\Omega}z_a + \frac{\sin(t\Omega)}{\sin\Omega}z_b")
+                   r"z_t = (1-t)\,z_a + t\,z_b \quad\text{or, spherical,}\quad "
+                   r"z_t = \frac{\sin((1-t)\Omega)}{\sin\Omega}z_a + \frac{\sin(t\Omega)}{\sin\Omega}z_b")
     a, b, c, d = st.columns(4)
     n = len(data.x_test) - 1
     a.number_input("First test image", 0, n, key=PAIR[0], on_change=_with_share(INTERP), disabled=ui.frozen())
@@ -477,7 +478,8 @@ def _metrics(keys: list[str], ds: str, state: compare.State) -> None:
                    + (f"Denoising PSNR scores each model's output for the same noisy images against the clean ones; "
                       f"the noisy images themselves score {baseline:.2f} dB." if baseline is not None else
                       "Raise the noise level to add a denoising row."),
-                   r"\mathrm{PSNR} = 10\log_{10}\frac{1}{\mathrm{MSE}}, \qquad -\mathrm{ELBO} = -\mathbb{E}_{q(z|x)}\log p(x|z) + \mathrm{KL}(q(z|x)\,\|\,\mathcal{N}(0,I))")
+                   r"\mathrm{PSNR} = 10\log_{10}\frac{1}{\mathrm{MSE}}, \qquad "
+                   r"-\mathrm{ELBO} = -\mathbb{E}_{q(z|x)}\log p(x|z) + \mathrm{KL}(q(z|x)\,\|\,\mathcal{N}(0,I))")
 
 
 def _styled(df: pd.DataFrame, rows: dict) -> pd.io.formats.style.Styler:
