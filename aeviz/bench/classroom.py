@@ -27,7 +27,7 @@ import threading
 import time
 from pathlib import Path
 
-from .browser import CHROMIUM, DECODED, IDLE, MAP, ROOT, free_port, slider_latencies
+from .browser import CHROMIUM, IDLE, MAP, PAD, ROOT, free_port, pad_latencies
 from .students import Student, class_session, percentile
 
 CHROMIUM_CLASS_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]
@@ -156,11 +156,11 @@ def _browser(url: str, join_after: float, until: float, out: dict) -> None:
             page.goto(url + "/", wait_until="domcontentloaded", timeout=60_000)
             page.wait_for_selector(MAP, timeout=60_000)
             page.wait_for_selector(IDLE, timeout=60_000)
-            page.wait_for_selector(DECODED, timeout=60_000)
+            page.wait_for_selector(PAD, timeout=60_000)
             out["first_screen_s"] = time.perf_counter() - t
             times = out.setdefault("presses", [])
             while time.monotonic() < until - 2 and len(times) < 200:
-                times += slider_latencies(page, 1)
+                times += pad_latencies(page, 1)[1]  # release to the committed code shown (the image is live)
                 time.sleep(0.5)
             browser.close()
     except Exception as err:  # reported, never fatal to the bench

@@ -13,7 +13,7 @@ import numpy as np
 import streamlit as st
 
 import aeviz
-from aeviz import io, jobs, plots
+from aeviz import io, jobs, plots, zoo
 from aeviz.config import ConfigError, ModelConfig, TrainConfig
 from aeviz.data import DatasetUnavailable
 from aeviz.models import Autoencoder
@@ -227,7 +227,7 @@ def notebook_button(model: Autoencoder, checkpoint: str, key: str) -> None:
 
     stem = workspace.sanitize(checkpoint, ".safetensors")
     st.download_button("Export as a notebook (.ipynb)", key=key, icon=":material/description:",
-                       data=lambda: export.notebook_bytes(model, checkpoint, stem), file_name=f"{stem}.ipynb",
+                       data=lambda: export.notebook_bytes(model, checkpoint, stem, zoo.ZOO), file_name=f"{stem}.ipynb",
                        mime="application/x-ipynb+json",
                        help="A short tutorial to take home: it loads the same data, builds the same config, trains "
                             "with the same seed, then draws the latent map and reconstructions (Jupyter or VS Code).")
