@@ -87,6 +87,10 @@ def latent_scatter(xy, labels, label_names=(), title: str = "", selected: int | 
                     x=xy[m, 0], y=xy[m, 1], mode="markers", name=str(name), customdata=idx[m],
                     marker=dict(size=5, color=PALETTE[k % 10], opacity=0.75),
                     hovertemplate=f"label {name}<br>index %{{customdata}}<extra></extra>"))
+    elif len(labels) and np.ptp(labels) == 0:  # no labels at all (a user's file without a label column): one colour
+        fig.add_trace(go.Scattergl(x=xy[:, 0], y=xy[:, 1], mode="markers", customdata=idx, name="samples",
+                                   marker=dict(size=5, color=PALETTE[0], opacity=0.75),
+                                   hovertemplate="index %{customdata}<extra></extra>"))
     else:  # continuous colour, e.g. the position along a swiss roll
         fig.add_trace(go.Scattergl(
             x=xy[:, 0], y=xy[:, 1], mode="markers", customdata=idx, name="samples",

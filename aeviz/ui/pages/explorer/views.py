@@ -54,7 +54,9 @@ def selected_panel(ctx: Ctx, idx: int) -> None:
 def _label(ctx: Ctx, idx: int) -> str:
     y = ctx.labels[idx]
     names = ctx.data.label_names
-    return f"class {names[int(y)]}" if names else f"colour value {float(y):.2f}"
+    if names:
+        return f"class {names[int(y)]}"
+    return "no label" if np.ptp(ctx.labels) == 0 else f"colour value {float(y):.2f}"
 
 
 def render_sliders(ctx: Ctx, idx: int) -> None:
