@@ -154,7 +154,7 @@ def _board_render(teacher, entries: int, server_pid: int) -> tuple[float, float,
         times.append(time.perf_counter() - t)
         cpu = cpu_seconds(server_pid) - before if first else cpu
         if first:
-            teacher.get_by_role("link", name="Explorer").click()
+            teacher.get_by_role("link", name="Explorer", exact=True).click()
             teacher.wait_for_selector(MAP, timeout=180_000)
     return times[0], cpu, times[1]
 
