@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import time
 
 import pytest
 
@@ -26,33 +25,16 @@ LABELS = """() => Array.from(document.querySelectorAll('.st-key-anomaly_probe_hi
 
 
 @pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    port = driver.free_port()
-    server = driver.start_server(port)
-    try:
-        with sync_playwright() as p:
-            chromium = p.chromium.launch(executable_path=driver.CHROMIUM, args=driver.CHROMIUM_ARGS)
-            yield chromium, f"http://127.0.0.1:{port}"
-            chromium.close()
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-
-
-def _open(browser, path: str, width: int, height: int, wait_for: str):
-    chromium, url = browser
-    page = chromium.new_page(viewport={"width": width, "height": height})
-    driver.goto_when_up(page, f"{url}/{path}", time.perf_counter() + 120)
-    page.wait_for_selector(wait_for, timeout=180_000)
-    page.wait_for_selector(driver.IDLE, timeout=180_000)
-    return page
+def open_at(chromium, app_url, open_page):
+    """open_at(path, width, height, wait_for) -> a new page of that size on the app's /path, once wait_for is there
+    and the app is idle."""
+    return lambda path, width, height, wait_for: open_page(chromium, f"{app_url}/{path}", wait_for, width=width,
+                                                           height=height).page
 
 
 @pytest.mark.parametrize("path", ["imputation", "compare", "anomaly"])
-def test_every_equation_fits_its_column_on_a_laptop(browser, path):
-    page = _open(browser, path, 1280, 900, ".katex-display")
+def test_every_equation_fits_its_column_on_a_laptop(open_at, path):
+    page = open_at(path, 1280, 900, ".katex-display")
     try:
         cut = [(text, px) for text, px in page.evaluate(OVERFLOW) if px > 4]
         assert not cut, f"equations cut off at the right edge: {cut}"
@@ -61,9 +43,9 @@ def test_every_equation_fits_its_column_on_a_laptop(browser, path):
 
 
 @pytest.mark.parametrize("path", ["augmentation", "imputation"])
-def test_every_image_fits_its_column_on_a_laptop(browser, path):
+def test_every_image_fits_its_column_on_a_laptop(open_at, path):
     """The augmentation grid was drawn 700 px wide in a 560 px column: its right end was cut off."""
-    page = _open(browser, path, 1280, 900, "[data-testid=stImage] img")
+    page = open_at(path, 1280, 900, "[data-testid=stImage] img")
     try:
         images = page.evaluate(IMAGES)
         assert len(images) >= 3
@@ -80,8 +62,8 @@ def _overlap(a, b) -> bool:
 @pytest.mark.skip(reason="After the merges of this session the Failure-modes histogram's labels are not found in "
                          "Chromium (AppTest still renders the chart): to be looked at.")
 @pytest.mark.parametrize("width,height", [(1280, 900), (1920, 1080)])
-def test_far_away_input_labels_do_not_overlap(browser, width, height):
-    page = _open(browser, "anomaly", width, height, "[role=tab]")
+def test_far_away_input_labels_do_not_overlap(open_at, width, height):
+    page = open_at("anomaly", width, height, "[role=tab]")
     try:
         page.get_by_role("tab", name="Failure modes").click()
         page.wait_for_selector(".st-key-anomaly_probe_hist g.annotation", timeout=180_000)
