@@ -23,7 +23,8 @@ def _open_page(chromium, url: str, *ready: str, width: int = 1500, height: int =
     page = chromium.new_page(viewport={"width": width, "height": height})
     sent: list = []
     errors: list[str] = []
-    page.on("websocket", lambda ws: ws.on("framesent", sent.append))
+    # (Playwright takes Python functions as handlers, not builtins such as sent.append)
+    page.on("websocket", lambda ws: ws.on("framesent", lambda payload: sent.append(payload)))
     page.on("pageerror", lambda e: errors.append(str(e)))
     driver.goto_when_up(page, url, time.perf_counter() + 120)
     for selector in (*ready, driver.IDLE):
