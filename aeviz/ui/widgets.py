@@ -35,6 +35,21 @@ def slider_grid(lo: float, hi: float, steps: int = 100) -> tuple[float, float, f
     return lo, hi, step, f"%.{max(2, places)}f"
 
 
+def png(img: np.ndarray) -> bytes:
+    """A uint8 (or [0,1] float) grayscale image as PNG bytes: cache these, and st.image only hashes them on every rerun
+    instead of encoding the picture again."""
+    import io
+
+    from PIL import Image
+
+    a = np.asarray(img)
+    if a.dtype != np.uint8:
+        a = (np.clip(a, 0.0, 1.0) * 255).round().astype(np.uint8)
+    out = io.BytesIO()
+    Image.fromarray(a).save(out, format="PNG")
+    return out.getvalue()
+
+
 def draw_digit(key: str, side: int = SIDE) -> np.ndarray | None:
     """A drawing canvas (white pen on black, as MNIST); the digit as a (28, 28) array in [0,1], or None if blank."""
     from streamlit_drawable_canvas import st_canvas  # registers its component: only inside a running page
