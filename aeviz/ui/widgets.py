@@ -50,6 +50,13 @@ def png(img: np.ndarray) -> bytes:
     return out.getvalue()
 
 
+@st.cache_data(max_entries=2048, show_spinner=False)
+def mosaic_png(images: np.ndarray, ncols: int, zoom: int) -> bytes:
+    """Images tiled in rows of ncols and scaled up `zoom` times with sharp pixels, as PNG bytes; cached by content
+    for every session, so a rerun that shows the same pictures neither tiles nor encodes them again."""
+    return png(plots.upscale(plots.tile(images, ncols), zoom))
+
+
 def draw_digit(key: str, side: int = SIDE) -> np.ndarray | None:
     """A drawing canvas (white pen on black, as MNIST); the digit as a (28, 28) array in [0,1], or None if blank."""
     from streamlit_drawable_canvas import st_canvas  # registers its component: only inside a running page
