@@ -2,10 +2,15 @@
 
 A student does what /work/shared/notes/streamlit-protocol.md says the browser does: GET /_stcore/health (through
 a proxy this also picks the replica and sets its affinity cookie), open /_stcore/stream with the subprotocol
-"streamlit" and the server's own Origin, rerun the default page, then every 0.5-2 s move a latent slider (ids,
-ranges and fragment from the deltas; a fragment rerun carrying every slider's state) and sometimes switch page
-(the target's hash from the navigation message). It keeps the browser's message cache (ref_hash, expired after
-maxCachedMessageAge runs) and fetches each new /media/ image, as the browser must before it can draw it.
+"streamlit" and the server's own Origin, rerun the default page (the Explorer), then every 0.5-2 s one action:
+- "release": let go of the latent pad (the Explorer's in-browser decoder drew the drag itself; the browser tells the
+  server the released code once): a fragment rerun carrying the pad component's state {"z": [...]};
+- "map click": click a point of the latent map (a full rerun carrying the chart's selection);
+- "model": pick another model in the sidebar's model box; "page": switch between the Explorer and Compare;
+- "preset": on Compare, pick another preset.
+Ids, ranges, options and fragments come from the deltas. It keeps the browser's message cache (ref_hash, expired
+after maxCachedMessageAge runs) and fetches each new /media/ image, as the browser must before it can draw it.
+(Pages with server-side latent sliders, e.g. for a model the browser cannot run, still get "slider" moves.)
 
 Latency of an action: from sending rerun_script to the end of the run it started (its script_finished, matched
 by run id) and the end of that run's image fetches. The protocol notes' three traps: a fragment run that
@@ -21,8 +26,9 @@ gives a fragment and an interval, and the student sends fragment reruns with is_
 (action kind "poll") until a full run no longer registers the fragment. On the Compare page a student sometimes
 switches the preset (the selectbox's string_value, kind "preset").
 
-Simplifications, on purpose: a change sends the states of the sliders only (other widgets keep their defaults);
-polls are sent between actions, never beside one: only one request is in flight per student; no map clicks.
+Simplifications, on purpose: a change sends the state of the widget it changes (and of server-side sliders) only;
+other widgets keep their defaults; polls are sent between actions, never beside one: one request in flight per
+student.
 Imports Streamlit's protobuf modules (the protocol), never its runtime.
 """
 from __future__ import annotations
