@@ -103,10 +103,15 @@ def latent_scatter(xy, labels, label_names=(), title: str = "", selected: int | 
     return _layout(fig, title, height)
 
 
+def marker(xy, name: str, color: str = "black", symbol: str = "x") -> dict:
+    """The trace that marks one point on a 2-D map, as a dict (it can join a cached figure dict)."""
+    return dict(type="scatter", x=[float(xy[0])], y=[float(xy[1])], mode="markers", name=name, hoverinfo="name",
+                marker=dict(size=14, color=color, symbol=symbol, line=dict(width=2)))
+
+
 def add_marker(fig: go.Figure, xy, name: str, color: str = "black", symbol: str = "x") -> go.Figure:
     """Mark one point on a 2-D map."""
-    fig.add_trace(go.Scatter(x=[xy[0]], y=[xy[1]], mode="markers", name=name, hoverinfo="name",
-                             marker=dict(size=14, color=color, symbol=symbol, line=dict(width=2))))
+    fig.add_trace(marker(xy, name, color, symbol))
     return fig
 
 

@@ -121,21 +121,31 @@ def _zoo() -> None:
         st.info("The pretrained zoo is empty on this server: train a model in the next tab.")
         return
     rows = sorted(cards.values(), key=lambda c: (config.OBJECTIVES.index(c.config.objective), c.name))
-    table = {"variant": [c.config.objective for c in rows], "model": [c.name for c in rows],
-             "architecture": [c.config.arch for c in rows], "latent": [c.config.latent_dim for c in rows],
-             "dataset": [c.config.dataset for c in rows], "parameters": [c.metrics.get("params") for c in rows],
-             "test MSE": [c.metrics.get("test_mse") for c in rows], "MSE ÷ PCA's": [c.metrics.get("mse_ratio") for c in rows],
-             "−ELBO": [c.metrics.get("nelbo") for c in rows], "epochs": [c.metrics.get("epochs") for c in rows],
-             "train s": [c.metrics.get("train_seconds") for c in rows]}
     st.caption("Grouped by variant. Click a row to explore that model. 'MSE ÷ PCA's' compares the test error with "
                "PCA using as many components as the latent size: below 1 means the network beats the linear baseline.")
     number = st.column_config.NumberColumn
-    st.dataframe(table, hide_index=True, on_select=_on_zoo_pick, selection_mode="single-row", key="ex_zoo",
-                 height=35 * (len(rows) + 1) + 3,
+    st.dataframe(_zoo_table(tuple(c.name for c in rows)), hide_index=True, on_select=_on_zoo_pick,
+                 selection_mode="single-row", key="ex_zoo", height=35 * (len(rows) + 1) + 3,
                  column_config={"parameters": number(format="localized"), "test MSE": number(format="%.4f"),
                                 "MSE ÷ PCA's": number(format="%.2f"), "−ELBO": number(format="%.1f"),
                                 "train s": number(format="%.1f")})
     st.session_state["ex_zoo_names"] = [c.name for c in rows]
+
+
+@st.cache_resource(max_entries=4)
+def _zoo_table(names: tuple[str, ...]):
+    """The zoo's cards as one Arrow table, built once per server (st.dataframe then only serialises it)."""
+    import pyarrow as pa
+
+    cards = state.cards()
+    rows = [cards[n] for n in names]
+    return pa.table({
+        "variant": [c.config.objective for c in rows], "model": [c.name for c in rows],
+        "architecture": [c.config.arch for c in rows], "latent": [c.config.latent_dim for c in rows],
+        "dataset": [c.config.dataset for c in rows], "parameters": [c.metrics.get("params") for c in rows],
+        "test MSE": [c.metrics.get("test_mse") for c in rows], "MSE ÷ PCA's": [c.metrics.get("mse_ratio") for c in rows],
+        "−ELBO": [c.metrics.get("nelbo") for c in rows], "epochs": [c.metrics.get("epochs") for c in rows],
+        "train s": [c.metrics.get("train_seconds") for c in rows]})
 
 
 def _on_zoo_pick() -> None:

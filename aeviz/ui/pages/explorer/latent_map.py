@@ -127,23 +127,37 @@ def _poll_projection(k: tuple, method: str, n: int) -> None:
 # --- the map figure -------------------------------------------------------------------------------------
 
 def figure(ctx: Ctx, xy: np.ndarray, axis_titles, selected: int | None, background: str, height: int = 640):
-    """The latent scatter with, for 2-D latents, the decoded plane or the prior's contours beneath it."""
-    fig = plots.latent_scatter(xy, ctx.labels, ctx.data.label_names, selected=selected, axis_titles=axis_titles,
-                               height=height)
-    if ctx.z.shape[1] == 2:  # the span fixes the axes (the latent pad beside the map uses the same ones)
-        lo, hi = span(ctx.z, ctx.is_vae)
-        if background == "decoded" and ctx.kind == "image":
-            grid = decoded_plane(ctx.ref, tuple(map(float, lo)), tuple(map(float, hi)), PLANE_N)
-            plots.add_image_layer(fig, grid, lo, hi)
+    """The latent scatter with, for 2-D latents, the decoded plane or the prior's contours beneath it.
+
+    Everything but the selected point's marker is built once per model and view (plotly's figure building and the
+    plane's PNG cost tens of ms per run; with a class, every click and page switch paid it) and comes back as a
+    dict; the marker is added to a copy of its trace list."""
+    lo, hi = span(ctx.z, ctx.is_vae) if ctx.z.shape[1] == 2 else (None, None)
+    background = background if ctx.z.shape[1] == 2 and (background != "decoded" or ctx.kind == "image") else "none"
+    spec = _map_spec(ctx.ref, np.asarray(xy), np.asarray(ctx.labels), tuple(ctx.data.label_names or ()),
+                     tuple(axis_titles), background, None if lo is None else (tuple(map(float, lo)), tuple(map(float, hi))),
+                     height)
+    if selected is not None:
+        spec = {**spec, "data": [*spec["data"], plots.marker(xy[selected], f"selected #{selected}")]}
+    return plots.checked(spec)
+
+
+@state.per_model(max_entries=64)
+def _map_spec(model: Autoencoder, xy: np.ndarray, labels: np.ndarray, label_names: tuple, axis_titles: tuple,
+              background: str, box: tuple | None, height: int) -> dict:
+    fig = plots.latent_scatter(xy, labels, label_names, axis_titles=axis_titles, height=height)
+    if box is not None:  # the span fixes the axes (the latent pad beside the map uses the same ones)
+        lo, hi = box
+        if background == "decoded":
+            plots.add_image_layer(fig, decoded_plane(model, lo, hi, PLANE_N), lo, hi)
         elif background == "prior":
             plots.add_prior_contours(fig, lo, hi)
         fig.update_xaxes(range=[lo[0], hi[0]], constrain="domain")
         fig.update_yaxes(range=[lo[1], hi[1]], scaleanchor="x", scaleratio=1, constrain="domain")
     fig.update_layout(dragmode="pan", clickmode="event+select", legend=dict(orientation="h", y=1.02, yanchor="bottom"))
-    return fig
+    return fig.to_dict()
 
 
-@state.per_model(max_entries=32)
 def decoded_plane(model: Autoencoder, lo: tuple, hi: tuple, n: int) -> np.ndarray:
     """The images decoded on an n x n grid over [lo, hi], tiled edge to edge (top row = highest z2)."""
     x_hat = analysis.decode(model, analysis.latent_grid(tuple(lo), tuple(hi), n))

@@ -181,12 +181,16 @@ def render_reconstructions(ctx: Ctx) -> None:
                         disabled=ctx.kind == "points", help="Points are all drawn at once, coloured by their error.")
     order = {"worst first": np.argsort(-err), "best first": np.argsort(err)}.get(order_by, np.arange(len(err)))[:24]
     x = ctx.data.x_test.numpy()[order]
-    x_hat = analysis.decode(ctx.model, ctx.z[order])
     captions = [f"#{i} · MSE {err[i]:.4f}" for i in order]
     if ctx.kind == "image":
-        pairs = [draw.mosaic(np.stack([a, b]), 2, size=56) for a, b in zip(x, x_hat)]
-        st.image(pairs, caption=captions, width=120)
-    elif ctx.kind == "signal":
+        st.image(_pairs(ctx.ref, x, ctx.z[order]), caption=captions, width=120)
+    else:
+        _other_pairs(ctx, x, analysis.decode(ctx.model, ctx.z[order]), captions, err)
+    st.plotly_chart(plots.checked(_error_histogram(ctx.ref, err)), key="ex_rec_hist")
+
+
+def _other_pairs(ctx: Ctx, x: np.ndarray, x_hat: np.ndarray, captions: list[str], err: np.ndarray) -> None:
+    if ctx.kind == "signal":
         for row in range(0, 6, 2):
             cols = st.columns(2)
             for col, j in zip(cols, (row, row + 1)):
@@ -198,8 +202,18 @@ def render_reconstructions(ctx: Ctx) -> None:
                         key="ex_rec_features")
     else:
         st.plotly_chart(_points_errors(ctx, err), key="ex_rec_points")
-    st.plotly_chart(plots.histogram({"test samples": err}, title="Reconstruction error over the test set",
-                                    x_title="MSE per sample"), key="ex_rec_hist")
+
+
+@state.per_model(max_entries=128)
+def _pairs(model, x: np.ndarray, z: np.ndarray) -> list[bytes]:
+    """Each sample beside its reconstruction, as PNGs (cached: a rerun does not decode or encode them again)."""
+    return [widgets.png(draw.mosaic(np.stack([a, b]), 2, size=56)) for a, b in zip(x, analysis.decode(model, z))]
+
+
+@state.per_model
+def _error_histogram(model, err: np.ndarray) -> dict:
+    return plots.histogram({"test samples": err}, title="Reconstruction error over the test set",
+                           x_title="MSE per sample").to_dict()
 
 
 def _points_errors(ctx: Ctx, err: np.ndarray) -> go.Figure:
