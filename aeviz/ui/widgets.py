@@ -36,8 +36,9 @@ def slider_grid(lo: float, hi: float, steps: int = 100) -> tuple[float, float, f
 
 
 def png(img: np.ndarray) -> bytes:
-    """A uint8 (or [0,1] float) grayscale image as PNG bytes: cache these, and st.image only hashes them on every rerun
-    instead of encoding the picture again."""
+    """A uint8 (or [0,1] float) grayscale image as PNG bytes: cache these, and st.image(..., output_format="PNG") only
+    hashes them on every rerun instead of encoding the picture again (left to "auto", it re-encodes them as JPEG,
+    which also blurs the sharp pixels of a digit)."""
     import io
 
     from PIL import Image

@@ -292,7 +292,7 @@ def _reconstructions(keys: list[str], ds: str, state: compare.State) -> None:
     slots = st.columns(2 + compare.MAX_MODELS)  # the same column width for 2 or 4 models
     for col, (title, images) in zip(slots, columns.items()):
         col.markdown(f"**{title}**")
-        col.image(_big(images, 1), clamp=True)
+        col.image(_big(images, 1), output_format="PNG")
 
 
 def _with_share(fragment: str, then=None):
@@ -377,7 +377,7 @@ def _maps(keys: list[str], ds: str) -> None:
         st.caption(f"Test image #{idx[0]} is highlighted in every map." if len(idx) == 1 else
                    f"{len(idx)} test images highlighted in every map" + (" (the first 16 below)." if len(idx) > 16 else "."))
         if _drawable(data) and len(idx):
-            st.image(_big(data.x_test[idx[:16]].numpy(), 16), clamp=True)
+            st.image(_big(data.x_test[idx[:16]].numpy(), 16), output_format="PNG")
     _save(_state())
 
 
@@ -444,10 +444,10 @@ def _same_code(keys: list[str], ds: str) -> None:
                    f"{', '.join(titles)}; it starts at {titles[0]}'s code of test image #0 ({where}).")
 
 
-def _row(title: str, image: np.ndarray) -> None:
+def _row(title: str, image: bytes) -> None:
     left, right = st.columns([1, 6], vertical_alignment="center")
     left.markdown(f"**{title}**")
-    right.image(image, clamp=True)
+    right.image(image, output_format="PNG")
 
 
 def _prior_samples(keys: list[str], ds: str, seed: int) -> None:

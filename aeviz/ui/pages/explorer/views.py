@@ -183,7 +183,7 @@ def render_reconstructions(ctx: Ctx) -> None:
     x = ctx.data.x_test.numpy()[order]
     captions = [f"#{i} · MSE {err[i]:.4f}" for i in order]
     if ctx.kind == "image":
-        st.image(_pairs(ctx.ref, x, ctx.z[order]), caption=captions, width=120)
+        st.image(_pairs(ctx.ref, x, ctx.z[order]), caption=captions, width=120, output_format="PNG")
     else:
         _other_pairs(ctx, x, analysis.decode(ctx.model, ctx.z[order]), captions, err)
     st.plotly_chart(plots.checked(_error_histogram(ctx.ref, err)), key="ex_rec_hist")
