@@ -277,9 +277,14 @@ def _hashable(value):
     return value
 
 
+def codes(r: str | ModelRef) -> np.ndarray:
+    """Test-set codes of a model: from its zoo file when it holds them, else computed once (per_model)."""
+    z = views(r).get("codes")
+    return z if z is not None else _codes(r)
+
+
 @per_model
-def codes(m: Autoencoder) -> np.ndarray:
-    """Test-set codes of a model."""
+def _codes(m: Autoencoder) -> np.ndarray:
     return analysis.embed(m, dataset(m.config.dataset).x_test)
 
 
