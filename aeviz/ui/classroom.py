@@ -283,7 +283,7 @@ def dataset_sentence(shared: RoomDataset) -> str:
     classes = f", {m['classes']} classes" if m.get("classes") else ""
     source = f" from the file {m['file']}" if m.get("file") else ""
     return (f"{m.get('rows', 0):,} samples{source}, each {m.get('each', '?')}{classes}; everyone trains on the same "
-            f"{m.get('train', 0):,} and every entry is measured on the same {m.get('test', 0):,} test samples.")
+            f"{m.get('train', 0):,} samples and every entry is measured on the same {m.get('test', 0):,} test samples.")
 
 
 def share_dataset(ds: Dataset, title: str) -> tuple[str, str]:

@@ -132,6 +132,9 @@ def test_the_teacher_shares_and_a_student_trains_on_it_for_the_board(room):
     assert row["test MSE ↓"] == pytest.approx(entry.meta["card"]["test_mse"])
     chart = next(c for c in ana.get("plotly_chart") if c.proto.id.endswith("board_maps"))
     assert [a["text"] for a in json.loads(chart.proto.spec)["layout"]["annotations"]] == ["<b>Ana</b><br>ana on parts"]
+    assert [i.value for i in ana.info] == [f"The samples of {classroom.plain('class: lab parts')} are not images, so "
+                                           "the picture rows are left out."]
+    assert any(c.value.startswith("The same 12 test samples in every map") for c in ana.caption)  # its test split
     assert not ana.exception and not ana.warning
 
     board = seated(code, "Teacher", secret, board=True)  # the teacher's board: the same entry, and the power to remove

@@ -93,7 +93,7 @@ def render() -> None:
     _table(s, shown)
     _open_in_compare(s, shown)
     _maps(s, shown)
-    _pictures(s, shown)
+    _pictures(s, shown, shared)
     _manage(s, entries, mine)
 
 
@@ -227,7 +227,7 @@ def _filtered(entries, shared) -> list:
         datasets.insert(0, shared.name)
     if st.session_state.get("board_data") not in datasets:
         st.session_state.pop("board_data", None)
-    c = st.columns([1.4, 2, 2, 2, 2])
+    c = st.columns([2, 2, 2, 2, 2])  # the data's name can be "class: <a title of 40 characters>"
     ds = c[0].selectbox("Data", datasets, key="board_data", format_func=lambda d: classroom.data_label(d, shared),
                         help="Entries are compared on the same test images, so one dataset at a time.")
     here = [e for e in entries if metas[e.id].get("dataset", "?") == ds]
@@ -320,7 +320,7 @@ def _maps(s: classroom.Seat, entries) -> None:
         maps.append((f"<b>{html.escape(e.author)}</b>{hidden}<br>{html.escape(e.name + suffix)}", f.xy, f.labels))
     fig = _maps_figure(tuple((e.sha256, t) for (e, _), (t, _, _) in zip(drawn, maps)), maps, data.label_names)
     st.plotly_chart(fig, key="board_maps", config={"displaylogo": False, "displayModeBar": False})
-    state.explain(f"The same {board.MAP_POINTS} test images in every map, each at its code (2-D codes as they are, "
+    state.explain(f"The same {len(board.map_points(data))} test samples in every map, each at its code (2-D codes as they are, "
                   "longer codes by PCA), on the same axes: a VAE's KL term pulls its cloud towards the origin, a larger "
                   "β pulls harder.")
 
@@ -330,13 +330,14 @@ def _data(s: classroom.Seat, entries):
     return state.dataset(entries[0].meta.get("dataset") or classroom.entry_model(s.code, entries[0]).config.dataset)
 
 
-def _pictures(s: classroom.Seat, entries) -> None:
+def _pictures(s: classroom.Seat, entries, shared) -> None:
     try:
         data = _data(s, entries)
     except DatasetUnavailable:
         return  # _maps said so
     if not _images_of(data):
-        st.info(f"The {data.name} samples are not images, so the picture rows are left out.")
+        st.info(f"The samples of {classroom.plain(classroom.data_label(data.name, shared))} are not images, so the "
+                "picture rows are left out.")
         return
     drawn = _figures_of(s, entries)
     vaes = any(f.samples is not None for _, f in drawn)

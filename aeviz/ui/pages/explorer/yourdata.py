@@ -337,7 +337,7 @@ def _share(ds: Dataset) -> None:
                       "compares their entries on its test samples.")
         st.caption(f"The split and scaled arrays are shared, not your file: at most "
                    f"{_mb(classroom.store().limits.bytes_per_dataset)}. Only you, with the room's teacher "
-                   "secret, can replace or remove it (on the Class board).")
+                   "secret, can replace it (share another) or remove it (on the Class board).")
         out = st.session_state.pop("ex_data_share_out", None)
         if out:
             (st.success if out[0] == "success" else st.error)(out[1])
