@@ -12,7 +12,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from aeviz import io as aeviz_io
-from aeviz import userdata
+from aeviz import userdata, workspace
 from aeviz.bench.datafiles import table_csv
 from aeviz.ui import classroom
 from aeviz.ui.classroom import Seat
@@ -100,6 +100,11 @@ def test_the_teacher_shares_and_a_student_trains_on_it_for_the_board(room):
     ana = seated(code, "Ana")
     assert not [b for b in ana.button if b.key == "ex_data_share_btn"]  # students cannot share
     assert any(t.startswith(":material/school: **class: lab parts** · the dataset shared with room") for t in texts(ana))
+    ana.button(key="ex_data_use_class").click().run()  # the class dataset in Your data: a look, a default training
+    assert "The class dataset **lab parts**" in texts(ana)
+    assert "**The teacher's file 'parts.csv': 4 numeric columns; label column 'kind': 3 classes; 48 train / 12 test.**" \
+        in texts(ana)
+    assert {m.label: m.value for m in ana.metric}["test samples"] == "12"
     picker = ana.selectbox(key="ex_t_data")
     assert picker.value == shared.name and picker.options[0] == "class: lab parts"  # first, under its class name
     ana.number_input(key="ex_t_epochs").set_value(1)
@@ -110,6 +115,8 @@ def test_the_teacher_shares_and_a_student_trains_on_it_for_the_board(room):
     model_id = ana.session_state["model"]
     model = ana.session_state["mine"][model_id][1]
     assert model.config.dataset == shared.name
+    kept = workspace.list_entries(ana.session_state["token"], "dataset")  # kept with her models: it outlives the room
+    assert [e.name for e in kept] == [shared.name.removeprefix("user:")]
     header = next(m.value for m in ana.markdown if m.value.startswith("#### `"))
     assert f"nets, {classroom.plain('class: lab parts')} data ·" in header  # the title is text, never markup
 

@@ -185,6 +185,8 @@ def _train_form() -> None:
     except (aeviz.ConfigError, aeviz.DatasetUnavailable) as err:
         st.error(str(err))
         return
+    if dataset in room and st.session_state.get("ex_train::start"):  # pressed on this run
+        yourdata.register(state.dataset(dataset))  # kept with the student's models: it outlives the room
     training.train_with_progress(mc, tc, key="ex_train", name=f"{objective}-{arch}-z{latent}-{dataset}")
 
 

@@ -223,7 +223,10 @@ def _labels(file: tuple[str, bytes, str], columns: list[str], c, k, opts: dict, 
 # --- what came out ------------------------------------------------------------------------------------------
 
 def _preview(ds: Dataset) -> None:
-    st.markdown(f"**{ds.description}**")
+    about = ds.description
+    if st.session_state.get(CLASS):  # read from the teacher's file, not from yours
+        about = "The teacher's " + about.removeprefix("Your ") if about.startswith("Your ") else about
+    st.markdown(f"**{about}**")
     m = st.columns(4)
     m[0].metric("training samples", f"{len(ds.x_train):,}")
     m[1].metric("test samples", f"{len(ds.x_test):,}")
