@@ -277,13 +277,27 @@ def dataset_info(ds: Dataset) -> dict:
             "file": str(source.get("file") or "")[:100]}
 
 
+def _count(meta: dict, key: str) -> int:
+    """A count from a shared dataset's metadata (0 when another tool wrote something else there)."""
+    value = meta.get(key)
+    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0
+
+
+def dataset_headline(shared: RoomDataset) -> str:
+    """The class dataset in a line of markdown: its title, samples, shape and classes."""
+    m, classes = shared.meta, _count(shared.meta, "classes")
+    return (f"**Class dataset: {plain(shared.title)}** · {_count(m, 'rows'):,} samples · each "
+            f"{plain(m.get('each', '?'))}" + (f" · {classes} classes" if classes else ""))
+
+
 def dataset_sentence(shared: RoomDataset) -> str:
-    """One sentence about the class dataset, for everyone in the room."""
-    m = shared.meta
-    classes = f", {m['classes']} classes" if m.get("classes") else ""
-    source = f" from the file {m['file']}" if m.get("file") else ""
-    return (f"{m.get('rows', 0):,} samples{source}, each {m.get('each', '?')}{classes}; everyone trains on the same "
-            f"{m.get('train', 0):,} samples and every entry is measured on the same {m.get('test', 0):,} test samples.")
+    """One sentence about the class dataset, for everyone in the room (markdown: the file's name is text)."""
+    m, classes = shared.meta, _count(shared.meta, "classes")
+    source = f" from the file {plain(m['file'])}" if m.get("file") else ""
+    return (f"{_count(m, 'rows'):,} samples{source}, each {plain(m.get('each', '?'))}"
+            + (f", {classes} classes" if classes else "")
+            + f"; everyone trains on the same {_count(m, 'train'):,} samples and every entry is measured on the same "
+              f"{_count(m, 'test'):,} test samples.")
 
 
 def share_dataset(ds: Dataset, title: str) -> tuple[str, str]:
@@ -298,8 +312,9 @@ def share_dataset(ds: Dataset, title: str) -> tuple[str, str]:
         userdata.register_user_dataset(ds.name, ds, persist=True)  # the teacher's own trainings find it too
     except (PermissionError, NotFound, LimitError, ValueError, StoreError, OSError) as err:
         return "error", str(err)  # DataError is a ValueError
-    return "success", (f"Room {s.code} has the dataset “{shared.title}” now: every student finds it as "
-                       f"“{CLASS_DATA}{shared.title}” where data are chosen, and the board compares their entries on "
+    title = plain(shared.title)
+    return "success", (f"Room {s.code} has the dataset “{title}” now: every student finds it as "
+                       f"“{CLASS_DATA}{title}” where data are chosen, and the board compares their entries on "
                        f"its test samples.")
 
 

@@ -176,3 +176,19 @@ def test_a_dataset_over_the_limit_is_refused_with_its_sentence(room, monkeypatch
         f"This dataset is {size / 1e3:.0f} kB as stored, over the limit of 1 kB for a class dataset; read fewer rows "
         f"or smaller images, then share it again."]
     assert small.room_dataset(r.code) is None
+
+
+def test_the_board_shows_titles_and_file_names_as_text_and_survives_odd_metadata(room):
+    code, secret = room
+    ds = userdata.read_data(table_csv(), name="odd", file_name="odd.csv", label_column="kind")
+    meta = {**classroom.dataset_info(ds), "file": "[click](http://example.com).csv", "rows": "lots"}
+    classroom.store().share_dataset(code, secret, ds.name, "<b>Lab</b> *parts*", meta, userdata.dataset_bytes(ds))
+    ana = seated(code, "Ana", board=True)
+    assert not ana.exception
+    shown = texts(ana)
+    assert ":material/dataset: **Class dataset: &lt;b\\>Lab&lt;/b\\> \\*parts\\*** · 0 samples · each 4 features · " \
+           "3 classes" in shown
+    sentence = next(t for t in shown if "from the file" in t)
+    assert sentence.startswith(f"0 samples from the file {classroom.plain('[click](http://example.com).csv')}, each 4 "
+                               "features")
+    assert "\\[click\\]\\(http\\:" in sentence  # no link: escaped as text

@@ -107,12 +107,9 @@ def _class_dataset(s: classroom.Seat, shared) -> None:
             st.caption(":material/dataset: No class dataset: share one of yours from Explorer → Your data, and "
                        "every student can train on it.")
         return
-    m = shared.meta
     with st.container(border=True, key="board_class_data"):
         a, b = st.columns([5, 1], vertical_alignment="center")
-        a.markdown(f":material/dataset: **Class dataset: {classroom.plain(shared.title)}** · "
-                   f"{m.get('rows', 0):,} samples · each {m.get('each', '?')}"
-                   + (f" · {m['classes']} classes" if m.get("classes") else ""))
+        a.markdown(f":material/dataset: {classroom.dataset_headline(shared)}")
         a.caption(classroom.dataset_sentence(shared) + " Train on it in Explorer → Train your own (or Your data), "
                   "then submit the model here.")
         if s.teacher:
