@@ -144,6 +144,12 @@ def test_the_teacher_shares_and_a_student_trains_on_it_for_the_board(room):
     assert any(c.value.startswith("The same 12 test samples in every map") for c in ana.caption)  # its test split
     assert not ana.exception and not ana.warning
 
+    forget_everywhere(shared.name)  # a classmate on another replica opens the board first: it finds the data too
+    ben = seated(code, "Ben", board=True)
+    assert not ben.exception and not ben.warning, [w.value for w in ben.warning]
+    assert any(c.proto.id.endswith("board_maps") for c in ben.get("plotly_chart"))
+    assert (userdata.data_dir() / f"{shared.name.removeprefix('user:')}.safetensors").is_file()  # read from the room
+
     board = seated(code, "Teacher", secret, board=True)  # the teacher's board: the same entry, and the power to remove
     assert [r["model"] for r in board.dataframe[0].value.to_dict("records")] == ["ana on parts"]
     board.button(key="board_unshare").click().run()
