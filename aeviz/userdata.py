@@ -972,6 +972,41 @@ def dataset_from_bytes(raw: bytes, name: str) -> Dataset:
         raise DataError(f"The stored dataset '{name}' is unreadable; read the file again.") from err
 
 
+def check_dataset(dataset: Dataset) -> Dataset:
+    """A dataset that came back from bytes (a class's shared dataset, say) held to what a read file must be: the
+    caps on samples and numbers, a known kind, labels for every sample, and every value finite and in [0, 1] (as
+    the sigmoid decoders need). Returns it; DataError with one sentence otherwise."""
+    name = dataset.name.removeprefix(PREFIX)
+    x_train, x_test = dataset.x_train, dataset.x_test
+    _check(dataset.kind in ("points", "image", "sequence"), f"The dataset '{name}' has an unknown kind "
+                                                            f"'{dataset.kind}'.")
+    _check(x_train.dtype == torch.float32 and x_test.dtype == torch.float32 and x_train.dim() >= 2
+           and x_train.shape[1:] == x_test.shape[1:], f"The samples of the dataset '{name}' are not float32 arrays "
+                                                      f"of one shape.")
+    _check(len(dataset.y_train) == len(x_train) and len(dataset.y_test) == len(x_test),
+           f"The dataset '{name}' does not have one label for every sample.")
+    per_sample = int(np.prod(dataset.sample_shape))
+    _count(len(x_train) + len(x_test), per_sample, name, "sample")
+    _check(per_sample >= MIN_FEATURES, f"Each sample of '{name}' has {per_sample} number; an autoencoder needs at "
+                                       f"least {MIN_FEATURES}.")
+    _check(len(x_test) > 0, f"The dataset '{name}' has no test samples.")
+    for x in (x_train, x_test):
+        _check(bool(torch.isfinite(x).all()) and float(x.min()) >= 0.0 and float(x.max()) <= 1.0,
+               f"The dataset '{name}' holds values outside [0, 1]; read its file again.")
+    return dataset
+
+
+def sample_text(dataset: Dataset) -> str:
+    """What one sample of a dataset read from a file is, in a few words: '4 features', '16 steps',
+    '28 × 28 pixels'."""
+    shape = dataset.sample_shape
+    if dataset.kind == "image" or len(shape) == 3:
+        return " × ".join(map(str, shape[-2:])) + " pixels"
+    if len(shape) == 2:
+        return f"{shape[0]} steps" + (f" × {shape[1]} features" if shape[1] > 1 else "")
+    return f"{shape[0]} features"
+
+
 def columns(source: bytes, file_name: str) -> list[str]:
     """The column names of a CSV/TSV's header as read_data names them ([] when the first line holds numbers), read
     from its first lines only: what a form offers as the label column before the whole file is read."""

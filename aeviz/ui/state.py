@@ -20,9 +20,9 @@ import numpy as np
 import streamlit as st
 
 import aeviz
-from aeviz import analysis, io, workspace
+from aeviz import analysis, io, userdata, workspace
 from aeviz.config import ModelConfig, TrainConfig
-from aeviz.data import Dataset
+from aeviz.data import Dataset, DatasetUnavailable
 from aeviz.data import load as load_data
 from aeviz.models import Autoencoder
 from aeviz.uses import is_image_model, sweep
@@ -143,9 +143,46 @@ def _zoo_model(name: str) -> Autoencoder:
 
 
 @st.cache_resource(show_spinner="Loading data…")
-def dataset(name: str) -> Dataset:
-    """A dataset shared by every session (tensors are never modified)."""
+def _dataset(name: str) -> Dataset:
     return load_data(name)
+
+
+def dataset(name: str) -> Dataset:
+    """A dataset shared by every session (tensors are never modified). A user dataset ('user:NAME') that this
+    server does not have (a restart cleaned its folder, or another replica read the file) comes back from where it
+    is kept: this student's workspace, or the room whose teacher shared it; it is registered again (on disk, so
+    the training workers find it) and every session then finds it here."""
+    try:
+        return _dataset(name)
+    except DatasetUnavailable:
+        if not name.startswith(userdata.PREFIX):
+            raise
+        found = _kept_dataset(name)
+    if found is None:
+        from aeviz.ui import classroom  # imports this module: imported here, where a room is asked
+
+        found = classroom.room_data(name)
+    if found is None:
+        return _dataset(name)  # raises the DatasetUnavailable sentence again
+    try:
+        userdata.register_user_dataset(name, found, persist=True)
+    except OSError as err:
+        raise DatasetUnavailable(f"The data '{name.removeprefix(userdata.PREFIX)}' could not be stored for "
+                                 f"training ({err}).") from err
+    return _dataset(name)  # a failed call is not cached: this one finds it
+
+
+def _kept_dataset(name: str) -> Dataset | None:
+    """A user dataset from this student's workspace (None if it has none of that name)."""
+    short = name.removeprefix(userdata.PREFIX)
+    t = token()
+    entry = next((e for e in workspace.list_entries(t, "dataset") if e.name == short), None)
+    if entry is None:
+        return None
+    try:
+        return userdata.dataset_from_bytes(workspace.load_bytes(t, "dataset", entry.id), short)
+    except (userdata.DataError, workspace.StoreError) as err:
+        raise DatasetUnavailable(f"The data of this model ('{short}') cannot be read back: {err}") from err
 
 
 def ref(model_id: str | ModelRef) -> ModelRef:

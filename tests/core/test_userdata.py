@@ -417,6 +417,39 @@ def test_a_dataset_as_bytes_comes_back_whole_and_bad_bytes_get_one_sentence():
         dataset_from_bytes(b"not a dataset", "junk")
 
 
+def test_a_dataset_from_bytes_is_held_to_what_a_read_file_must_be():
+    import dataclasses
+
+    from aeviz.bench.datafiles import table_csv
+    from aeviz.userdata import check_dataset, sample_text
+
+    d = read_data(table_csv(), file_name="parts.csv", label_column="kind")
+    assert check_dataset(d) is d and sample_text(d) == "4 features"
+    assert (len(d.x_train), len(d.x_test)) == (48, 12)
+    bad = {
+        "outside [0, 1]": (dict(x_train=d.x_train * 2), "The dataset 'parts' holds values outside [0, 1]; read its file again."),
+        "nan": (dict(x_test=d.x_test.clone().fill_(float("nan"))), "The dataset 'parts' holds values outside [0, 1]"),
+        "float64": (dict(x_train=d.x_train.double()), "The samples of the dataset 'parts' are not float32 arrays of one shape."),
+        "labels": (dict(y_test=d.y_test[:-1]), "The dataset 'parts' does not have one label for every sample."),
+        "kind": (dict(kind="video"), "The dataset 'parts' has an unknown kind 'video'."),
+        "few": (dict(x_train=d.x_train[:5], y_train=d.y_train[:5]), "'parts' has 17 usable samples; aeviz needs at least 20"),
+        "many": (dict(x_train=d.x_train.repeat(MAX_ROWS // 48 + 1, 1), y_train=d.y_train.repeat(MAX_ROWS // 48 + 1)),
+                 f"aeviz reads at most {MAX_ROWS:,}"),
+    }
+    for change, message in bad.values():
+        with pytest.raises(DataError, match=message.replace("[", r"\[").replace("(", r"\(").replace(".", r"\.")):
+            check_dataset(dataclasses.replace(d, name="user:parts", **change))
+
+
+
+def test_sample_text_says_what_one_sample_is():
+    from aeviz.bench.datafiles import images_zip, series_csv
+    from aeviz.userdata import sample_text
+
+    assert sample_text(read_data(images_zip(), file_name="shapes.zip")) == "28 × 28 pixels"
+    assert sample_text(read_data(series_csv(), file_name="waves.csv", kind="series")) == "16 steps"
+
+
 def test_columns_reads_the_header_only():
     from aeviz.userdata import columns
 
