@@ -1,8 +1,9 @@
 """`aeviz serve`: two replicas behind HAProxy with a local Redis, in headless Chromium. A teacher and a student,
 each in their own browser context, stay on their replicas (cookie affinity) and are on different ones; the teacher
-opens a room, the student joins it, and the teacher's push crosses replicas through the shared Redis room store.
-A SIGKILL of the student's replica hands the student's page over to the teacher's replica, where it is back in the
-room (seat, name, the view it follows, the next push); SIGTERM stops everything with exit code 0.
+opens a room, the student joins it, and the teacher's push crosses replicas through the shared Redis room store;
+the student puts a model on the class board. A SIGKILL of the student's replica hands the student's page over to
+the teacher's replica, where it is back in the room (its seat and name, the teacher's latest view, its board entry,
+the next push, a live latent pad); SIGTERM stops everything with exit code 0.
 """
 from __future__ import annotations
 
@@ -51,6 +52,8 @@ def open_page(browser, url: str, path: str = "/"):
     page.replicas = []  # (time, replica, path) of every response through the proxy
     page.on("response", lambda r: r.url.startswith(url) and page.replicas.append(
         (time.monotonic(), r.headers.get("x-aeviz-replica"), urlsplit(r.url).path)))
+    page.loads = []  # when the page (re)loaded
+    page.on("load", lambda _: page.loads.append(time.monotonic()))
     page.goto(url + path, wait_until="domcontentloaded")
     wait_up(page)
     return page
@@ -117,6 +120,21 @@ def shown_sample(page) -> tuple[str, str, str, str]:
             page.get_by_text(re.compile(r"^Its code z = ")).first.inner_text().split("= ")[1], committed_code(page))
 
 
+def submit_to_the_board(page, name: str) -> str:
+    """The student opens the class board and submits the sidebar's model (a pretrained one) under `name`."""
+    page.get_by_role("link", name="Class board").click()
+    page.wait_for_selector(".st-key-board_submit button", timeout=UP_MS)
+    bench.settle(page)
+    page.locator(".st-key-board_name input").fill(name)
+    page.locator(".st-key-board_name input").press("Enter")
+    bench.settle(page)
+    page.locator(".st-key-board_submit button").click()
+    done = page.get_by_text(re.compile(r"is on the board of room \w+ as entry \d+"))
+    done.wait_for(timeout=UP_MS)
+    bench.settle(page)
+    return done.inner_text()
+
+
 def test_two_replicas_affinity_failover_shared_store_and_a_clean_stop(tmp_path):
     from playwright.sync_api import sync_playwright
 
@@ -164,27 +182,46 @@ def test_two_replicas_affinity_failover_shared_store_and_a_clean_stop(tmp_path):
             assert "Following the teacher: view 1" in student.locator(bench.STATUS).inner_text()
             assert replicas_seen(student) == {home["student"]} and replicas_seen(teacher) == {home["teacher"]}
 
+            # The student puts a model on the class board (their replica writes it to Redis) and stays there.
+            note = submit_to_the_board(student, "Bs digits")
+            assert f"Bs digits” is on the board of room {code} as entry" in note
+            assert urlsplit(student.url).path == "/board" and replicas_seen(student) == {home["student"]}
+
             # Kill the student's replica: the page reconnects through the proxy to the teacher's, which does not
             # know its session; the replica guard (aeviz/ui/components/replica.py) reloads it there, and the seat in
-            # its address (?room=…&seat=…) takes it back into the room.
+            # its address (?room=…&seat=…) takes it back into the room, following the teacher: a seat taken again
+            # catches up with the teacher's latest view, so the student is on the Explorer's sample 12 again.
+            student.wait_for_timeout(1000)  # the responses so far are recorded before the clock below starts
             killed = served.replica(home["student"])["pid"]
             os.kill(killed, signal.SIGKILL)
             t_kill = time.monotonic()
             deadline = t_kill + UP_MS / 1000
-            while not any(t > t_kill and path == "/" for t, _, path in student.replicas):
+            while not any(t > t_kill for t in student.loads):
                 assert time.monotonic() < deadline, student.replicas[-10:]
                 student.wait_for_timeout(200)
             student.wait_for_selector(CONNECTED, timeout=UP_MS)
+            student.locator(bench.STATUS).filter(has_text="Following the teacher: view 1").wait_for(timeout=UP_MS)
             wait_up(student)
-            student.locator(bench.STATUS).filter(has_text="Following the teacher: view 1").wait_for(timeout=FOLLOW_MS)
+            bench.settle(student)
             assert replicas_seen(student, t_kill) == {home["teacher"]} and cookie(student) == home["teacher"]
             assert f"Room {code} · you are Student B" in student.locator(".st-key-room_panel").inner_text()
             assert student.locator(".st-key-room_follow input").is_checked()
-            assert shown_sample(student)[:2] == ("12", "Test sample #12")
             assert student.locator(".st-key-room_join").count() == 0  # not asked to join again
+            assert shown_sample(student) == shown_sample(teacher) and shown_sample(student)[:2] == (
+                "12", "Test sample #12")
+            assert f"room={code}" in student.url
+            # The board, drawn by the teacher's replica from Redis, knows the seat's entry.
+            student.get_by_role("link", name="Class board").click()
+            student.get_by_text("Your entries (1)").wait_for(timeout=UP_MS)
+            bench.settle(student)
+            student.get_by_text("Your entries (1)").click()
+            assert student.get_by_text("Bs digits").count() >= 1
+            assert urlsplit(student.url).path == "/board"
 
-            # Still the same member of the room: the next push arrives, and the pad commits on the new replica.
+            # Still the same member of the room: the next push takes the student from the board to the Explorer,
+            # and the pad commits on the new replica.
             push(teacher, student, 2, 5)
+            assert urlsplit(student.url).path != "/board"
             assert shown_sample(student) == shown_sample(teacher) and shown_sample(student)[:2] == (
                 "5", "Test sample #5")
             assert nudge(student) != shown_sample(teacher)[2]
