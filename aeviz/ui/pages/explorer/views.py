@@ -83,7 +83,7 @@ def _start_at_selection(key: str, ctx: Ctx, idx: int) -> None:
     mark = f"{ctx.key}::{idx}"
     if st.session_state.get(f"{key}::for") != mark:
         st.session_state[f"{key}::for"] = mark
-        st.session_state[key] = {"z": ctx.z[idx].astype(np.float64).tolist()}
+        latent.move(key, "pad" if key == "ex_pad" else "sliders", ctx.z[idx])
 
 
 def _pad(ctx: Ctx, idx: int, web) -> None:
