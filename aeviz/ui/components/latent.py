@@ -9,7 +9,9 @@ a dict with one entry (``STATE[mode]``): ``{"z": [...]}``, ``{"t": 0.4}``, ``{"t
 browser keeps sending the value it last committed with every rerun, and move() makes that older value count no
 more (until the user lets go somewhere new). Without JavaScript (AppTest) each function returns the committed
 value, or the default.
-A release reruns the whole script; call the view inside an ``@st.fragment`` to rerun only that fragment.
+A release reruns the whole script; call the view inside an ``@st.fragment`` to rerun only that fragment, and
+mount the weights before the fragment with ``carry(models, key)`` (then pass ``carried=True``): the release's rerun
+then leaves the weights in the page instead of hashing and resending them.
 Pages get a model's blob with ``web_model(ref)`` (exported once per model through ``state.per_model``); it is
 None for a model the browser cannot run, and the page then keeps its server-side widgets.
 
@@ -109,8 +111,18 @@ def _committed(key: str, name: str):
     return state.get(name) if isinstance(state, dict) else None
 
 
+def carry(models: Models, key: str) -> None:
+    """Mount the models' weights for the view with this key here, outside it: call it before an `@st.fragment` that
+    shows the view with carried=True. A release then reruns the view alone, and the weights (a megabyte that
+    Streamlit hashes twice whenever it is drawn) stay in the page untouched until the next full run."""
+    mount = _component()
+    with st.container(gap=None, key=f"{key}-weights"):
+        for wm in {m.hash: m for m in _as_list(models)}.values():
+            mount(key=f"{key}-{wm.hash}", data=wm.blob)
+
+
 def _view(mode: str, models: Models, key: str, default, titles: Sequence[str] | None,
-          on_change: Callable[[], None] | None, **data):
+          on_change: Callable[[], None] | None, carried: bool = False, **data):
     models = _as_list(models)
     _same(models, "input_shape")
     name = STATE[mode]
@@ -121,8 +133,8 @@ def _view(mode: str, models: Models, key: str, default, titles: Sequence[str] | 
     value = committed if committed is not None else default
     mount = _component()
     with st.container(gap=None, key=f"{key}-box"):
-        for wm in {m.hash: m for m in models}.values():
-            mount(key=f"{key}-{wm.hash}", data=wm.blob)
+        if not carried:
+            carry(models, key)
         result = mount(key=key, default={name: default}, **{f"on_{name}_change": on_change or _noop},
                        data={"mode": mode, "state": name, "value": value, "models": [m.hash for m in models],
                              "titles": titles, "sample_shape": list(models[0].input_shape), **data})
@@ -132,7 +144,8 @@ def _view(mode: str, models: Models, key: str, default, titles: Sequence[str] | 
 
 def latent_pad(models: Models, *, key: str, x_range: tuple[float, float], y_range: tuple[float, float],
                z: Sequence[float] = (0.0, 0.0), codes=None, labels=None, titles: Sequence[str] | None = None,
-               size: int = 320, image_size: int = 160, on_change: Callable[[], None] | None = None) -> list[float]:
+               size: int = 320, image_size: int = 160, on_change: Callable[[], None] | None = None,
+               carried: bool = False) -> list[float]:
     """A 2-D latent pad: drag the point (or use the arrow keys) and every model decodes it live beside the pad.
 
     codes: (N, 2) test codes drawn as small dots (coloured by the integer `labels`, if given) for orientation.
@@ -144,12 +157,12 @@ def latent_pad(models: Models, *, key: str, x_range: tuple[float, float], y_rang
     data = {"x_range": _floats(x_range), "y_range": _floats(y_range), "size": int(size), "image_size": int(image_size),
             "codes": _floats(codes, 3) if codes is not None else [],
             "labels": np.asarray(labels, dtype=int).ravel().tolist() if labels is not None else []}
-    return _view("pad", models, key, _floats(z), titles, on_change, **data)
+    return _view("pad", models, key, _floats(z), titles, on_change, carried, **data)
 
 
 def latent_sliders(models: Models, *, key: str, z: Sequence[float] | None = None, lo=-3.0, hi=3.0,
                    dims: Sequence[int] | None = None, titles: Sequence[str] | None = None, image_size: int = 160,
-                   on_change: Callable[[], None] | None = None) -> list[float]:
+                   on_change: Callable[[], None] | None = None, carried: bool = False) -> list[float]:
     """One slider per latent dimension (or per dimension in `dims`, in that order; the others stay at z); the
     models decode continuously while a slider moves. `lo` and `hi`: one range for all, or one per dimension.
 
@@ -165,7 +178,8 @@ def latent_sliders(models: Models, *, key: str, z: Sequence[float] | None = None
     dims = [int(d) for d in (dims if dims is not None else range(n))]
     if any(not 0 <= d < n for d in dims):
         raise ValueError(f"dims must lie in 0..{n - 1}")
-    return _view("sliders", models, key, z, titles, on_change, lo=lo, hi=hi, dims=dims, image_size=int(image_size))
+    return _view("sliders", models, key, z, titles, on_change, carried, lo=lo, hi=hi, dims=dims,
+                 image_size=int(image_size))
 
 
 def latent_path(models: Models, *, key: str, start: Sequence[float], end: Sequence[float], method: str = "linear",

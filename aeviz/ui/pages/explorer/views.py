@@ -75,6 +75,7 @@ def render_sliders(ctx: Ctx, idx: int) -> None:
                   "page takes the new code." if two_d else
                   "Drag a slider (or use the arrow keys on it) to change one coordinate of the code: the decoder "
                   "redraws the sample at every step, in your browser. Let go and the page takes the new code.")
+    latent.carry(web, "ex_pad" if two_d else "ex_zs")  # outside the fragment: a release does not resend the weights
     st.fragment(_pad if two_d else _component_sliders)(ctx, idx, web)
 
 
@@ -92,7 +93,7 @@ def _pad(ctx: Ctx, idx: int, web) -> None:
     every = max(1, len(ctx.z) // PAD_CODES)
     z = latent.latent_pad(web, key="ex_pad", x_range=(lo[0], hi[0]), y_range=(lo[1], hi[1]), z=ctx.z[idx],
                           codes=ctx.z[::every], labels=ctx.labels[::every] if ctx.data.label_names else None,
-                          titles=["decoded from z"], size=300, image_size=140)
+                          titles=["decoded from z"], size=300, image_size=140, carried=True)
     st.markdown(f"z = `{code_text(z)}`")
 
 
@@ -104,7 +105,7 @@ def _component_sliders(ctx: Ctx, idx: int, web) -> None:
                    "the others stay at the selected code.")
     lo, hi = code_range(ctx)
     z = latent.latent_sliders(web, key="ex_zs", z=ctx.z[idx], lo=lo, hi=hi, dims=dims, titles=["decoded from z"],
-                              image_size=140)
+                              image_size=140, carried=True)
     st.markdown(f"z = `{code_text(z)}`")
 
 
