@@ -31,6 +31,7 @@ DEFAULT_MODEL = "ae-mlp-z2"
 ICON = str(Path(__file__).parent / "static" / "icon.png")  # served by the app: no font server needed offline
 MAX_UPLOAD_MB = 20
 MINE_CACHE = 64  # per-model results a session keeps for its own models (oldest dropped first)
+MINE_FIGURES = 4  # figures a session keeps for its own models (a latent map holds every test point)
 SHARED, MINE = "shared", "mine"
 TOKEN_PARAM = "me"  # the query parameter that carries a student's token
 
@@ -266,6 +267,29 @@ def per_model(fn=None, *, show_spinner: bool | str = False, max_entries: int = 6
         return value
 
     return wrapper
+
+
+def figure(r: str | ModelRef, what: tuple, build):
+    """The figure `what` (a hashable description) about model r, built by build() once: for every session when the
+    model is shared (st.cache_resource, so never copied: st.plotly_chart copies what it is given and changes
+    nothing), else in this session, which keeps its last MINE_FIGURES figures. Unlike per_model's arrays, a figure
+    is not pickled on every use: unpickling a plotly figure validates it again, which costs as much as building it."""
+    r = ref(r)
+    if r.scope == SHARED:
+        return _shared_figure((r.id, r.digest, what), build)
+    cache: OrderedDict = st.session_state.setdefault("per_model_figures", OrderedDict())
+    key = (r.digest, what)
+    if key not in cache:
+        cache[key] = build()
+        while len(cache) > MINE_FIGURES:
+            cache.popitem(last=False)
+    cache.move_to_end(key)
+    return cache[key]
+
+
+@st.cache_resource(show_spinner=False, max_entries=64)
+def _shared_figure(key: tuple, _build):
+    return _build()
 
 
 def _hashable(value):

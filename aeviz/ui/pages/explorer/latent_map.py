@@ -126,10 +126,14 @@ def _poll_projection(k: tuple, method: str, n: int) -> None:
 
 # --- the map figure -------------------------------------------------------------------------------------
 
-def figure(ctx: Ctx, xy: np.ndarray, axis_titles, selected: int | None, background: str, height: int = 640):
-    """The latent scatter with, for 2-D latents, the decoded plane or the prior's contours beneath it."""
-    fig = plots.latent_scatter(xy, ctx.labels, ctx.data.label_names, selected=selected, axis_titles=axis_titles,
-                               height=height)
+def figure(ctx: Ctx, xy: np.ndarray, axis_titles, background: str, height: int = 640):
+    """The latent scatter with, for 2-D latents, the decoded plane or the prior's contours beneath it.
+
+    The selected sample is not drawn on it: the figure then stays the same from one selection to the next, and
+    Streamlit hands the browser the same chart, which it keeps instead of drawing 10,000 points again (a changed
+    figure is a new chart to the browser: built from scratch). The latent pad beside it shows the selected code.
+    """
+    fig = plots.latent_scatter(xy, ctx.labels, ctx.data.label_names, axis_titles=axis_titles, height=height)
     if ctx.z.shape[1] == 2:  # the span fixes the axes (the latent pad beside the map uses the same ones)
         lo, hi = span(ctx.z, ctx.is_vae)
         if background == "decoded" and ctx.kind == "image":
@@ -139,8 +143,18 @@ def figure(ctx: Ctx, xy: np.ndarray, axis_titles, selected: int | None, backgrou
             plots.add_prior_contours(fig, lo, hi)
         fig.update_xaxes(range=[lo[0], hi[0]], constrain="domain")
         fig.update_yaxes(range=[lo[1], hi[1]], scaleanchor="x", scaleratio=1, constrain="domain")
+    # a click selects a point (the page reads it); plotly's own highlight of it would outlive the next selection
+    # made elsewhere (the number box, a link, the teacher), so selected and unselected points look the same
+    fig.update_traces(selected=dict(marker=dict(opacity=0.75)), unselected=dict(marker=dict(opacity=0.75)),
+                      selector=dict(type="scattergl"))
     fig.update_layout(dragmode="pan", clickmode="event+select", legend=dict(orientation="h", y=1.02, yanchor="bottom"))
     return fig
+
+
+def map_figure(ctx: Ctx, xy: np.ndarray, method: str, axis_titles, background: str):
+    """figure(), built once per model and view (state.figure)."""
+    return state.figure(ctx.ref, ("latent map", method, tuple(axis_titles), background),
+                        lambda: figure(ctx, xy, axis_titles, background))
 
 
 @state.per_model(max_entries=32)

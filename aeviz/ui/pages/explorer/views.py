@@ -70,6 +70,10 @@ def render_sliders(ctx: Ctx, idx: int) -> None:
         return
     two_d = ctx.z.shape[1] == 2
     st.subheader("Latent pad" if two_d else "Latent sliders")
+    if state.frozen():  # the browser's pad has no disabled state: while the class is frozen it is not drawn
+        st.caption(":material/lock: Locked while the teacher has frozen the class: the "
+                   f"{'pad' if two_d else 'sliders'} come back when the demonstration ends.")
+        return
     state.explain("Drag the point (or click the pad and use the arrow keys): it is the code z, on the same axes as "
                   "the map, and the decoder redraws the sample at every step, in your browser. Let go and the "
                   "page takes the new code." if two_d else
@@ -179,27 +183,50 @@ def render_reconstructions(ctx: Ctx) -> None:
     c2.metric("PSNR", f"{10 * np.log10(1 / max(err.mean(), 1e-12)):.1f} dB")
     order_by = c3.radio("Order", ["worst first", "best first", "by index"], horizontal=True, key="ex_rec_order",
                         disabled=ctx.kind == "points", help="Points are all drawn at once, coloured by their error.")
-    order = {"worst first": np.argsort(-err), "best first": np.argsort(err)}.get(order_by, np.arange(len(err)))[:24]
-    x = ctx.data.x_test.numpy()[order]
-    x_hat = analysis.decode(ctx.model, ctx.z[order])
+    order = _order(err, order_by)
     captions = [f"#{i} · MSE {err[i]:.4f}" for i in order]
     if ctx.kind == "image":
-        pairs = [draw.mosaic(np.stack([a, b]), 2, size=56) for a, b in zip(x, x_hat)]
-        st.image(pairs, caption=captions, width=120)
-    elif ctx.kind == "signal":
-        for row in range(0, 6, 2):
-            cols = st.columns(2)
-            for col, j in zip(cols, (row, row + 1)):
-                col.plotly_chart(draw.signal_figure({"x": x[j], "x̂": x_hat[j]}, height=200, title=captions[j]),
-                                 key=f"ex_rec_sig_{j}")
-    elif ctx.kind == "table":
-        draw.table_pairs(ctx.data, x[:4], x_hat[:4], captions[:4], key="ex_rec_table")
-        st.plotly_chart(draw.feature_errors(ctx.data, ctx.data.x_test.numpy(), analysis.decode(ctx.model, ctx.z)),
-                        key="ex_rec_features")
+        st.image(_pair_pngs(ctx.ref, order_by), caption=captions, width=120)
+    elif ctx.kind in ("signal", "table"):
+        x, x_hat = ctx.data.x_test.numpy()[order], analysis.decode(ctx.model, ctx.z[order])
+        if ctx.kind == "signal":
+            for row in range(0, 6, 2):
+                for col, j in zip(st.columns(2), (row, row + 1)):
+                    col.plotly_chart(draw.signal_figure({"x": x[j], "x̂": x_hat[j]}, height=200, title=captions[j]),
+                                     key=f"ex_rec_sig_{j}")
+        else:
+            draw.table_pairs(ctx.data, x[:4], x_hat[:4], captions[:4], key="ex_rec_table")
+            st.plotly_chart(draw.feature_errors(ctx.data, ctx.data.x_test.numpy(), analysis.decode(ctx.model, ctx.z)),
+                            key="ex_rec_features")
     else:
         st.plotly_chart(_points_errors(ctx, err), key="ex_rec_points")
-    st.plotly_chart(plots.histogram({"test samples": err}, title="Reconstruction error over the test set",
-                                    x_title="MSE per sample"), key="ex_rec_hist")
+    st.plotly_chart(state.figure(ctx.ref, ("error histogram",), lambda: plots.histogram(
+        {"test samples": err}, title="Reconstruction error over the test set", x_title="MSE per sample")),
+        key="ex_rec_hist")
+
+
+def _order(err: np.ndarray, order_by: str) -> np.ndarray:
+    """The 24 test samples shown, in the chosen order."""
+    return {"worst first": np.argsort(-err), "best first": np.argsort(err)}.get(order_by, np.arange(len(err)))[:24]
+
+
+@state.per_model(max_entries=32)
+def _pair_pngs(model, order_by: str) -> list[bytes]:
+    """The 24 (original, reconstruction) pictures of an order as PNG files: encoded once per model, not on every
+    rerun of the page (a teacher's push reruns every student's page)."""
+    import io
+
+    from PIL import Image
+
+    x = state.dataset(model.config.dataset).x_test.numpy()
+    order = _order(analysis.per_sample_mse(x, analysis.reconstruct(model, x)), order_by)
+    x_hat = analysis.decode(model, analysis.embed(model, x[order]))
+    out = []
+    for a, b in zip(x[order], x_hat):
+        buf = io.BytesIO()
+        Image.fromarray(draw.mosaic(np.stack([a, b]), 2, size=56)).save(buf, format="PNG")
+        out.append(buf.getvalue())
+    return out
 
 
 def _points_errors(ctx: Ctx, err: np.ndarray) -> go.Figure:
