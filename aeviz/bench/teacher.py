@@ -40,12 +40,12 @@ WATCH = """([v, s]) => {
   obs.observe(document.body, {subtree: true, childList: true, attributes: true, characterData: true});
 }"""
 PUSH = """() => { const t = Date.now(); document.querySelector('.st-key-room_push_btn button').click(); return t; }"""
-# The board is drawn: idle, the maps' figure has one title per entry, and every picture has loaded.
+# The board is drawn: idle, the maps' figure has one title per entry, and every picture (one grid) has loaded.
 BOARD_DONE = """(n) => {
   const app = document.querySelector('[data-testid=stApp]');
   if (!app || app.getAttribute('data-test-script-state') !== 'notRunning') return false;
   const titles = document.querySelectorAll('.st-key-board_maps .js-plotly-plot .annotation-text').length;
-  const imgs = Array.from(document.querySelectorAll('[data-testid=stImage] img'));
+  const imgs = Array.from(document.querySelectorAll('.st-key-board_pictures img'));
   return titles >= n && imgs.length >= n && imgs.every(i => i.complete && i.naturalWidth > 0);
 }"""
 
