@@ -137,6 +137,7 @@ def test_freeze_disables_the_students_controls(capsys):
     assert student.selectbox(key="model").disabled
     views = ["Reconstructions", "Traversal", "Interpolation", "Sampling (VAE)", "Latent history"]
     assert [t.label for t in student.tabs if t.label in views] == ["Reconstructions"]  # tabs cannot be disabled
+    assert student.radio(key="ex_rec_order").disabled
     assert any(c.value.startswith(":material/lock: Locked while the teacher has frozen the class: the pad")
                for c in student.caption)  # the pad (in the browser, no disabled state) is not drawn
     assert not teacher.run().number_input(key="ex_idx").disabled  # the teacher keeps control
@@ -144,6 +145,12 @@ def test_freeze_disables_the_students_controls(capsys):
     classroom.store().push_view(code, secret, View("/", "ae-mlp-z2", {"sample": "4", "view": "traversal"}))
     student.run()
     assert [t.label for t in student.tabs if t.label in views] == ["Traversal"]  # the teacher's tab, alone
+    assert student.slider(key="ex_trav_steps").disabled
+    classroom.store().push_view(code, secret, View("/", "ae-mlp-z2", {"sample": "4", "view": "interpolation"}))
+    student.run()
+    assert student.slider(key="ex_int_steps").disabled and student.radio(key="ex_int_method").disabled
+    assert student.selectbox(key="ex_int_ca").disabled and student.radio(key="ex_int_by").disabled
+    assert not [c for c in student.caption if "drag t along the path" in c.value]  # the server draws the path
     assert student.number_input(key="ex_idx").value == 4
     classroom.store().push_view(code, secret, View("compare", "", {"models": "ae-mlp-z2,vae-mlp-z2"}))
     student.run()

@@ -142,7 +142,7 @@ def render_traversal(ctx: Ctx, idx: int) -> None:
                    "deviations of the test codes, keeping the others fixed. A dimension whose row changes smoothly "
                    "and meaningfully has learned a factor of variation (thickness, slant, width).",
                    r"z^{(d)}(t) = z + t\,\sigma_d\,e_d,\qquad t \in [-2, 2]")
-    steps = st.slider("Steps per row", 5, 13, 9, key="ex_trav_steps")
+    steps = st.slider("Steps per row", 5, 13, 9, key="ex_trav_steps", disabled=state.frozen())
     dims = ranked_dims(ctx, idx)[:MAX_SLIDERS]
     std = ctx.z.std(0)
     codes = np.concatenate([analysis.traversal(ctx.z[idx], [d], 2 * float(std[d]), steps) for d in dims])
@@ -182,7 +182,8 @@ def render_reconstructions(ctx: Ctx) -> None:
     c1.metric("mean test MSE", f"{err.mean():.4f}")
     c2.metric("PSNR", f"{10 * np.log10(1 / max(err.mean(), 1e-12)):.1f} dB")
     order_by = c3.radio("Order", ["worst first", "best first", "by index"], horizontal=True, key="ex_rec_order",
-                        disabled=ctx.kind == "points", help="Points are all drawn at once, coloured by their error.")
+                        disabled=ctx.kind == "points" or state.frozen(),
+                        help="Points are all drawn at once, coloured by their error.")
     order = _order(err, order_by)
     captions = [f"#{i} · MSE {err[i]:.4f}" for i in order]
     if ctx.kind == "image":
