@@ -147,7 +147,10 @@ def figure(ctx: Ctx, xy: np.ndarray, axis_titles, background: str, height: int =
     # made elsewhere (the number box, a link, the teacher), so selected and unselected points look the same
     fig.update_traces(selected=dict(marker=dict(opacity=0.75)), unselected=dict(marker=dict(opacity=0.75)),
                       selector=dict(type="scattergl"))
-    fig.update_layout(dragmode="pan", clickmode="event+select", legend=dict(orientation="h", y=1.02, yanchor="bottom"))
+    # datarevision: plotly.js then trusts that the data arrays did not change when the page hands it the same chart
+    # again (the chart is a new one whenever the figure changes); uirevision keeps the student's zoom and pan
+    fig.update_layout(dragmode="pan", clickmode="event+select", legend=dict(orientation="h", y=1.02, yanchor="bottom"),
+                      datarevision=0, uirevision="map")
     return fig
 
 
