@@ -112,6 +112,14 @@ def test_a_pushed_view_is_followed_and_following_can_be_switched_off(capsys):
     student.run()
     assert student.number_input(key="ex_idx").value == 42  # exploring on their own
     assert "The teacher pushed view 2." in [c.value for c in student.sidebar.caption]
+    teacher.number_input(key="ex_idx").set_value(9).run()
+    teacher.button(key="room_push_btn").click().run()
+    student.run()
+    assert "The teacher pushed view 3." in [c.value for c in student.sidebar.caption]
+    student.button(key="room_go_btn").click().run()  # one view, following stays off
+    assert student.number_input(key="ex_idx").value == 9 and student.toggle(key="room_follow").value is False
+    teacher.number_input(key="ex_idx").set_value(7).run()
+    teacher.button(key="room_push_btn").click().run()
     student.toggle(key="room_follow").set_value(True).run()
     assert student.number_input(key="ex_idx").value == 7  # back on: the latest view at once
 
