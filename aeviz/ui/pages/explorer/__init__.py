@@ -244,13 +244,15 @@ def _map_note(ctx: Ctx, two_d: bool, background: str) -> None:
                        "have similar codes. The decoded plane needs a 2-D latent. Click a point to select it.")
     elif background == "decoded":
         state.explain(f"Each test sample sits at its code z = (z₁, z₂), {coloured}. Beneath: the image the decoder "
-                       "draws at each point of a 15 × 15 grid, aligned with the axes. Click a point to select it.")
+                       "draws at each point of a 15 × 15 grid, aligned with the axes. Click a point to select it: the latent "
+                       "pad beside the map, on the same axes, marks its code.")
     elif background == "prior":
         state.explain(f"Each test sample sits at its code, {coloured}. The blue contours are the standard normal "
                        "prior a VAE is trained to fill; a plain autoencoder leaves holes in it, and decoding a code "
                        "from a hole gives nonsense.", r"p(z) = \mathcal{N}(0, I)")
     else:
-        state.explain(f"Each test sample sits at its code z = (z₁, z₂), {coloured}. Click a point to select it.")
+        state.explain(f"Each test sample sits at its code z = (z₁, z₂), {coloured}. Click a point to select it: the "
+                       "latent pad beside the map, on the same axes, marks its code.")
 
 
 def _colour(ctx: Ctx) -> str:
