@@ -165,6 +165,10 @@ def _submit(s: classroom.Seat) -> None:
         ss["board_note_out"] = ("error", str(err))
         return
     classroom.remember_entry(r.id, entry.id)
+    try:  # while the student waits anyway: the board then draws the entry from the cache, for everyone
+        _figures(entry.sha256, s.code, entry)
+    except (NotFound, ValueError):
+        pass  # (withdrawn meanwhile; the board says so when it draws)
     ss["board_note_out"] = ("success", f"“{entry.name}” is on the board of room {s.code} as entry {entry.id}.")
     ss["board_seen"] = None
 
