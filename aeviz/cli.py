@@ -233,6 +233,10 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     """Train the pretrained zoo into --out."""
     from . import zoo  # lazily: only this subcommand needs it
 
+    if args.views_only:
+        for path in zoo.refresh_views(Path(args.out), args.only):
+            print(f"Wrote {path}.")
+        return 0
     zoo.build_zoo(Path(args.out), args.only, jobs=args.jobs, device=args.device)
     return 0
 
@@ -341,6 +345,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--only", nargs="+", metavar="NAME", help="build only these zoo entries")
     p.add_argument("--jobs", type=int, default=1, metavar="N",
                    help="train N recipes at once, in N processes (the same bytes as one at a time)")
+    p.add_argument("--views-only", action="store_true",
+                   help="retrain nothing: add the precomputed views (test codes and errors) that files lack")
     _add_device_flag(p)
     p.set_defaults(handler=cmd_pretrain)
     return parser

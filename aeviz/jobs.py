@@ -496,6 +496,7 @@ WORKER = "import sys; from aeviz.jobs import _main; _main(int(sys.argv[1]))"  # 
 def _main(fd: int) -> None:
     """A worker process: read the job from the pipe on fd, train, answer on the same pipe."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C in the terminal is for the server, which stops us
+    _lower_priority()
     conn, code = Connection(fd), 1
     try:
         spec = conn.recv()
@@ -510,6 +511,15 @@ def _main(fd: int) -> None:
         os._exit(code)
 
 
+def _lower_priority() -> None:
+    """Trainings yield the CPU to the server (niceness AEVIZ_WORKER_NICE, default 10): a class's clicks are served
+    first and a training takes what is left, so a student's rerun never queues behind another's epoch."""
+    try:
+        os.nice(max(0, int(os.environ.get("AEVIZ_WORKER_NICE", "10"))))
+    except (OSError, ValueError):
+        pass
+
+
 def _work(conn: Connection, mc: ModelConfig, tc: TrainConfig, dataset: str) -> None:
     """The worker's body: train, measure, send the checkpoint bytes; any failure becomes one sentence."""
     from . import io
@@ -518,7 +528,7 @@ def _work(conn: Connection, mc: ModelConfig, tc: TrainConfig, dataset: str) -> N
 
     try:
         env = {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OMP_WAIT_POLICY")}
-        conn.send({"kind": "hello", "worker": {"torch_threads": threads.apply(), **env}})
+        conn.send({"kind": "hello", "worker": {"torch_threads": threads.apply(), "nice": os.nice(0), **env}})
         data = load(dataset)
         reporter = _Reporter(conn, tc, data.x_test)
         model, hist = train(mc, tc, data, reporter)

@@ -72,27 +72,32 @@ def tile(images, ncols: int, pad: int = 1, fill: float = 1.0) -> np.ndarray:
     return out
 
 
+SVG_POINTS = 2000  # up to this many points a map is drawn as SVG: a WebGL context costs a browser more to start
+# (in the bench's software-rendered Chromium, most of the first screen's plotly time) and pages hold several maps
+
+
 def latent_scatter(xy, labels, label_names=(), title: str = "", selected: int | None = None,
                    axis_titles=("z₁", "z₂"), height: int = 480) -> go.Figure:
-    """Test samples on a 2-D map, one WebGL trace per class; hover shows label and index."""
+    """Test samples on a 2-D map, one trace per class (SVG, or WebGL beyond SVG_POINTS); hover shows label and index."""
     xy = np.asarray(xy)
     labels = np.asarray(labels)
     idx = np.arange(len(xy))
     fig = go.Figure()
+    Scatter = go.Scattergl if len(xy) > SVG_POINTS else go.Scatter
     if label_names:
         for k, name in enumerate(label_names):
             m = labels == k
             if m.any():
-                fig.add_trace(go.Scattergl(
+                fig.add_trace(Scatter(
                     x=xy[m, 0], y=xy[m, 1], mode="markers", name=str(name), customdata=idx[m],
                     marker=dict(size=5, color=PALETTE[k % 10], opacity=0.75),
                     hovertemplate=f"label {name}<br>index %{{customdata}}<extra></extra>"))
     elif len(labels) and np.ptp(labels) == 0:  # no labels at all (a user's file without a label column): one colour
-        fig.add_trace(go.Scattergl(x=xy[:, 0], y=xy[:, 1], mode="markers", customdata=idx, name="samples",
+        fig.add_trace(Scatter(x=xy[:, 0], y=xy[:, 1], mode="markers", customdata=idx, name="samples",
                                    marker=dict(size=5, color=PALETTE[0], opacity=0.75),
                                    hovertemplate="index %{customdata}<extra></extra>"))
     else:  # continuous colour, e.g. the position along a swiss roll
-        fig.add_trace(go.Scattergl(
+        fig.add_trace(Scatter(
             x=xy[:, 0], y=xy[:, 1], mode="markers", customdata=idx, name="samples",
             marker=dict(size=5, color=labels, colorscale="Viridis", showscale=True, colorbar=dict(title="t")),
             hovertemplate="t=%{marker.color:.2f}<br>index %{customdata}<extra></extra>"))
@@ -103,10 +108,15 @@ def latent_scatter(xy, labels, label_names=(), title: str = "", selected: int | 
     return _layout(fig, title, height)
 
 
+def marker(xy, name: str, color: str = "black", symbol: str = "x") -> dict:
+    """The trace that marks one point on a 2-D map, as a dict (it can join a cached figure dict)."""
+    return dict(type="scatter", x=[float(xy[0])], y=[float(xy[1])], mode="markers", name=name, hoverinfo="name",
+                marker=dict(size=14, color=color, symbol=symbol, line=dict(width=2)))
+
+
 def add_marker(fig: go.Figure, xy, name: str, color: str = "black", symbol: str = "x") -> go.Figure:
     """Mark one point on a 2-D map."""
-    fig.add_trace(go.Scatter(x=[xy[0]], y=[xy[1]], mode="markers", name=name, hoverinfo="name",
-                             marker=dict(size=14, color=color, symbol=symbol, line=dict(width=2))))
+    fig.add_trace(marker(xy, name, color, symbol))
     return fig
 
 

@@ -102,6 +102,14 @@ def _n(count: int, word: str) -> str:
     return f"{count:,} {word}{'' if count == 1 else 's'}"
 
 
+def _gaps_sentence(count: int, unit: str, of: str, first: str, drop: str, fill: str) -> str:
+    """Why rows (steps, samples, ...) with gaps are refused, and the two ways out, e.g. 3 rows of 'a.csv' have gaps
+    (the first at line 5, column 'b'): choose 'drop' to leave those rows out or 'fill' to fill each gap with its
+    column's mean."""
+    return (f"{_n(count, unit)} of {of} {'has' if count == 1 else 'have'} gaps ({first}): choose 'drop' to {drop} "
+            f"or 'fill' to {fill}.")
+
+
 def _names(items, limit: int = 5) -> str:
     """'a', 'b' and 'c' (at most limit, then 'and 3 more')."""
     quoted = [f"'{s}'" for s in items]
@@ -243,9 +251,8 @@ def _gaps(x: np.ndarray, opts: ReadOptions, name: str, where) -> tuple[np.ndarra
     i = int(np.flatnonzero(bad)[0])
     j = int(np.flatnonzero(np.isnan(x[i]))[0])
     if opts.missing == "refuse":
-        raise DataError(f"{_n(n_bad, 'row')} of '{name}' {'has' if n_bad == 1 else 'have'} gaps (the first at "
-                        f"{where(i, j)}): choose 'drop' to leave those rows out or 'fill' to fill each gap with "
-                        f"its column's mean.")
+        raise DataError(_gaps_sentence(n_bad, "row", f"'{name}'", f"the first at {where(i, j)}", "leave those rows out",
+                                       "fill each gap with its column's mean"))
     if opts.missing == "drop":
         return x[~bad], keep[~bad], None, f"Left out {_n(n_bad, 'row')} with gaps."
     with np.errstate(all="ignore"):
@@ -379,10 +386,9 @@ def _windows(v: np.ndarray, opts: ReadOptions, name: str, columns: list[str], no
                            f"choose a shorter window.")
     gaps = np.isnan(v).any(axis=1)
     if gaps.any():
-        _check(opts.missing != "refuse", f"{_n(int(gaps.sum()), 'step')} of the series in '{name}' "
-                                         f"{'has' if gaps.sum() == 1 else 'have'} gaps (the first at step "
-                                         f"{int(np.flatnonzero(gaps)[0]) + 1}): choose 'drop' to leave out the "
-                                         f"windows they fall in or 'fill' to interpolate them.")
+        _check(opts.missing != "refuse", _gaps_sentence(
+            int(gaps.sum()), "step", f"the series in '{name}'", f"the first at step {int(np.flatnonzero(gaps)[0]) + 1}",
+            "leave out the windows they fall in", "interpolate them"))
         if opts.missing == "fill":
             v = _interpolate(v)
             notes.append(f"Filled {_n(int(gaps.sum()), 'gap')} by interpolating between the neighbouring steps.")
@@ -461,9 +467,9 @@ def _series(text: str, name: str, opts: ReadOptions) -> _Parsed:
     keep = np.arange(len(x))
     if gaps.any():
         n_bad = int(gaps.sum())
-        _check(opts.missing != "refuse", f"{_n(n_bad, 'series')} of '{name}' {'has' if n_bad == 1 else 'have'} "
-                                         f"gaps (the first on line {lines[int(np.flatnonzero(gaps)[0])]}): choose "
-                                         f"'drop' to leave them out or 'fill' to interpolate the gaps.")
+        _check(opts.missing != "refuse", _gaps_sentence(n_bad, "series", f"'{name}'",
+                                                        f"the first on line {lines[int(np.flatnonzero(gaps)[0])]}",
+                                                        "leave them out", "interpolate the gaps"))
         if opts.missing == "drop":
             keep = np.flatnonzero(~gaps)
             notes.append(f"Left out {_n(n_bad, 'series')} with gaps.")
@@ -603,10 +609,9 @@ def _arrays(raw: bytes, name: str, suffix: str, opts: ReadOptions) -> _Parsed:
     bad = np.isnan(flat).any(axis=1)
     keep = np.arange(len(x))
     if bad.any():
-        _check(opts.missing != "refuse", f"{_n(int(bad.sum()), 'sample')} of '{name}' "
-                                         f"{'has' if bad.sum() == 1 else 'have'} gaps (nan, the first in sample "
-                                         f"{int(np.flatnonzero(bad)[0]) + 1}): choose 'drop' to leave them out or "
-                                         f"'fill' to fill them.")
+        _check(opts.missing != "refuse", _gaps_sentence(int(bad.sum()), "sample", f"'{name}'",
+                                                        f"nan, the first in sample {int(np.flatnonzero(bad)[0]) + 1}",
+                                                        "leave them out", "fill them"))
         if opts.missing == "drop":
             keep = np.flatnonzero(~bad)
             notes.append(f"Left out {_n(int(bad.sum()), 'sample')} with gaps.")
@@ -965,6 +970,41 @@ def dataset_from_bytes(raw: bytes, name: str) -> Dataset:
                                "notes": json.loads(meta.get("notes", "[]"))})
     except Exception as err:  # safetensors raises its own errors; any of them means the same thing here
         raise DataError(f"The stored dataset '{name}' is unreadable; read the file again.") from err
+
+
+def check_dataset(dataset: Dataset) -> Dataset:
+    """A dataset that came back from bytes (a class's shared dataset, say) held to what a read file must be: the
+    caps on samples and numbers, a known kind, labels for every sample, and every value finite and in [0, 1] (as
+    the sigmoid decoders need). Returns it; DataError with one sentence otherwise."""
+    name = dataset.name.removeprefix(PREFIX)
+    x_train, x_test = dataset.x_train, dataset.x_test
+    _check(dataset.kind in ("points", "image", "sequence"), f"The dataset '{name}' has an unknown kind "
+                                                            f"'{dataset.kind}'.")
+    _check(x_train.dtype == torch.float32 and x_test.dtype == torch.float32 and x_train.dim() >= 2
+           and x_train.shape[1:] == x_test.shape[1:], f"The samples of the dataset '{name}' are not float32 arrays "
+                                                      f"of one shape.")
+    _check(len(dataset.y_train) == len(x_train) and len(dataset.y_test) == len(x_test),
+           f"The dataset '{name}' does not have one label for every sample.")
+    per_sample = int(np.prod(dataset.sample_shape))
+    _count(len(x_train) + len(x_test), per_sample, name, "sample")
+    _check(per_sample >= MIN_FEATURES, f"Each sample of '{name}' has {per_sample} number; an autoencoder needs at "
+                                       f"least {MIN_FEATURES}.")
+    _check(len(x_test) > 0, f"The dataset '{name}' has no test samples.")
+    for x in (x_train, x_test):
+        _check(bool(torch.isfinite(x).all()) and float(x.min()) >= 0.0 and float(x.max()) <= 1.0,
+               f"The dataset '{name}' holds values outside [0, 1]; read its file again.")
+    return dataset
+
+
+def sample_text(dataset: Dataset) -> str:
+    """What one sample of a dataset read from a file is, in a few words: '4 features', '16 steps',
+    '28 × 28 pixels'."""
+    shape = dataset.sample_shape
+    if dataset.kind == "image" or len(shape) == 3:
+        return " × ".join(map(str, shape[-2:])) + " pixels"
+    if len(shape) == 2:
+        return f"{shape[0]} steps" + (f" × {shape[1]} features" if shape[1] > 1 else "")
+    return f"{shape[0]} features"
 
 
 def columns(source: bytes, file_name: str) -> list[str]:

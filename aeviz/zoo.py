@@ -119,11 +119,33 @@ def trained_card(model: Autoencoder, data: Dataset) -> dict[str, float]:
 
 
 def views(model: Autoencoder, data: Dataset) -> dict[str, np.ndarray]:
-    """PCA and UMAP maps of the test codes for latent > 2, so the app never waits on UMAP."""
-    if model.config.latent_dim <= 2:
-        return {}
-    codes = A.embed(model, data.x_test)
-    return {"pca": A.project(codes, "pca"), "umap": A.project(codes, "umap", seed=0)}
+    """What the app would otherwise compute when a student first opens the model: the test codes and each test
+    sample's reconstruction error (a cold model switch spent most of its time on these forward passes), and for
+    latent > 2 the PCA and UMAP maps of the codes, so the app never waits on UMAP."""
+    codes = A.embed(model, data.x_test).astype(np.float32)
+    x = data.x_test.numpy()
+    out = {"codes": codes, "errors": A.per_sample_mse(x, A.reconstruct(model, x)).astype(np.float32)}
+    if model.config.latent_dim > 2:
+        out |= {"pca": A.project(codes, "pca"), "umap": A.project(codes, "umap", seed=0)}
+    return out
+
+
+def refresh_views(out_dir: Path = PRETRAINED, only: list[str] | None = None) -> list[Path]:
+    """Add the views a zoo file lacks (codes, errors: new in wave 2) without retraining; existing maps are kept as
+    they are (UMAP is not recomputed)."""
+    from .io import load_views
+
+    written = []
+    for card in pretrained(out_dir):
+        if only and card.name not in only:
+            continue
+        model = load(card.path)
+        old = load_views(card)
+        new = views(model, load_data(model.config.dataset)) if {"codes", "errors"} - set(old) else {}
+        if new:
+            save_file(new | old, str(card.views_path))
+            written.append(card.views_path)
+    return written
 
 
 class Snapshots:
@@ -188,8 +210,9 @@ def readme(folder: Path, order: list[str] = ()) -> str:
         f"{A.NELBO_SAMPLES} draws of z.",
         f"- Denoising: Gaussian noise σ = {NOISE_SIGMA} clipped to [0,1]; the plain AE is the vanilla model "
         "of the same size on the same noisy inputs.",
-        "- Each `<name>.views.safetensors` holds `pca` and `umap` maps of the test codes (latent > 2), or the "
-        "test codes after each training epoch (`snapshots`, `snapshot_epochs`; latent 2).",
+        "- Each `<name>.views.safetensors` holds the test codes (`codes`) and each test sample's reconstruction "
+        "error (`errors`), and `pca` and `umap` maps of the codes (latent > 2) or the test codes after each "
+        "training epoch (`snapshots`, `snapshot_epochs`; latent 2).",
         "",
     ])
 

@@ -27,7 +27,7 @@ from aeviz.bench import datafiles
 
 def measure(rows: int, cols: int, runs: int, screenshot: str) -> dict:
     from playwright.sync_api import sync_playwright
-    from test_yourdata import ARGS, choose, open_your_data
+    from test_yourdata import choose, open_your_data
 
     raw = datafiles.wide_table_csv(rows, cols)
     name = f"wide-{rows}x{cols}.csv"
@@ -36,7 +36,7 @@ def measure(rows: int, cols: int, runs: int, screenshot: str) -> dict:
     out = {"rows": rows, "columns": cols, "bytes": len(raw), "runs": []}
     try:
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=driver.CHROMIUM, args=ARGS)
+            browser = p.chromium.launch(executable_path=driver.CHROMIUM, args=driver.CHROMIUM_ARGS)
             for run in range(runs):
                 page = browser.new_page(viewport={"width": 1500, "height": 1100})
                 driver.goto_when_up(page, f"http://127.0.0.1:{port}/", time.perf_counter() + 120)

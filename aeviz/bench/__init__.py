@@ -434,6 +434,15 @@ def bench_class(students: int = 10, seconds: float = 30.0, training: float = 0.1
     return bench(students, seconds, training, seed, browser, stagger_s)
 
 
+@register("actions")
+def bench_actions(reps: int = 10) -> dict:
+    """The server's CPU per action kind (first screen, reload, release, map click, page, preset, model, poll), one
+    student and nothing else running: the floor under `aeviz bench class` (actions.py)."""
+    from .actions import bench
+
+    return bench(reps)
+
+
 @register("teacher")
 def bench_teacher(students: int = 5, pushes: int = 10, board_entries: int = 30, screenshots: str = "") -> dict:
     """A teacher and students in headless Chromium: push-to-student seconds, pushes followed, board render (teacher.py)."""

@@ -97,15 +97,43 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(port: int, log: Path | None = None) -> subprocess.Popen:
-    """`streamlit run app.py` as a teacher starts it, with the repository's .streamlit/config.toml.
+def start_server(port: int, log: Path | None = None, script: Path | None = None) -> subprocess.Popen:
+    """`streamlit run app.py` as a teacher starts it, with the repository's .streamlit/config.toml; or another
+    script (a test's small app), which then imports this checkout's aeviz too.
 
     Its output goes to `log` (or nowhere): an unread pipe would fill up and stall the server.
     """
-    cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(port),
+    cmd = [sys.executable, "-m", "streamlit", "run", str(script or ROOT / "app.py"), "--server.port", str(port),
            "--server.address", "127.0.0.1", "--server.headless", "true"]
+    env = None if script is None else {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])}
     out = log.open("w") if log else subprocess.DEVNULL
-    return subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+    return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+
+
+@contextlib.contextmanager
+def served(script: Path | None = None, log: Path | None = None):
+    """start_server on a free port for the length of the block: yield (server, its URL); the server always stops."""
+    port = free_port()
+    server = start_server(port, log, script)
+    try:
+        yield server, f"http://127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+@contextlib.contextmanager
+def chromium():
+    """Headless Chromium (Playwright) for the length of the block."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
 
 
 def goto_when_up(page, url: str, deadline: float) -> None:
@@ -193,23 +221,14 @@ def app_in_browser(name: str):
 
     If anything fails, the server's log is printed; the server always stops.
     """
-    from playwright.sync_api import sync_playwright
-
-    port = free_port()
     log = Path(tempfile.mkdtemp(prefix=f"aeviz-bench-{name}-")) / "server.log"
     start = time.perf_counter()
-    server = start_server(port, log)
     try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            yield server, browser.new_page(viewport={"width": 1500, "height": 1100}), f"http://127.0.0.1:{port}", start
-            browser.close()
+        with served(log=log) as (server, url), chromium() as browser:
+            yield server, browser.new_page(viewport={"width": 1500, "height": 1100}), url, start
     except Exception:
         print(f"The app did not behave; the server's log is {log}:\n" + log.read_text()[-3000:], file=sys.stderr)
         raise
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 def run_once(presses: int = 30, screenshot: str | None = None) -> dict:

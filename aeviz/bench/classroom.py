@@ -6,12 +6,14 @@ a thread of its own, so with a class of sessions the arenas multiply and hold fr
 back: its RSS grows with the number of students who ever ran a script, not with the work. Two arenas cap that.
 AEVIZ_DATA points at a temporary folder, so the students' trained models do not land in the teacher's.
 
-The students (aeviz/bench/students.py) load the Explorer, move latent sliders every 0.5-2 s, switch to Compare and
-back, switch Compare's preset there; a share of them (`training`) press Train once and then poll the live panel
-as the browser's run_every timer does. Latency of an action: from sending it to the end of the run it started and
-its images. Beside them, one real Chromium page joins after the students have started (first_screen_s_during_class:
-navigation until the latent map is drawn and the page is idle) and then presses the first latent slider's arrow
-key repeatedly (browser_release_to_image_ms_p95: keydown to the new decoded image drawn, timed in the page).
+The students (aeviz/bench/students.py) load the Explorer and then, every 0.5-2 s, release the latent pad (most
+actions), click the latent map, switch model, switch to Compare and back, switch Compare's preset there; a share
+of them (`training`) press Train once and then poll the live panel as the browser's run_every timer does.
+Latency of an action: from sending it to the end of the run it started and its images. Beside them, one real
+Chromium page joins after the students have started (first_screen_s_during_class:
+navigation until the latent map is drawn and the page is idle) and then moves the latent pad with its arrow keys
+and lets go, again and again (browser_release_to_image_ms_p95: from the release to the committed code shown by the
+server's fragment rerun; the decoded image itself is drawn in the page at every step).
 The server's RSS (its own, /proc/PID/status) and CPU (its own and its training workers', /proc/PID/stat) are sampled
 every 0.5 s. At the end it gets SIGTERM; exit_status is its exit code (0 is a clean shutdown).
 """
@@ -144,7 +146,7 @@ async def _warm(url: str) -> None:
 
 
 def _browser(url: str, join_after: float, until: float, out: dict) -> None:
-    """One real Chromium page: join mid-class, then press the z1 slider's arrows until `until`."""
+    """One real Chromium page: join mid-class, then move the latent pad and let go until `until`."""
     from playwright.sync_api import sync_playwright
 
     try:

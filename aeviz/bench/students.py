@@ -2,10 +2,15 @@
 
 A student does what /work/shared/notes/streamlit-protocol.md says the browser does: GET /_stcore/health (through
 a proxy this also picks the replica and sets its affinity cookie), open /_stcore/stream with the subprotocol
-"streamlit" and the server's own Origin, rerun the default page, then every 0.5-2 s move a latent slider (ids,
-ranges and fragment from the deltas; a fragment rerun carrying every slider's state) and sometimes switch page
-(the target's hash from the navigation message). It keeps the browser's message cache (ref_hash, expired after
-maxCachedMessageAge runs) and fetches each new /media/ image, as the browser must before it can draw it.
+"streamlit" and the server's own Origin, rerun the default page (the Explorer), then every 0.5-2 s one action:
+- "release": let go of the latent pad (the Explorer's in-browser decoder drew the drag itself; the browser tells the
+  server the released code once): a fragment rerun carrying the pad component's state {"z": [...]};
+- "map click": click a point of the latent map (a full rerun carrying the chart's selection);
+- "model": pick another model in the sidebar's model box; "page": switch between the Explorer and Compare;
+- "preset": on Compare, pick another preset.
+Ids, ranges, options and fragments come from the deltas. It keeps the browser's message cache (ref_hash, expired
+after maxCachedMessageAge runs) and fetches each new /media/ image, as the browser must before it can draw it.
+(Pages with server-side latent sliders, e.g. for a model the browser cannot run, still get "slider" moves.)
 
 Latency of an action: from sending rerun_script to the end of the run it started (its script_finished, matched
 by run id) and the end of that run's image fetches. The protocol notes' three traps: a fragment run that
@@ -21,13 +26,15 @@ gives a fragment and an interval, and the student sends fragment reruns with is_
 (action kind "poll") until a full run no longer registers the fragment. On the Compare page a student sometimes
 switches the preset (the selectbox's string_value, kind "preset").
 
-Simplifications, on purpose: a change sends the states of the sliders only (other widgets keep their defaults);
-polls are sent between actions, never beside one: only one request is in flight per student; no map clicks.
+Simplifications, on purpose: a change sends the state of the widget it changes (and of server-side sliders) only;
+other widgets keep their defaults; polls are sent between actions, never beside one: one request in flight per
+student.
 Imports Streamlit's protobuf modules (the protocol), never its runtime.
 """
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import time
 from collections import Counter
@@ -69,6 +76,17 @@ class Request:
 
 
 @dataclass
+class Pad:
+    """The Explorer's latent pad or component sliders (a bidi component): its code, ranges and fragment."""
+
+    id: str
+    z: list[float]
+    lo: list[float]
+    hi: list[float]
+    fragment: str
+
+
+@dataclass
 class Slider:
     label: str
     low: float
@@ -83,7 +101,7 @@ class Student:
 
     def __init__(self, base_url: str, seed: int = 0, think: tuple[float, float] = (0.5, 2.0),
                  switch: float = 0.1, pages: tuple[str, ...] = ("", "compare"), timeout_s: float = 60.0,
-                 train: bool = False, preset: float = 0.5):
+                 train: bool = False, preset: float = 0.5, click: float = 0.1, model: float = 0.03):
         import requests
 
         self.base = base_url.rstrip("/")
@@ -99,12 +117,15 @@ class Student:
         self.pages: dict[str, str] = {}  # url_pathname -> page_script_hash
         self.page_hash = ""
         self.sliders: dict[str, Slider] = {}
+        self.pad: Pad | None = None  # the latent pad or component sliders, when the page shows one
+        self.map_id, self.map_points = "", []  # the Explorer's clickable latent map: (curve, point, test index)
+        self.models: tuple[str, list[str], str] | None = None  # (id, options, current) of the sidebar's model box
         self.fetched: set[str] = set()
         self.request: Request | None = None
         self.run_id = ""
         self.lost: asyncio.Event | None = None  # set when the websocket closes under the student
         self.lost_at = 0.0
-        self.want_train, self.preset_p = train, preset
+        self.want_train, self.preset_p, self.click_p, self.model_p = train, preset, click, model
         self.buttons: dict[str, str] = {}  # widget key -> id (the train button)
         self.presets: tuple[str, list[str], str] | None = None  # (id, options, current) of Compare's preset box
         self.timers: dict[str, list[float]] = {}  # run_every fragment -> [interval s, next due (monotonic)]
@@ -125,6 +146,7 @@ class Student:
             additional_headers={"Cookie": cookie} if cookie else None, max_size=MAX_MESSAGE, open_timeout=30)
         self.cache, self.sliders, self.request, self.run_id = {}, {}, None, ""  # a new server knows nothing of us
         self.buttons, self.presets, self.timers = {}, None, {}
+        self.pad, self.map_id, self.models = None, "", None
         self.lost = asyncio.Event()
         self.reader = asyncio.create_task(self._read())
 
@@ -190,6 +212,7 @@ class Student:
             self.sliders = {k: s for k, s in self.sliders.items() if s.fragment not in fragments}
         else:  # a full run: every widget and run_every fragment is registered again by its deltas
             self.sliders, self.buttons, self.presets, self.timers = {}, {}, None, {}
+            self.pad, self.map_id, self.models = None, "", None
         if self.request and not self.request.run:
             self.request.run = run
 
@@ -213,9 +236,27 @@ class Student:
         elif kind == "selectbox" and el.selectbox.id.endswith("-cmp_preset"):
             box = el.selectbox
             self.presets = (box.id, list(box.options), box.raw_value if box.HasField("raw_value") else "")
+        elif kind == "bidi_component" and el.bidi_component.id.endswith(("-ex_pad", "-ex_zs")):
+            self._on_pad(el.bidi_component, delta.fragment_id)
+        elif kind == "plotly_chart" and el.plotly_chart.id.endswith("-ex_map"):
+            self.map_id = el.plotly_chart.id
+            self.map_points = _points(el.plotly_chart.spec)
+        elif kind == "selectbox" and el.selectbox.id.endswith("-model") and not el.selectbox.disabled:
+            box = el.selectbox
+            self.models = (box.id, list(box.options), box.raw_value if box.HasField("raw_value") else "")
         elif kind == "imgs":
             for img in el.imgs.imgs:
                 self._fetch(img.url)
+
+    def _on_pad(self, el, fragment: str) -> None:
+        data = json.loads(el.json or "{}")
+        z = [float(v) for v in data.get("value") or []]
+        if data.get("mode") == "pad":
+            lo, hi = [data["x_range"][0], data["y_range"][0]], [data["x_range"][1], data["y_range"][1]]
+        else:
+            lo, hi = data.get("lo") or [-3.0] * len(z), data.get("hi") or [3.0] * len(z)
+        if z:
+            self.pad = Pad(el.id, z, [float(v) for v in lo], [float(v) for v in hi], fragment)
 
     def _fetch(self, url: str) -> None:
         """Fetch a new /media/ image (the browser cannot draw it before); the action waits for it."""
@@ -306,6 +347,35 @@ class Student:
         """(Re)load the current page (the default one at first), as a page load or reload does."""
         return await self._send(kind, self.page_hash)
 
+    async def release(self) -> float | None:
+        """Let go of the latent pad somewhere near the current code (the browser decoded the drag itself and sends
+        the released code once: a fragment rerun carrying the component's new state)."""
+        from streamlit.proto.WidgetStates_pb2 import WidgetState
+
+        p = self.pad
+        d = self.rng.randrange(len(p.z))
+        step = (p.hi[d] - p.lo[d]) * self.rng.uniform(-0.15, 0.15)
+        p.z[d] = min(p.hi[d], max(p.lo[d], p.z[d] + step))
+        state = WidgetState(id=p.id, json_value=json.dumps({"z": p.z}))
+        return await self._send("release", self.page_hash, p.fragment, [state])
+
+    async def click_map(self) -> float | None:
+        """Click one point of the Explorer's latent map: a full rerun carrying the chart's selection."""
+        from streamlit.proto.WidgetStates_pb2 import WidgetState
+
+        curve, j, i = self.rng.choice(self.map_points)
+        sel = {"selection": {"points": [{"curve_number": curve, "point_number": j, "point_index": j, "customdata": i}],
+                             "point_indices": [j], "box": [], "lasso": []}}
+        return await self._send("map click", self.page_hash, "", [WidgetState(id=self.map_id, string_value=json.dumps(sel))])
+
+    async def switch_model(self) -> float | None:
+        """Pick another model in the sidebar's model box (a full rerun)."""
+        from streamlit.proto.WidgetStates_pb2 import WidgetState
+
+        wid, options, current = self.models
+        choice = self.rng.choice([o for o in options if o != current] or options)
+        return await self._send("model", self.page_hash, "", [WidgetState(id=wid, string_value=choice)])
+
     async def move_slider(self) -> float | None:
         wid, s = self.rng.choice(sorted(self.sliders.items()))
         steps = self.rng.choice((-3, -2, -1, 1, 2, 3))
@@ -347,6 +417,13 @@ class Student:
             kind, ms = "train", await self.press_train()
         elif self.presets and self.rng.random() < self.preset_p:
             kind, ms = "preset", await self.switch_preset()
+        elif self.pad and (r := self.rng.random()) >= self.switch:
+            if self.map_points and r < self.switch + self.click_p:
+                kind, ms = "map click", await self.click_map()
+            elif self.models and r < self.switch + self.click_p + self.model_p:
+                kind, ms = "model", await self.switch_model()
+            else:
+                kind, ms = "release", await self.release()
         elif self.sliders and self.rng.random() >= self.switch:
             kind, ms = "slider", await self.move_slider()
         else:
@@ -408,6 +485,27 @@ class Student:
                 await self.recover(time.monotonic() + recover_s)
         await self.close()
         return self.stats
+
+
+def _points(spec: str) -> list[tuple[int, int, int]]:
+    """(curve, point, test index) of the map's points: each trace's customdata holds the test indices (a list, or
+    plotly's typed-array form {"dtype", "bdata"})."""
+    import base64
+
+    import numpy as np
+
+    out = []
+    try:
+        traces = json.loads(spec)["data"]
+    except (ValueError, KeyError, TypeError):
+        return out
+    for curve, trace in enumerate(traces):
+        cd = trace.get("customdata")
+        if isinstance(cd, dict) and "bdata" in cd:
+            cd = np.frombuffer(base64.b64decode(cd["bdata"]), dtype=np.dtype(cd["dtype"])).tolist()
+        if isinstance(cd, list) and cd and all(isinstance(v, (int, float)) for v in cd[:5]):
+            out += [(curve, j, int(v)) for j, v in enumerate(cd)]
+    return out
 
 
 def percentile(values: list[float], q: float) -> float | None:

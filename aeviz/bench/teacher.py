@@ -50,9 +50,10 @@ BOARD_DONE = """(n) => {
 }"""
 
 
-def _open_room(page, url: str) -> str:
-    """The teacher opens a room from the sidebar; returns its code."""
-    goto_when_up(page, url + "/", time.perf_counter() + 120)
+def _open_room(page, url: str, goto: bool = True) -> str:
+    """The teacher opens a room from the sidebar (of the page at url, or of the page as it is); returns its code."""
+    if goto:
+        goto_when_up(page, url + "/", time.perf_counter() + 120)
     page.wait_for_selector(MAP, timeout=180_000)
     page.wait_for_selector(IDLE, timeout=180_000)
     page.get_by_text("Class room: join or teach").click()
@@ -63,8 +64,10 @@ def _open_room(page, url: str) -> str:
     return text.split("Room ", 1)[1].split()[0]
 
 
-def _join(page, url: str, code: str, name: str) -> None:
-    goto_when_up(page, f"{url}/?room={code}", time.perf_counter() + 60)
+def _join(page, url: str, code: str, name: str, goto: bool = True) -> None:
+    """A student joins room `code` as `name` (by the room link, or on the page as it is, opened with ?room=)."""
+    if goto:
+        goto_when_up(page, f"{url}/?room={code}", time.perf_counter() + 60)
     page.wait_for_selector(".st-key-room_join_name input", timeout=180_000)
     page.wait_for_selector(IDLE, timeout=180_000)
     settle(page)

@@ -25,6 +25,7 @@ from .store import (
     Member,
     NotFound,
     Room,
+    RoomDataset,
     RoomState,
     RoomStore,
     StoreError,
@@ -32,7 +33,7 @@ from .store import (
 )
 
 __all__ = ["CODE_ALPHABET", "NAME_CHARS", "TASK_CHARS", "Entry", "Limits", "LimitError", "Member", "NotFound", "Room",
-           "RoomState", "RoomStore", "StoreError", "View", "data_dir", "open_store"]
+           "RoomDataset", "RoomState", "RoomStore", "StoreError", "View", "data_dir", "open_store"]
 
 
 

@@ -7,6 +7,8 @@ Keys, under a prefix (default ``aeviz:``):
 - ``room:<code>:members``: hash, member id -> member JSON
 - ``room:<code>:entries``: hash, entry id -> entry JSON; ``room:<code>:hidden``: set of hidden entry ids
 - ``room:<code>:blob:<id>``: the checkpoint bytes (at most Limits.bytes_per_entry)
+- ``room:<code>:dataset``: hash with ``info`` (the RoomDataset as JSON) and ``blob`` (its bytes, at most
+  Limits.bytes_per_dataset), written and read together
 - ``next_member``, ``next_entry``: INCR counters, so ids never repeat, even across rooms
 - ``rate:<member id>:<minute>``: INCR + EXPIRE counter of a student's submissions in one minute
 
@@ -17,7 +19,7 @@ Single-node Redis only: the scripts build some key names themselves (not Redis C
 
 Running it for a class: keep data across a Redis restart with `appendonly yes`; never let Redis evict room keys
 (`maxmemory-policy noeviction`: a full Redis then refuses a submission with a LimitError sentence). Checkpoints live in
-memory: at the default limits the worst case is 50 rooms x 60 entries x 8 MB = 24 GB, while a typical aeviz
+memory: at the default limits the worst case is 50 rooms x (60 entries x 8 MB + a 20 MB dataset) = 25 GB, while a typical aeviz
 checkpoint is 0.1-2 MB (60 x 1 MB took 63 MB of used_memory in `python -m aeviz.classroom.measure`); set
 `maxmemory` and, if needed, lower Limits.
 """
@@ -65,7 +67,7 @@ elseif info[2] ~= ARGV[4] then
 end
 for _, id in ipairs(redis.call('HKEYS', room .. ':entries')) do redis.call('DEL', room .. ':blob:' .. id) end
 redis.call('DEL', room, room .. ':tokens', room .. ':names', room .. ':members', room .. ':entries',
-           room .. ':hidden')
+           room .. ':hidden', room .. ':dataset')
 redis.call('ZREM', p .. 'rooms', code)
 return 1
 """
@@ -127,6 +129,11 @@ elseif op == 'clear' then
   for _, id in ipairs(ids) do redis.call('DEL', room .. ':blob:' .. id) end
   redis.call('DEL', room .. ':entries', room .. ':hidden')
   return {'ok', tostring(#ids)}
+elseif op == 'share' then
+  redis.call('HSET', room .. ':dataset', 'info', ARGV[6], 'blob', ARGV[7])
+  return {'ok'}
+elseif op == 'unshare' then
+  return {'ok', tostring(redis.call('DEL', room .. ':dataset'))}
 end
 return redis.error_reply('unknown operation ' .. op)
 """
@@ -396,3 +403,41 @@ class RedisStore(base.RoomStore):
             raise base.NotFound(base.no_entry_message(code, entry_id))
         if status == "not yours":
             raise PermissionError(base.not_your_entry_message(code, entry_id))
+
+    # ------------------------------------------------------------ the room's shared dataset
+
+    def share_dataset(self, code: str, secret: str | None, name: str, title: str, meta: dict,
+                      blob: bytes) -> base.RoomDataset:
+        code = base.normalise_code(code)
+        stored = self._check_teacher(code, secret)  # the secret before the bytes' own checks, as in SQLite
+        code, name, title, meta_text, sha, blob = base.checked_dataset(code, name, title, meta, blob, self.limits)
+        shared = base.RoomDataset(code, name, title, json.loads(meta_text), len(blob), sha, self.clock())
+        reply = self._teacher_op(args=self._args(code, stored, "share", base.dataset_json(shared), blob))
+        if _status(reply) == "gone":
+            raise base.NotFound(base.no_room_message(code))
+        return shared
+
+    def unshare_dataset(self, code: str, secret: str | None) -> bool:
+        code = base.normalise_code(code)
+        return self._teacher(code, secret, "unshare")[1] == b"1"
+
+    def _dataset(self, code: str, *fields: str) -> list:
+        with self.r.pipeline(transaction=True) as pipe:  # MULTI: the room's state and its dataset of one moment
+            pipe.hget(self._key(code), "expires")
+            pipe.hmget(self._key(code, ":dataset"), *fields)
+            expires, values = pipe.execute()
+        if expires is None or float(expires) <= self.clock():
+            raise base.NotFound(base.no_room_message(code))
+        return values
+
+    def room_dataset(self, code: str) -> base.RoomDataset | None:
+        code = base.normalise_code(code)
+        (info,) = self._dataset(code, "info")
+        return base.dataset_from_json(code, info)
+
+    def dataset_blob(self, code: str) -> tuple[base.RoomDataset, bytes]:
+        code = base.normalise_code(code)
+        info, blob = self._dataset(code, "info", "blob")
+        if info is None or blob is None:
+            raise base.NotFound(base.no_dataset_message(code))
+        return base.dataset_from_json(code, info), blob

@@ -1,10 +1,10 @@
 """The room store on one server: metadata in SQLite (WAL), checkpoints as files beside it.
 
 Layout of the folder: ``rooms.sqlite3`` (schema version in ``PRAGMA user_version``) and
-``blobs/<code>-<room uid>/<random>.safetensors``, each written to a temporary file, fsynced and renamed into place
-before its row is committed. A new store object on the same folder (a restart, or another process on the same
-host) sees everything. Several processes may share the folder on a local disk, not on a network share: replicas
-on several hosts need the Redis store.
+``blobs/<code>-<room uid>/<random>.safetensors`` (board entries and the room's shared dataset), each written to a
+temporary file, fsynced and renamed into place before its row is committed. A new store object on the same folder
+(a restart, or another process on the same host) sees everything. Several processes may share the folder on a local
+disk, not on a network share: replicas on several hosts need the Redis store.
 """
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from pathlib import Path
 
 from . import store as base  # the interface, the data classes and the checks every backend shares
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2 added room_datasets
 POOL_IDLE = 8  # idle connections kept; more are opened while more threads are in the store at once
 
 _SCHEMA = """
@@ -68,7 +68,19 @@ CREATE TABLE submissions (
     count INTEGER NOT NULL,
     PRIMARY KEY (member_id, window)
 );
+CREATE TABLE room_datasets (
+    code TEXT PRIMARY KEY REFERENCES rooms(code) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    title TEXT NOT NULL,
+    meta TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    sha256 TEXT NOT NULL,
+    created REAL NOT NULL,
+    file TEXT NOT NULL
+);
 """
+_MIGRATIONS = {1: _SCHEMA[_SCHEMA.index("CREATE TABLE room_datasets"):]}  # from version n to n + 1
+_DATASET_COLUMNS = "name, title, meta, size, sha256, created"
 
 _ENTRY_COLUMNS = "id, code, member_id, author, name, meta, size, sha256, created, hidden"
 
@@ -168,14 +180,15 @@ class SQLiteStore(base.RoomStore):
     def _create_schema(self) -> None:
         with self._tx() as con:
             version = con.execute("PRAGMA user_version").fetchone()[0]
-            if version == 0:
-                # executescript() would commit on its own: run the statements one by one inside this transaction
-                for statement in filter(str.strip, _SCHEMA.split(";")):
-                    con.execute(statement)
-                con.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-            elif version > SCHEMA_VERSION:
+            if version > SCHEMA_VERSION:
                 raise base.StoreError(f"The room store in {self.folder} has schema version {version}, newer than this "
                                  f"aeviz understands ({SCHEMA_VERSION}); update aeviz.")
+            if version < SCHEMA_VERSION:
+                # executescript() would commit on its own: run the statements one by one inside this transaction
+                script = _SCHEMA if version == 0 else "".join(_MIGRATIONS[v] for v in range(version, SCHEMA_VERSION))
+                for statement in filter(str.strip, script.split(";")):
+                    con.execute(statement)
+                con.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
     # ------------------------------------------------------------ helpers
 
@@ -208,7 +221,7 @@ class SQLiteStore(base.RoomStore):
         except FileNotFoundError:
             pass
 
-    def _write_blob(self, folder: Path, blob: bytes) -> Path:
+    def _write_blob(self, folder: Path, blob: bytes, what: str = "checkpoint") -> Path:
         """Temp file, fsync, rename: a reader never sees half a checkpoint."""
         path = folder / f"{secrets.token_hex(8)}.safetensors"
         tmp = None
@@ -224,7 +237,7 @@ class SQLiteStore(base.RoomStore):
             if tmp:
                 Path(tmp).unlink(missing_ok=True)
             if isinstance(err, OSError):  # a full disk, say
-                raise base.StoreError(f"Could not save the checkpoint in {folder} ({err.strerror or err}).") from err
+                raise base.StoreError(f"Could not save the {what} in {folder} ({err.strerror or err}).") from err
             raise
         return path
 
@@ -425,3 +438,66 @@ class SQLiteStore(base.RoomStore):
                 raise PermissionError(base.not_your_entry_message(code, entry_id))
             con.execute("DELETE FROM entries WHERE id = ?", (entry_id,))
         self._unlink(row[1])
+
+    # ------------------------------------------------------------ the room's shared dataset
+
+    def share_dataset(self, code: str, secret: str | None, name: str, title: str, meta: dict,
+                      blob: bytes) -> base.RoomDataset:
+        code = base.normalise_code(code)
+        with self._con() as con:  # the secret before the bytes' own checks, and before writing megabytes
+            self._teacher(con, code, secret)
+            (uid,) = self._room_row(con, code, "uid")
+        code, name, title, meta_text, sha, blob = base.checked_dataset(code, name, title, meta, blob, self.limits)
+        now = self.clock()
+        path = self._write_blob(self._blob_dir(code, uid), blob, "dataset")
+        relative = path.relative_to(self.blob_root).as_posix()
+        try:
+            with self._tx() as con:
+                self._teacher(con, code, secret)
+                if self._room_row(con, code, "uid")[0] != uid:  # closed and reopened with the same code meanwhile
+                    raise base.NotFound(base.no_room_message(code))
+                old = con.execute("SELECT file FROM room_datasets WHERE code = ?", (code,)).fetchone()
+                con.execute("INSERT OR REPLACE INTO room_datasets (code, name, title, meta, size, sha256, created, "
+                            "file) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                            (code, name, title, meta_text, len(blob), sha, now, relative))
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
+        if old:
+            self._unlink(old[0])
+        return base.RoomDataset(code, name, title, json.loads(meta_text), len(blob), sha, now)
+
+    def unshare_dataset(self, code: str, secret: str | None) -> bool:
+        code = base.normalise_code(code)
+        with self._tx() as con:
+            self._teacher(con, code, secret)
+            old = con.execute("SELECT file FROM room_datasets WHERE code = ?", (code,)).fetchone()
+            con.execute("DELETE FROM room_datasets WHERE code = ?", (code,))
+        if old:
+            self._unlink(old[0])
+        return old is not None
+
+    def room_dataset(self, code: str) -> base.RoomDataset | None:
+        code = base.normalise_code(code)
+        with self._con() as con:
+            self._room_row(con, code, "1")
+            row = con.execute(f"SELECT {_DATASET_COLUMNS} FROM room_datasets WHERE code = ?", (code,)).fetchone()
+        if row is None:
+            return None
+        name, title, meta, size, sha, created = row
+        return base.RoomDataset(code, name, title, json.loads(meta), size, sha, created)
+
+    def dataset_blob(self, code: str) -> tuple[base.RoomDataset, bytes]:
+        code = base.normalise_code(code)
+        with self._con() as con:
+            self._room_row(con, code, "1")
+            row = con.execute(f"SELECT {_DATASET_COLUMNS}, file FROM room_datasets WHERE code = ?",
+                              (code,)).fetchone()
+        if row is None:
+            raise base.NotFound(base.no_dataset_message(code))
+        name, title, meta, size, sha, created, file = row
+        try:
+            blob = (self.blob_root / file).read_bytes()
+        except FileNotFoundError:  # replaced or removed between the query and the read
+            raise base.NotFound(base.no_dataset_message(code)) from None
+        return base.RoomDataset(code, name, title, json.loads(meta), size, sha, created), blob

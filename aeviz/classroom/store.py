@@ -2,7 +2,9 @@
 
 A teacher opens a room (a short code such as ``K7QM``) and gets a teacher secret; students join with a display name
 and get a student token. The teacher pushes a view that students follow, freezes the room, sets a task, and moderates
-the board; students submit .safetensors checkpoints to the board. Backends: ``sqlite.SQLiteStore`` (one server) and
+the board; students submit .safetensors checkpoints to the board. The teacher may also share one dataset with the
+room (the arrays of an upload as aeviz.userdata stored them: .safetensors, never pickled), which every member can
+train on and whose entries the board compares on the same test split. Backends: ``sqlite.SQLiteStore`` (one server) and
 ``redis_store.RedisStore`` (several replicas). Nothing here imports streamlit, torch or redis.
 
 Secrets and tokens are ``secrets.token_urlsafe(24)`` (192 bits); the store keeps only their sha256 and compares
@@ -32,6 +34,9 @@ TASK_CHARS = 2000
 META_BYTES = 4000  # an entry's metadata, as JSON
 PARAMS_BYTES = 4000  # a view's query parameters, as JSON
 SECRET_MIN_CHARS = 16
+DATASET_NAME = re.compile(r"user:[A-Za-z0-9][A-Za-z0-9._-]{0,63}")  # how aeviz.data.load finds a user dataset
+DATASET_FORMAT = "aeviz-userdata/1"  # the __metadata__ format of aeviz.userdata.dataset_bytes
+DATASET_TENSORS = {"x_train": ("F32",), "y_train": ("I64", "F32"), "x_test": ("F32",), "y_test": ("I64", "F32")}
 
 
 class LimitError(ValueError):
@@ -56,6 +61,7 @@ class Limits:
     rooms_per_server: int = 50  # open (not closed, not expired) rooms
     members_per_room: int = 300
     room_hours: float = 24.0  # a room expires this long after it was opened, with everything in it
+    bytes_per_dataset: int = 20_000_000  # the room's shared dataset, as stored (its scaled float32 arrays)
 
 
 @dataclass(frozen=True)
@@ -94,6 +100,19 @@ class Entry:
     sha256: str
     created: float
     hidden: bool = False
+
+
+@dataclass(frozen=True)
+class RoomDataset:
+    """The dataset the teacher shared with the room: one at a time, replaced by the next share."""
+
+    code: str
+    name: str  # how aeviz.data.load finds it: 'user:NAME' (the same name as in the teacher's own models)
+    title: str  # shown to the class
+    meta: dict = field(hash=False)  # what the board shows without reading the bytes: rows, shape, description...
+    size: int = 0  # bytes of the .safetensors blob
+    sha256: str = ""
+    created: float = 0.0
 
 
 class RoomState(NamedTuple):
@@ -162,6 +181,15 @@ class RoomStore(abc.ABC):
     def clear_board(self, code: str, secret: str | None) -> int:
         """Remove every entry; returns how many there were."""
 
+    @abc.abstractmethod
+    def share_dataset(self, code: str, secret: str | None, name: str, title: str, meta: dict,
+                      blob: bytes) -> RoomDataset:
+        """Share a dataset (aeviz.userdata.dataset_bytes) with the room, in place of the one shared before."""
+
+    @abc.abstractmethod
+    def unshare_dataset(self, code: str, secret: str | None) -> bool:
+        """Take the room's dataset away; False if there was none. Entries trained on it stay on the board."""
+
     # students
     @abc.abstractmethod
     def room_state(self, code: str) -> RoomState:
@@ -183,9 +211,18 @@ class RoomStore(abc.ABC):
     def withdraw(self, code: str, student_token: str | None, entry_id: int) -> None:
         """Remove one of the student's own entries; PermissionError for someone else's."""
 
+    @abc.abstractmethod
+    def room_dataset(self, code: str) -> RoomDataset | None:
+        """The dataset the teacher shared with the room, without its bytes; None if none."""
+
+    @abc.abstractmethod
+    def dataset_blob(self, code: str) -> tuple[RoomDataset, bytes]:
+        """The shared dataset and its bytes, read together (NotFound if the room has none)."""
+
 
 OPERATIONS = ("open_room", "get_room", "close_room", "join", "rejoin", "push_view", "set_frozen", "set_task",
-              "hide_entry", "remove_entry", "clear_board", "room_state", "submit", "entries", "entry_blob", "withdraw")
+              "hide_entry", "remove_entry", "clear_board", "room_state", "submit", "entries", "entry_blob", "withdraw",
+              "share_dataset", "unshare_dataset", "room_dataset", "dataset_blob")
 
 
 def backend_errors_as_sentences(cls):
@@ -402,6 +439,20 @@ def members_full_message(code: str, limit: int) -> str:
     return f"Room {code} is full ({limit} students); no one else can join."
 
 
+def _size(n: int) -> str:
+    """'12.3 MB', or '40 kB' below 0.1 MB."""
+    return f"{n / 1e6:.1f} MB" if n >= 100_000 else f"{n / 1e3:.0f} kB"
+
+
+def dataset_too_big_message(size: int, limit: int) -> str:
+    return (f"This dataset is {_size(size)} as stored, over the limit of {_size(limit)} for a class dataset; read "
+            f"fewer rows or smaller images, then share it again.")
+
+
+def no_dataset_message(code: str) -> str:
+    return f"The teacher of room {code} has not shared a dataset."
+
+
 # ---------------------------------------------------------------- blobs
 
 _DTYPE_BYTES = {"BOOL": 1, "U8": 1, "I8": 1, "F8_E5M2": 1, "F8_E4M3": 1, "I16": 2, "U16": 2, "F16": 2, "BF16": 2,
@@ -421,14 +472,21 @@ def check_blob(blob: bytes, limit: int) -> str:
     if not isinstance(blob, (bytes, bytearray, memoryview)):
         raise TypeError("A checkpoint must be given as bytes.")
     blob = bytes(blob)
+    if len(blob) > limit:
+        raise LimitError(too_big_message(len(blob), limit))
+    safetensors_header(blob)
+    return hashlib.sha256(blob).hexdigest()
+
+
+def safetensors_header(blob: bytes, what: str = "checkpoint") -> dict:
+    """The JSON header of a complete .safetensors file, every tensor's span checked against its dtype and shape;
+    ValueError with a reason for anything else (a sentence about a .safetensors `what`)."""
     size = len(blob)
-    if size > limit:
-        raise LimitError(too_big_message(size, limit))
     # A pickle starts with 0x80 and a zip (torch.save) with "PK"; a safetensors header is JSON, so byte 8 is "{".
     if (blob[:1] == b"\x80" or blob[:2] == b"PK") and blob[8:9] != b"{":
         raise ValueError("This file looks like a PyTorch .pt/.pth checkpoint; only .safetensors files can be "
                          "submitted, and nothing is ever unpickled.")
-    bad = "This file is not a .safetensors checkpoint"
+    bad = f"This file is not a .safetensors {what}"
     if size < 10:
         raise ValueError(f"{bad}: it is only {size} bytes long.")
     (header_len,) = struct.unpack("<Q", blob[:8])
@@ -467,7 +525,53 @@ def check_blob(blob: bytes, limit: int) -> str:
     if position != data:
         raise ValueError(f"{bad}: its tensors need {position} bytes but {data} follow the header "
                          f"(truncated or padded).")
-    return hashlib.sha256(blob).hexdigest()
+    return header
+
+
+def checked_dataset(code: str, name: str, title: str, meta: dict, blob: bytes,
+                    limits: Limits) -> tuple[str, str, str, str, str, bytes]:
+    """(code, name, title, metadata as JSON, sha256, blob) of a dataset to share, each checked from the bytes'
+    header alone: an aeviz dataset file holds exactly x_train, y_train, x_test, y_test, whose shapes agree.
+    LimitError over Limits.bytes_per_dataset, else ValueError (TypeError for a blob that is not bytes)."""
+    code = normalise_code(code)
+    if not isinstance(name, str) or not DATASET_NAME.fullmatch(name):
+        raise ValueError(f"{str(name)[:80]!r} is not a dataset name: user: and then 1 to 64 letters, digits, "
+                         f"'.', '_' or '-'.")
+    title, meta_text = clean_line(title, "A dataset's title", NAME_CHARS), meta_json(meta)
+    if not isinstance(blob, (bytes, bytearray, memoryview)):
+        raise TypeError("A dataset must be given as bytes.")
+    blob = bytes(blob)
+    if len(blob) > limits.bytes_per_dataset:
+        raise LimitError(dataset_too_big_message(len(blob), limits.bytes_per_dataset))
+    header = safetensors_header(blob, "dataset")
+    bad = "This file is not an aeviz dataset"
+    if (header.get("__metadata__") or {}).get("format") != DATASET_FORMAT:
+        raise ValueError(f"{bad}: its metadata does not say {DATASET_FORMAT}.")
+    tensors = {k: v for k, v in header.items() if k != "__metadata__"}
+    if set(tensors) != set(DATASET_TENSORS):
+        raise ValueError(f"{bad}: it must hold exactly the tensors {', '.join(DATASET_TENSORS)}.")
+    if any(tensors[k]["dtype"] not in dtypes for k, dtypes in DATASET_TENSORS.items()):
+        raise ValueError(f"{bad}: its samples must be float32 and its labels int64 or float32.")
+    shape = {k: v["shape"] for k, v in tensors.items()}
+    for part in ("train", "test"):
+        x, y = shape[f"x_{part}"], shape[f"y_{part}"]
+        if len(x) < 2 or not x[0] or y != x[:1]:
+            raise ValueError(f"{bad}: its {part} samples and labels do not match.")
+    if shape["x_train"][1:] != shape["x_test"][1:]:
+        raise ValueError(f"{bad}: its train and test samples have different shapes.")
+    return code, name, title, meta_text, hashlib.sha256(blob).hexdigest(), blob
+
+
+def dataset_json(d: RoomDataset) -> str:
+    return json.dumps({"name": d.name, "title": d.title, "meta": d.meta, "size": d.size, "sha256": d.sha256,
+                       "created": d.created}, ensure_ascii=False)
+
+
+def dataset_from_json(code: str, data: str | bytes | None) -> RoomDataset | None:
+    if not data:
+        return None
+    d = json.loads(data)
+    return RoomDataset(code, d["name"], d["title"], d["meta"], d["size"], d["sha256"], d["created"])
 
 
 Clock = Callable[[], float]

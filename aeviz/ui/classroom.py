@@ -18,7 +18,9 @@ from dataclasses import dataclass
 import streamlit as st
 
 import aeviz
-from aeviz.classroom import LimitError, NotFound, RoomStore, StoreError, View, open_store
+from aeviz import userdata
+from aeviz.classroom import LimitError, NotFound, RoomDataset, RoomStore, StoreError, View, open_store
+from aeviz.data import Dataset
 from aeviz.ui import state
 
 ROOM_PARAM, SEAT_PARAM = "room", "seat"  # query parameters: the room's code (shareable), the student's token (not)
@@ -236,6 +238,106 @@ def open_entry(code: str, entry_or_id) -> state.ModelRef:
 def remember_entry(model_id: str, entry_id: int) -> None:
     """This session's model is on the board as entry_id: the teacher's pushes then name the entry."""
     st.session_state.setdefault("board_refs", {})[model_id] = entry_id
+
+
+# --- the dataset the teacher shared with the room ------------------------------------------------------------------
+
+CLASS_DATA = "class: "  # how the class dataset is named wherever data are chosen
+
+
+def shared_dataset() -> RoomDataset | None:
+    """The dataset the teacher shared with this session's room, without its bytes (None outside a room, when none
+    is shared, or when the store cannot be read: pages then go on without it)."""
+    s = seat()
+    if s is None:
+        return None
+    try:
+        return store().room_dataset(s.code)
+    except (NotFound, StoreError):
+        return None
+
+
+def data_label(name: str, shared: RoomDataset | None) -> str:
+    """A dataset's name in a data chooser: the class dataset as "class: <title>", the others as they are."""
+    return f"{CLASS_DATA}{shared.title}" if shared is not None and shared.name == name else name
+
+
+def room_data(name: str) -> Dataset | None:
+    """The room's shared dataset if `name` is it (None otherwise), read from the store for any member of the room,
+    with the checks a read file passes: safetensors only (nothing is unpickled), the caps, values in [0, 1]."""
+    s = seat()
+    shared = shared_dataset()
+    if s is None or shared is None or shared.name != name:
+        return None
+    import hashlib
+
+    try:
+        shared, blob = store().dataset_blob(s.code)
+        if shared.name != name or hashlib.sha256(blob).hexdigest() != shared.sha256:
+            return None  # replaced meanwhile
+        return userdata.check_dataset(userdata.dataset_from_bytes(blob, name))
+    except (NotFound, StoreError, userdata.DataError) as err:
+        raise aeviz.DatasetUnavailable(f"The class dataset '{shared.title}' cannot be read: {err}") from err
+
+
+def dataset_info(ds: Dataset) -> dict:
+    """What the board shows about a shared dataset without reading its bytes."""
+    source = (ds.extras.get("preprocessing") or {}).get("source") or {}
+    return {"rows": len(ds.x_train) + len(ds.x_test), "train": len(ds.x_train), "test": len(ds.x_test),
+            "shape": list(ds.sample_shape), "each": userdata.sample_text(ds), "classes": len(ds.label_names),
+            "file": str(source.get("file") or "")[:100]}
+
+
+def _count(meta: dict, key: str) -> int:
+    """A count from a shared dataset's metadata (0 when another tool wrote something else there)."""
+    value = meta.get(key)
+    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0
+
+
+def dataset_headline(shared: RoomDataset) -> str:
+    """The class dataset in a line of markdown: its title, samples, shape and classes."""
+    m, classes = shared.meta, _count(shared.meta, "classes")
+    return (f"**Class dataset: {plain(shared.title)}** · {_count(m, 'rows'):,} samples · each "
+            f"{plain(m.get('each', '?'))}" + (f" · {classes} classes" if classes else ""))
+
+
+def dataset_sentence(shared: RoomDataset) -> str:
+    """One sentence about the class dataset, for everyone in the room (markdown: the file's name is text)."""
+    m, classes = shared.meta, _count(shared.meta, "classes")
+    source = f" from the file {plain(m['file'])}" if m.get("file") else ""
+    return (f"{_count(m, 'rows'):,} samples{source}, each {plain(m.get('each', '?'))}"
+            + (f", {classes} classes" if classes else "")
+            + f"; everyone trains on the same {_count(m, 'train'):,} samples and every entry is measured on the same "
+              f"{_count(m, 'test'):,} test samples.")
+
+
+def share_dataset(ds: Dataset, title: str) -> tuple[str, str]:
+    """Share ds with this session's room (teacher only), in place of the dataset shared before; ("success" or
+    "error", the sentence to show)."""
+    s = seat()
+    if s is None:
+        return "error", "Open a room first: a dataset is shared with a class."
+    try:
+        userdata.check_dataset(ds)
+        shared = store().share_dataset(s.code, s.secret, ds.name, title, dataset_info(ds), userdata.dataset_bytes(ds))
+        userdata.register_user_dataset(ds.name, ds, persist=True)  # the teacher's own trainings find it too
+    except (PermissionError, NotFound, LimitError, ValueError, StoreError, OSError) as err:
+        return "error", str(err)  # DataError is a ValueError
+    title = plain(shared.title)
+    return "success", (f"Room {s.code} has the dataset “{title}” now: every student finds it as "
+                       f"“{CLASS_DATA}{title}” where data are chosen, and the board compares their entries on "
+                       f"its test samples.")
+
+
+def unshare_dataset() -> tuple[str, str]:
+    """Take the room's dataset away (teacher only); ("success" or "error", the sentence)."""
+    s = seat()
+    try:
+        store().unshare_dataset(s.code, s.secret)
+    except (PermissionError, NotFound, StoreError) as err:
+        return "error", str(err)
+    return "success", (f"Room {s.code} has no class dataset now; models trained on it stay on the board and in "
+                       f"each student's models.")
 
 
 # --- the teacher's powers ----------------------------------------------------------------------------------------

@@ -20,9 +20,9 @@ import numpy as np
 import streamlit as st
 
 import aeviz
-from aeviz import analysis, io, workspace
+from aeviz import analysis, io, userdata, workspace
 from aeviz.config import ModelConfig, TrainConfig
-from aeviz.data import Dataset
+from aeviz.data import Dataset, DatasetUnavailable
 from aeviz.data import load as load_data
 from aeviz.models import Autoencoder
 from aeviz.uses import is_image_model, sweep
@@ -31,7 +31,6 @@ DEFAULT_MODEL = "ae-mlp-z2"
 ICON = str(Path(__file__).parent / "static" / "icon.png")  # served by the app: no font server needed offline
 MAX_UPLOAD_MB = 20
 MINE_CACHE = 64  # per-model results a session keeps for its own models (oldest dropped first)
-MINE_FIGURES = 4  # figures a session keeps for its own models (a latent map holds every test point)
 SHARED, MINE = "shared", "mine"
 TOKEN_PARAM = "me"  # the query parameter that carries a student's token
 
@@ -144,9 +143,46 @@ def _zoo_model(name: str) -> Autoencoder:
 
 
 @st.cache_resource(show_spinner="Loading data…")
-def dataset(name: str) -> Dataset:
-    """A dataset shared by every session (tensors are never modified)."""
+def _dataset(name: str) -> Dataset:
     return load_data(name)
+
+
+def dataset(name: str) -> Dataset:
+    """A dataset shared by every session (tensors are never modified). A user dataset ('user:NAME') that this
+    server does not have (a restart cleaned its folder, or another replica read the file) comes back from where it
+    is kept: this student's workspace, or the room whose teacher shared it; it is registered again (on disk, so
+    the training workers find it) and every session then finds it here."""
+    try:
+        return _dataset(name)
+    except DatasetUnavailable:
+        if not name.startswith(userdata.PREFIX):
+            raise
+        found = _kept_dataset(name)
+    if found is None:
+        from aeviz.ui import classroom  # imports this module: imported here, where a room is asked
+
+        found = classroom.room_data(name)
+    if found is None:
+        return _dataset(name)  # raises the DatasetUnavailable sentence again
+    try:
+        userdata.register_user_dataset(name, found, persist=True)
+    except OSError as err:
+        raise DatasetUnavailable(f"The data '{name.removeprefix(userdata.PREFIX)}' could not be stored for "
+                                 f"training ({err}).") from err
+    return _dataset(name)  # a failed call is not cached: this one finds it
+
+
+def _kept_dataset(name: str) -> Dataset | None:
+    """A user dataset from this student's workspace (None if it has none of that name)."""
+    short = name.removeprefix(userdata.PREFIX)
+    t = token()
+    entry = next((e for e in workspace.list_entries(t, "dataset") if e.name == short), None)
+    if entry is None:
+        return None
+    try:
+        return userdata.dataset_from_bytes(workspace.load_bytes(t, "dataset", entry.id), short)
+    except (userdata.DataError, workspace.StoreError) as err:
+        raise DatasetUnavailable(f"The data of this model ('{short}') cannot be read back: {err}") from err
 
 
 def ref(model_id: str | ModelRef) -> ModelRef:
@@ -269,29 +305,6 @@ def per_model(fn=None, *, show_spinner: bool | str = False, max_entries: int = 6
     return wrapper
 
 
-def figure(r: str | ModelRef, what: tuple, build):
-    """The figure `what` (a hashable description) about model r, built by build() once: for every session when the
-    model is shared (st.cache_resource, so never copied: st.plotly_chart copies what it is given and changes
-    nothing), else in this session, which keeps its last MINE_FIGURES figures. Unlike per_model's arrays, a figure
-    is not pickled on every use: unpickling a plotly figure validates it again, which costs as much as building it."""
-    r = ref(r)
-    if r.scope == SHARED:
-        return _shared_figure((r.id, r.digest, what), build)
-    cache: OrderedDict = st.session_state.setdefault("per_model_figures", OrderedDict())
-    key = (r.digest, what)
-    if key not in cache:
-        cache[key] = build()
-        while len(cache) > MINE_FIGURES:
-            cache.popitem(last=False)
-    cache.move_to_end(key)
-    return cache[key]
-
-
-@st.cache_resource(show_spinner=False, max_entries=64)
-def _shared_figure(key: tuple, _build):
-    return _build()
-
-
 def _hashable(value):
     """A dict key for per_model's session cache: arrays by their bytes' hash, containers element by element."""
     if isinstance(value, np.ndarray):
@@ -301,9 +314,14 @@ def _hashable(value):
     return value
 
 
+def codes(r: str | ModelRef) -> np.ndarray:
+    """Test-set codes of a model: from its zoo file when it holds them, else computed once (per_model)."""
+    z = views(r).get("codes")
+    return z if z is not None else _codes(r)
+
+
 @per_model
-def codes(m: Autoencoder) -> np.ndarray:
-    """Test-set codes of a model."""
+def _codes(m: Autoencoder) -> np.ndarray:
     return analysis.embed(m, dataset(m.config.dataset).x_test)
 
 

@@ -35,6 +35,29 @@ def slider_grid(lo: float, hi: float, steps: int = 100) -> tuple[float, float, f
     return lo, hi, step, f"%.{max(2, places)}f"
 
 
+def png(img: np.ndarray) -> bytes:
+    """A uint8 (or [0,1] float) grayscale image as PNG bytes: cache these, and st.image(..., output_format="PNG") only
+    hashes them on every rerun instead of encoding the picture again (left to "auto", it re-encodes them as JPEG,
+    which also blurs the sharp pixels of a digit)."""
+    import io
+
+    from PIL import Image
+
+    a = np.asarray(img)
+    if a.dtype != np.uint8:
+        a = (np.clip(a, 0.0, 1.0) * 255).round().astype(np.uint8)
+    out = io.BytesIO()
+    Image.fromarray(a).save(out, format="PNG")
+    return out.getvalue()
+
+
+@st.cache_data(max_entries=2048, show_spinner=False)
+def mosaic_png(images: np.ndarray, ncols: int, zoom: int) -> bytes:
+    """Images tiled in rows of ncols and scaled up `zoom` times with sharp pixels, as PNG bytes; cached by content
+    for every session, so a rerun that shows the same pictures neither tiles nor encodes them again."""
+    return png(plots.upscale(plots.tile(images, ncols), zoom))
+
+
 def draw_digit(key: str, side: int = SIDE) -> np.ndarray | None:
     """A drawing canvas (white pen on black, as MNIST); the digit as a (28, 28) array in [0,1], or None if blank."""
     from streamlit_drawable_canvas import st_canvas  # registers its component: only inside a running page

@@ -132,9 +132,7 @@ def test_percentile():
 
 
 @pytest.mark.skipif(not (PRETRAINED / "ae-mlp-z2.safetensors").exists(), reason="no default model")
-@pytest.mark.skip(reason="The Explorer's latent sliders became the in-browser pad (issue 11); this test still "
-                         "moves the server's sliders and waits for their image: to be ported to the pad.")
-def test_one_student_loads_moves_a_slider_and_switches_page_on_the_real_app(tmp_path):
+def test_one_student_releases_the_pad_clicks_the_map_switches_model_and_page_on_the_real_app(tmp_path):
     port = free_port()
     log = tmp_path / "server.log"
     with log.open("w") as out:
@@ -151,12 +149,19 @@ def test_one_student_loads_moves_a_slider_and_switches_page_on_the_real_app(tmp_
             s = Student(f"http://127.0.0.1:{port}", timeout_s=180)
             await s.connect()
             assert await s.load() > 0
-            assert sorted(sl.label for sl in s.sliders.values()) == ["z1", "z2"]  # the Explorer's latent sliders
-            assert {"", "compare"} <= set(s.pages)
+            assert s.pad is not None and s.pad.id.endswith("-ex_pad") and len(s.pad.z) == 2  # the latent pad
+            assert all(lo < z < hi for z, lo, hi in zip(s.pad.z, s.pad.lo, s.pad.hi))
+            assert len(s.map_points) == 1000 and s.models and "ae-mlp-z2" in s.models[2]  # the map, the model box
+            old = s.pad
+            assert await s.release() > 0  # a fragment rerun: the server draws the pad again at the released code
+            assert s.pad is not old and s.pad.z == pytest.approx(old.z) and s.pad.fragment == old.fragment
             before = set(s.fetched)
-            assert await s.move_slider() > 0
-            assert s.fetched - before  # the redrawn image was fetched
-            assert await s.switch_page() > 0 and s.page_hash == s.pages["compare"] and not s.sliders
+            assert await s.click_map() > 0  # a full rerun: the clicked sample is selected, its images fetched
+            assert s.fetched - before
+            assert s.pad.z != pytest.approx(old.z)  # the pad starts again at the selected sample's code
+            assert await s.switch_model() > 0 and s.models[2] != "" and "ae-mlp-z2" not in s.models[2]
+            assert {"", "compare"} <= set(s.pages)
+            assert await s.switch_page() > 0 and s.page_hash == s.pages["compare"] and s.pad is None
             await s.close()
             return s.stats
 

@@ -4,27 +4,20 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
 import aeviz
-from aeviz.bench import browser as bench_ui
+from aeviz.bench import browser as driver
 from aeviz.io import PRETRAINED
 
-ROOT = Path(aeviz.__file__).resolve().parent.parent
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]
 MODEL = PRETRAINED / "ae-mlp-z2.safetensors"
 X_RANGE, Y_RANGE = (-12.0, 28.0), (-18.0, 12.0)
 
 pytestmark = [pytest.mark.browser,
-              pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"no Chromium at {CHROMIUM}"),
+              pytest.mark.skipif(not os.path.exists(driver.CHROMIUM), reason=f"no Chromium at {driver.CHROMIUM}"),
               pytest.mark.skipif(not MODEL.exists(), reason="the ae-mlp-z2 checkpoint is missing")]
 
 APP = f"""
@@ -50,32 +43,13 @@ IMAGE = ".st-key-pad-box canvas.aeviz-img"
 
 
 @pytest.fixture(scope="module")
-def app(tmp_path_factory):
-    from playwright.sync_api import sync_playwright
-
+def app(tmp_path_factory, chromium, open_page):
     script = tmp_path_factory.mktemp("drag") / "app.py"
     script.write_text(APP)
-    port = bench_ui.free_port()
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
-    server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(script), "--server.port", str(port),
-                               "--server.address", "127.0.0.1", "--server.headless", "true"],
-                              cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-    try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-            page = browser.new_page(viewport={"width": 1100, "height": 800})
-            sent: list[str] = []
-            page.on("websocket", lambda ws: ws.on("framesent", lambda payload: sent.append(payload)))
-            errors: list[str] = []
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            bench_ui.goto_when_up(page, f"http://127.0.0.1:{port}/", time.perf_counter() + 120)
-            page.wait_for_selector(f"{VIEW}[data-ready='1'][data-frames='1']", timeout=120_000)
-            page.wait_for_selector(bench_ui.IDLE, timeout=60_000)
-            yield page, sent, errors
-            browser.close()
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+    with driver.served(script) as (_, url):
+        opened = open_page(chromium, f"{url}/", f"{VIEW}[data-ready='1'][data-frames='1']", width=1100, height=800)
+        yield opened
+        opened.page.close()
 
 
 def code_text(page, label: str) -> str:
@@ -115,7 +89,7 @@ def test_a_drag_decodes_in_the_browser_and_commits_once_on_release(app):
 
     committed = page.locator("[data-testid=stMarkdownContainer] p", has_text="committed:").locator("code")
     committed.filter(has_not_text="[0.0, 0.0]").wait_for(timeout=30_000)
-    page.wait_for_selector(bench_ui.IDLE, timeout=30_000)
+    page.wait_for_selector(driver.IDLE, timeout=30_000)
     assert int(code_text(page, "runs")) == runs + 1, "the release should rerun the app exactly once"
     assert len(sent) >= 1
     z = json.loads(code_text(page, "committed"))
@@ -134,7 +108,7 @@ def test_a_drag_decodes_in_the_browser_and_commits_once_on_release(app):
 def test_arrow_keys_move_the_point_and_commit_once_on_key_release(app):
     page, sent, errors = app
     view, pad = page.locator(VIEW), page.locator(PAD)
-    page.wait_for_selector(bench_ui.IDLE)
+    page.wait_for_selector(driver.IDLE)
     runs, z0 = int(code_text(page, "runs")), json.loads(code_text(page, "committed"))
     commits = int(view.get_attribute("data-commits"))
     pad.focus()
@@ -146,7 +120,7 @@ def test_arrow_keys_move_the_point_and_commit_once_on_key_release(app):
     assert held == (0, commits), "nothing is committed while the key is down"
     committed = page.locator("[data-testid=stMarkdownContainer] p", has_text="committed:").locator("code")
     committed.filter(has_not_text=json.dumps(z0)).wait_for(timeout=30_000)
-    page.wait_for_selector(bench_ui.IDLE, timeout=30_000)
+    page.wait_for_selector(driver.IDLE, timeout=30_000)
     z = json.loads(code_text(page, "committed"))
     step = 0.02 * (X_RANGE[1] - X_RANGE[0])  # one press moves 2% of the axis
     assert z[0] == pytest.approx(min(z0[0] + 4 * step, X_RANGE[1])) and z[1] == pytest.approx(z0[1])

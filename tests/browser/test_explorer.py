@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import time
 
 import pytest
 
@@ -16,30 +15,11 @@ pytestmark = [pytest.mark.browser,
               pytest.mark.skipif(not (PRETRAINED / "ae-mlp-z2.safetensors").exists(), reason="no default model")]
 
 
-
 @pytest.fixture(scope="module")
-def app():
-    from playwright.sync_api import sync_playwright
-
-    port = driver.free_port()
-    server = driver.start_server(port)
-    try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=driver.CHROMIUM, args=driver.CHROMIUM_ARGS)
-            page = browser.new_page(viewport={"width": 1500, "height": 1100})
-            sent: list = []
-            page.on("websocket", lambda ws: ws.on("framesent", lambda payload: sent.append(payload)))
-            errors: list[str] = []
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            driver.goto_when_up(page, f"http://127.0.0.1:{port}/", time.perf_counter() + 120)
-            page.wait_for_selector(driver.MAP, timeout=180_000)
-            page.wait_for_selector(f"{driver.PAD_VIEW}[data-ready='1']", timeout=180_000)
-            page.wait_for_selector(driver.IDLE, timeout=180_000)
-            yield page, sent, errors
-            browser.close()
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+def app(chromium, app_url, open_page):
+    opened = open_page(chromium, f"{app_url}/", driver.MAP, f"{driver.PAD_VIEW}[data-ready='1']")
+    yield opened
+    opened.page.close()
 
 
 def committed_code(page) -> str:

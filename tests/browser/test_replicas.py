@@ -1,18 +1,15 @@
-"""`aeviz serve`: two replicas behind HAProxy with a local Redis. Two Chromium pages stay on their replicas
-(cookie affinity); a replica killed with SIGKILL hands its page over to the other one; both replicas share the
-room store; SIGTERM stops everything with exit code 0.
-
-The teacher's push crossing replicas (teacher on one, student on another) needs the teacher UI: until it exists,
-the store round trip below goes through two processes with the replicas' own AEVIZ_STORE.
+"""`aeviz serve`: two replicas behind HAProxy with a local Redis, in headless Chromium. A teacher and a student,
+each in their own browser context, stay on their replicas (cookie affinity) and are on different ones; the teacher
+opens a room, the student joins it, and the teacher's push crosses replicas through the shared Redis room store;
+the student puts a model on the class board. A SIGKILL of the student's replica hands the student's page over to
+the teacher's replica, where it is back in the room (its seat and name, the teacher's latest view, its board entry,
+the next push, a live latent pad); SIGTERM stops everything with exit code 0.
 """
 from __future__ import annotations
 
-import json
 import os
 import re
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -20,7 +17,9 @@ from urllib.parse import urlsplit
 import pytest
 
 from aeviz.bench import browser as driver
-from aeviz.bench.serving import ROOT, alive, serving
+from aeviz.bench import teacher as bench
+from aeviz.bench.serving import alive, serving
+from aeviz.classroom.store import CODE_RE
 from aeviz.io import PRETRAINED
 from aeviz.serve import find
 
@@ -35,6 +34,9 @@ ARGS = [*driver.CHROMIUM_ARGS, "--disable-dev-shm-usage"]
 CONNECTED = "[data-testid=stApp][data-test-connection-state=CONNECTED]"
 CACHED = ("/static/", "/favicon")  # the browser may answer these from its cache, with the first replica's header
 UP_MS = 240_000  # a replica's first page loads torch and the zoo: tens of seconds on a busy 2-core machine
+FOLLOW_MS = 120_000  # a push reaches a student within POLL_S and one rerun; generous for a busy 2-core machine
+PAD_READY = f"{driver.PAD_VIEW}[data-ready='1']"
+Z_LINE = re.compile(r"^z = ")
 
 
 def environ(pid: int) -> dict[str, str]:
@@ -43,21 +45,34 @@ def environ(pid: int) -> dict[str, str]:
     return dict(item.decode().split("=", 1) for item in raw if b"=" in item)
 
 
-def open_page(browser, url: str):
-    """A page in its own context (its own cookies: another student), with the replica behind each response."""
-    context = browser.new_context(viewport={"width": 1300, "height": 900})
+def open_page(browser, url: str, path: str = "/"):
+    """A page in its own context (its own cookies: another person), with the replica behind each response."""
+    context = browser.new_context(viewport=bench.VIEWPORT)
     page = context.new_page()
     page.replicas = []  # (time, replica, path) of every response through the proxy
     page.on("response", lambda r: r.url.startswith(url) and page.replicas.append(
         (time.monotonic(), r.headers.get("x-aeviz-replica"), urlsplit(r.url).path)))
-    page.goto(url + "/", wait_until="domcontentloaded")
-    page.wait_for_selector(driver.MAP, timeout=UP_MS)
-    page.wait_for_selector(driver.IDLE, timeout=UP_MS)
+    page.loads = []  # when the page (re)loaded
+    page.on("load", lambda _: page.loads.append(time.monotonic()))
+    page.goto(url + path, wait_until="domcontentloaded")
+    wait_up(page)
     return page
+
+
+def wait_up(page) -> None:
+    """The Explorer is drawn, its latent pad has its model, and the script is idle."""
+    page.wait_for_selector(driver.MAP, timeout=UP_MS)
+    page.wait_for_selector(PAD_READY, timeout=UP_MS)
+    page.wait_for_selector(driver.IDLE, timeout=UP_MS)
 
 
 def cookie(page) -> str:
     return next(c["value"] for c in page.context.cookies() if c["name"] == "SERVERID")
+
+
+def replicas_seen(page, since: float = 0.0) -> set[str | None]:
+    """The replicas that answered the page's requests (after `since`), leaving out what a cache may answer."""
+    return {r for t, r, path in page.replicas if t > since and not path.startswith(CACHED)}
 
 
 def websockets_in_log(logs: Path) -> list[tuple[str, str]]:
@@ -67,29 +82,59 @@ def websockets_in_log(logs: Path) -> list[tuple[str, str]]:
             and (m := re.search(r" replicas/(r\d+) .* (?:SERVERID=(r\d+)|-) ", line))]
 
 
-STORE_WRITE = """
-import json, aeviz.classroom as c
-store = c.open_store()
-room, secret = store.open_room()
-store.push_view(room.code, secret, c.View("explorer", "ae-mlp-z2", {"digit": "3"}))
-print(json.dumps({"code": room.code}))
-"""
-STORE_READ = """
-import json, sys, aeviz.classroom as c
-view, version, *_ = c.open_store().room_state(sys.argv[1])
-print(json.dumps({"page": view.page, "model": view.model, "params": view.params, "version": version}))
-"""
+def committed_code(page) -> str:
+    """The server's "z = (…)" line under the latent pad: the code the page's Python has."""
+    return page.locator("[data-testid=stMarkdownContainer] p", has_text=Z_LINE).locator("code").inner_text()
 
 
-def run_with(env: dict, code: str, *argv: str) -> dict:
-    run = subprocess.run([sys.executable, "-c", code, *argv], env={**os.environ, **env, "PYTHONPATH": str(ROOT)},
-                         capture_output=True, text=True, timeout=120)
-    assert run.returncode == 0, run.stderr[-2000:]
-    return json.loads(run.stdout.splitlines()[-1])
+def nudge(page) -> str:
+    """An arrow key on the latent pad: the pad decodes in the browser and commits on the key's release, which
+    reruns the page on its replica; returns the code the server then shows."""
+    page.wait_for_selector(PAD_READY, timeout=UP_MS)
+    bench.settle(page)
+    before = committed_code(page)
+    page.locator(driver.PAD).focus()
+    page.keyboard.press("ArrowRight")
+    page.locator("[data-testid=stMarkdownContainer] p", has_text=Z_LINE).locator("code").filter(
+        has_not_text=before).wait_for(timeout=FOLLOW_MS)
+    bench.settle(page)
+    return committed_code(page)
 
 
-@pytest.mark.skip(reason="The Explorer's latent sliders became the in-browser pad (issue 11); this test still "
-                         "moves the server's sliders and waits for their image: to be ported to the pad.")
+def push(teacher, student, version: int, sample: int) -> None:
+    """The teacher selects a sample and pushes the Explorer; the student's page follows (status, sample, idle)."""
+    bench._select_sample(teacher, sample)
+    bench.settle(student)
+    student.evaluate(bench.WATCH, [version, sample])
+    teacher.evaluate(bench.PUSH)
+    student.wait_for_function("window.__arrived !== undefined", timeout=FOLLOW_MS)
+    bench.settle(student)
+    bench.settle(teacher)
+
+
+def shown_sample(page) -> tuple[str, str, str, str]:
+    """What a page shows of its selected sample: the number box, the heading, its code, and the code under the
+    latent pad (which starts there)."""
+    return (page.locator(".st-key-ex_idx input").input_value(),
+            page.locator("strong", has_text="Test sample #").first.inner_text(),
+            page.get_by_text(re.compile(r"^Its code z = ")).first.inner_text().split("= ")[1], committed_code(page))
+
+
+def submit_to_the_board(page, name: str) -> str:
+    """The student opens the class board and submits the sidebar's model (a pretrained one) under `name`."""
+    page.get_by_role("link", name="Class board").click()
+    page.wait_for_selector(".st-key-board_submit button", timeout=UP_MS)
+    bench.settle(page)
+    page.locator(".st-key-board_name input").fill(name)
+    page.locator(".st-key-board_name input").press("Enter")
+    bench.settle(page)
+    page.locator(".st-key-board_submit button").click()
+    done = page.get_by_text(re.compile(r"is on the board of room \w+ as entry \d+"))
+    done.wait_for(timeout=UP_MS)
+    bench.settle(page)
+    return done.inner_text()
+
+
 def test_two_replicas_affinity_failover_shared_store_and_a_clean_stop(tmp_path):
     from playwright.sync_api import sync_playwright
 
@@ -102,55 +147,93 @@ def test_two_replicas_affinity_failover_shared_store_and_a_clean_stop(tmp_path):
 
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=driver.CHROMIUM, args=ARGS)
-            a = open_page(browser, served.url)
-            b = open_page(browser, served.url)  # leastconn: A's WebSocket makes the other replica the emptier one
-            home = {"a": cookie(a), "b": cookie(b)}
+            teacher = open_page(browser, served.url)
+            home = {"teacher": cookie(teacher)}
+            code = bench._open_room(teacher, served.url, goto=False)
+            assert CODE_RE.fullmatch(code), code
+
+            # The student opens the room link. leastconn sends a new browser to the replica with fewer connections,
+            # the one without the teacher's WebSocket; should it not, another student opens it.
+            for _ in range(4):
+                student = open_page(browser, served.url, f"/?room={code}")
+                if cookie(student) != home["teacher"]:
+                    break
+                student.context.close()
+            home["student"] = cookie(student)
             assert sorted(home.values()) == ["r1", "r2"]
-            for name, page in (("a", a), ("b", b)):  # affinity: every response came from the cookie's replica
-                assert {r for _, r, _ in page.replicas} == {home[name]}, (name, page.replicas)
+            bench._join(student, served.url, code, "Student B", goto=False)
+            assert f"Room {code} · you are Student B" in student.locator(".st-key-room_panel").inner_text()
+
+            # Affinity: every response came from the cookie's replica, across page loads and reruns.
+            teacher_code = nudge(teacher)  # the pad commits on the teacher's replica
+            for name, page in (("teacher", teacher), ("student", student)):
+                assert {r for _, r, _ in page.replicas} == {home[name]}, (name, page.replicas[-10:])
+                assert cookie(page) == home[name]
             sockets = websockets_in_log(served.logs)
             assert {server for server, _ in sockets} == {"r1", "r2"}
             assert all(sent in (None, server) for server, sent in sockets), sockets
+            assert committed_code(teacher) == teacher_code
 
-            # A slider move keeps A on its replica.
-            thumb = a.locator(driver.SLIDER).filter(has_text="z1").locator("input[type=range]")
-            thumb.focus()
-            a.keyboard.press("ArrowRight")
-            a.wait_for_selector(driver.IDLE)
-            assert cookie(a) == home["a"] and {r for _, r, _ in a.replicas} == {home["a"]}
+            # The teacher's push crosses replicas: written to Redis by one, read by the other's poll.
+            push(teacher, student, 1, 12)
+            assert shown_sample(student) == shown_sample(teacher) and shown_sample(student)[:2] == (
+                "12", "Test sample #12")
+            assert "sample=12" in student.url and f"room={code}" in student.url
+            assert "Following the teacher: view 1" in student.locator(bench.STATUS).inner_text()
+            assert replicas_seen(student) == {home["student"]} and replicas_seen(teacher) == {home["teacher"]}
 
-            # Kill A's replica: its page reconnects through the proxy to B's, which does not know its session;
-            # the replica guard (aeviz/ui/components/replica.py) reloads it there.
-            killed = served.replica(home["a"])["pid"]
+            # The student puts a model on the class board (their replica writes it to Redis) and stays there.
+            note = submit_to_the_board(student, "Bs digits")
+            assert f"Bs digits” is on the board of room {code} as entry" in note
+            assert urlsplit(student.url).path == "/board" and replicas_seen(student) == {home["student"]}
+
+            # Kill the student's replica: the page reconnects through the proxy to the teacher's, which does not
+            # know its session; the replica guard (aeviz/ui/components/replica.py) reloads it there, and the seat in
+            # its address (?room=…&seat=…) takes it back into the room, following the teacher: a seat taken again
+            # catches up with the teacher's latest view, so the student is on the Explorer's sample 12 again.
+            student.wait_for_timeout(1000)  # the responses so far are recorded before the clock below starts
+            killed = served.replica(home["student"])["pid"]
             os.kill(killed, signal.SIGKILL)
             t_kill = time.monotonic()
             deadline = t_kill + UP_MS / 1000
-            while not any(t > t_kill and path == "/" for t, _, path in a.replicas):
-                assert time.monotonic() < deadline, a.replicas[-10:]
-                a.wait_for_timeout(200)
-            a.wait_for_selector(CONNECTED, timeout=UP_MS)
-            a.wait_for_selector(driver.MAP, timeout=UP_MS)
-            a.wait_for_selector(driver.IDLE, timeout=UP_MS)
-            fresh = {r for t, r, path in a.replicas if t > t_kill and not path.startswith(CACHED)}
-            assert fresh == {home["b"]} and cookie(a) == home["b"]
-            # The page is alive there: a latent slider (a fragment) redraws the decoded image.
-            before = a.locator(driver.DECODED).get_attribute("src")
-            thumb = a.locator(driver.SLIDER).filter(has_text="z1").locator("input[type=range]")
-            thumb.focus()
-            a.keyboard.press("ArrowLeft")
-            a.wait_for_function(f"document.querySelector({driver.DECODED!r}).src !== {before!r}", timeout=60_000)
-            assert a.locator("[data-testid=stException]").count() == 0
-            assert b.locator("[data-testid=stException]").count() == 0 and cookie(b) == home["b"]
+            while not any(t > t_kill for t in student.loads):
+                assert time.monotonic() < deadline, student.replicas[-10:]
+                student.wait_for_timeout(200)
+            student.wait_for_selector(CONNECTED, timeout=UP_MS)
+            student.locator(bench.STATUS).filter(has_text="Following the teacher: view 1").wait_for(timeout=UP_MS)
+            wait_up(student)
+            bench.settle(student)
+            assert replicas_seen(student, t_kill) == {home["teacher"]} and cookie(student) == home["teacher"]
+            assert f"Room {code} · you are Student B" in student.locator(".st-key-room_panel").inner_text()
+            assert student.locator(".st-key-room_follow input").is_checked()
+            assert student.locator(".st-key-room_join").count() == 0  # not asked to join again
+            assert shown_sample(student) == shown_sample(teacher) and shown_sample(student)[:2] == (
+                "12", "Test sample #12")
+            assert f"room={code}" in student.url
+            # The board, drawn by the teacher's replica from Redis, knows the seat's entry.
+            student.get_by_role("link", name="Class board").click()
+            student.get_by_text("Your entries (1)").wait_for(timeout=UP_MS)
+            bench.settle(student)
+            student.get_by_text("Your entries (1)").click()
+            assert student.get_by_text("Bs digits").count() >= 1
+            assert urlsplit(student.url).path == "/board"
+
+            # Still the same member of the room: the next push takes the student from the board to the Explorer,
+            # and the pad commits on the new replica.
+            push(teacher, student, 2, 5)
+            assert urlsplit(student.url).path != "/board"
+            assert shown_sample(student) == shown_sample(teacher) and shown_sample(student)[:2] == (
+                "5", "Test sample #5")
+            assert nudge(student) != shown_sample(teacher)[2]
+            assert replicas_seen(student, t_kill) == {home["teacher"]}
+            assert replicas_seen(teacher) == {home["teacher"]} and cookie(teacher) == home["teacher"]
+            assert f"Room {code} · you teach it" in teacher.locator(".st-key-room_panel").inner_text()
+            for page in (teacher, student):
+                assert page.locator("[data-testid=stException]").count() == 0
             browser.close()
 
-        # The room store is shared: written with one replica's environment, read with the other's.
-        env_a, env_b = ({"AEVIZ_STORE": environ(r["pid"])["AEVIZ_STORE"]} if alive(r["pid"]) else
-                        {"AEVIZ_STORE": state["store"]} for r in state["replicas"])
-        code = run_with(env_a, STORE_WRITE)["code"]
-        assert run_with(env_b, STORE_READ, code) == {"page": "explorer", "model": "ae-mlp-z2",
-                                                     "params": {"digit": "3"}, "version": 1}
         out = served.output()
-        assert f"Replica {home['a']} was killed by signal 9; its students reconnect to the other replicas." in out
+        assert f"Replica {home['student']} was killed by signal 9; its students reconnect to the other replicas." in out
         assert "starting again" not in out  # --no-restart
         children = served.pids()
     assert served.exit_code == 0, served.output()

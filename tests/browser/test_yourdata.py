@@ -4,7 +4,6 @@ Screenshots go to /tmp/data15_<kind>.png."""
 from __future__ import annotations
 
 import os
-import time
 
 import pytest
 
@@ -16,7 +15,6 @@ pytestmark = [pytest.mark.browser,
               pytest.mark.skipif(not os.path.exists(driver.CHROMIUM), reason="chromium is not installed"),
               pytest.mark.skipif(not (PRETRAINED / "ae-mlp-z2.safetensors").exists(), reason="no default model")]
 
-ARGS = [*driver.CHROMIUM_ARGS, "--disable-dev-shm-usage"]
 FILES = {  # kind: file name, bytes, options as (widget label, choice)
     "table": ("parts.csv", datafiles.table_csv(120), [("Label column", "kind")]),
     "arrays": ("vectors.npz", datafiles.arrays_npz(120), []),
@@ -65,23 +63,10 @@ def upload_and_train(page, name: str, raw: bytes, options, timeout_s: float = 24
 
 
 @pytest.fixture(scope="module")
-def page():
-    from playwright.sync_api import sync_playwright
-
-    port = driver.free_port()
-    server = driver.start_server(port)
-    try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=driver.CHROMIUM, args=ARGS)
-            page = browser.new_page(viewport={"width": 1500, "height": 1500})
-            driver.goto_when_up(page, f"http://127.0.0.1:{port}/", time.perf_counter() + 120)
-            page.wait_for_selector(driver.MAP, timeout=180_000)
-            page.wait_for_selector(driver.IDLE, timeout=180_000)
-            yield page
-            browser.close()
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+def page(chromium, app_url, open_page):
+    page = open_page(chromium, f"{app_url}/", driver.MAP, width=1500, height=1500).page
+    yield page
+    page.close()
 
 
 def test_each_kind_of_file_goes_from_upload_to_the_explorer_map(page):

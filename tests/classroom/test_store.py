@@ -534,10 +534,10 @@ def test_sqlite_refuses_a_newer_schema(tmp_path):
 
     SQLiteStore(tmp_path)
     with sqlite3.connect(tmp_path / "rooms.sqlite3") as con:
-        assert con.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert con.execute("PRAGMA user_version").fetchone()[0] == 2
         assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         con.execute("PRAGMA user_version = 99")
-    with pytest.raises(StoreError, match="has schema version 99, newer than this aeviz understands \\(1\\); "
+    with pytest.raises(StoreError, match="has schema version 99, newer than this aeviz understands \\(2\\); "
                                          "update aeviz.$"):
         SQLiteStore(tmp_path)
 
@@ -604,3 +604,165 @@ def test_a_full_redis_refuses_with_a_sentence(tmp_path):
         store.submit(code, token, "fits again", {}, blob)
     finally:
         stop(proc)
+
+
+# ------------------------------------------------------------------ the room's shared dataset
+
+def dataset_blob(n_train=24, n_test=6, d=4, seed=0, **meta) -> bytes:
+    """A dataset file as aeviz.userdata.dataset_bytes writes one (float32 samples in [0, 1], int64 labels)."""
+    rng = np.random.default_rng(seed)
+    tensors = {"x_train": rng.random((n_train, d), np.float32), "y_train": np.arange(n_train) % 3,
+               "x_test": rng.random((n_test, d), np.float32), "y_test": np.arange(n_test) % 3}
+    return save(tensors, metadata={"format": "aeviz-userdata/1", "kind": "points", "description": "A table.",
+                                   **meta})
+
+
+INFO = {"rows": 30, "shape": [4], "description": "The teacher's file 'parts.csv': 4 numeric columns."}
+
+
+def test_the_teacher_shares_a_dataset_that_every_member_reads(store):
+    code, secret, _, token = room_with_student(store)
+    assert store.room_dataset(code) is None
+    with pytest.raises(NotFound, match=f"^The teacher of room {code} has not shared a dataset.$"):
+        store.dataset_blob(code)
+    blob = dataset_blob()
+    shared = store.share_dataset(code, secret, "user:parts-1a2b", "  parts\tof the lab ", INFO, blob)
+    assert (shared.code, shared.name, shared.title, shared.meta, shared.size, shared.created) == (
+        code, "user:parts-1a2b", "parts of the lab", INFO, len(blob), START)
+    assert store.room_dataset(code) == shared
+    assert store.dataset_blob(code) == (shared, blob)
+    entry = store.submit(code, token, "trained on it", {"dataset": shared.name}, checkpoint())
+    other, _, _, _ = room_with_student(store, "Ben")
+    assert store.room_dataset(other) is None  # rooms are isolated
+    second = dataset_blob(seed=1)
+    again = store.share_dataset(code, secret, "user:other-9f", "other", {}, second)  # replaces it
+    assert store.dataset_blob(code) == (again, second)
+    assert store.unshare_dataset(code, secret) is True and store.unshare_dataset(code, secret) is False
+    assert store.room_dataset(code) is None
+    assert store.entries(code) == [entry]  # entries trained on it stay
+
+
+def test_only_the_teacher_shares_replaces_or_removes_the_dataset(store):
+    code, secret, _, token = room_with_student(store)
+    blob = dataset_blob()
+    shared = store.share_dataset(code, secret, "user:parts", "parts", INFO, blob)
+    for wrong, message in [(None, f"^Only the teacher of room {code} can do this, and no teacher secret was given.$"),
+                           (token, f"^The teacher secret for room {code} is wrong.$")]:
+        with pytest.raises(PermissionError, match=message):
+            store.share_dataset(code, wrong, "user:mine", "mine", {}, dataset_blob(seed=2))
+        with pytest.raises(PermissionError, match=message):
+            store.unshare_dataset(code, wrong)
+        with pytest.raises(PermissionError, match=message):  # the secret is checked before the bytes
+            store.share_dataset(code, wrong, "user:mine", "mine", {}, b"not even a file")
+    assert store.dataset_blob(code) == (shared, blob)
+
+
+def test_restart_keeps_the_shared_dataset(backend):
+    store = backend.make()
+    code, secret, _, _ = room_with_student(store)
+    blob = dataset_blob()
+    shared = store.share_dataset(code, secret, "user:parts", "parts", INFO, blob)
+    del store
+    again = backend.make()
+    assert again.dataset_blob(code) == (shared, blob)
+    assert again.unshare_dataset(code, secret) is True  # the secret still works on it
+
+
+def test_limit_bytes_per_dataset(backend):
+    store = backend.make(Limits(bytes_per_dataset=100_000))
+    code, secret, _, _ = room_with_student(store)
+    fits = dataset_blob(n_train=4000, n_test=1000, d=4)  # 80,000 bytes of samples, 40,000 of labels: too big
+    small = dataset_blob(n_train=2000, n_test=500, d=4)
+    assert len(small) <= 100_000 < len(fits)
+    store.share_dataset(code, secret, "user:small", "small", {}, small)
+    with pytest.raises(LimitError, match=f"^This dataset is {len(fits) / 1e6:.1f} MB as stored, over the limit of "
+                                         f"0.1 MB for a class dataset; read fewer rows or smaller images, then share "
+                                         f"it again.$"):
+        store.share_dataset(code, secret, "user:big", "big", {}, fits)
+    assert store.room_dataset(code).name == "user:small"  # the one shared before stays
+    assert backend.make().limits.bytes_per_dataset == 20_000_000
+
+
+def test_only_dataset_files_can_be_shared(store):
+    code, secret, _, _ = room_with_student(store)
+    rng = np.random.default_rng(0)
+    x = rng.random((8, 3), np.float32)
+    bad = {
+        b"\x80\x04\x95" + b"\0" * 40: "looks like a PyTorch .pt/.pth checkpoint",
+        dataset_blob()[:-4]: "This file is not a .safetensors dataset: its tensors need",
+        checkpoint(): "This file is not an aeviz dataset: its metadata does not say aeviz-userdata/1.",
+        save({"x_train": x}, metadata={"format": "aeviz-userdata/1"}):
+            "This file is not an aeviz dataset: it must hold exactly the tensors x_train, y_train, x_test, y_test.",
+        save({"x_train": x, "y_train": np.arange(8), "x_test": x, "y_test": np.arange(7)},
+             metadata={"format": "aeviz-userdata/1"}): "its test samples and labels do not match.",
+        save({"x_train": x, "y_train": np.arange(8), "x_test": x[:, :2], "y_test": np.arange(8)},
+             metadata={"format": "aeviz-userdata/1"}): "its train and test samples have different shapes.",
+        save({"x_train": x.astype(np.float64), "y_train": np.arange(8), "x_test": x, "y_test": np.arange(8)},
+             metadata={"format": "aeviz-userdata/1"}): "its samples must be float32 and its labels int64 or float32.",
+    }
+    for blob, reason in bad.items():
+        with pytest.raises(ValueError, match=reason.replace(".", r"\.").replace("(", r"\(")):
+            store.share_dataset(code, secret, "user:bad", "bad", {}, blob)
+    with pytest.raises(ValueError, match="^'user:../etc' is not a dataset name"):
+        store.share_dataset(code, secret, "user:../etc", "bad", {}, dataset_blob())
+    with pytest.raises(ValueError, match="^A dataset's title needs at least one visible character.$"):
+        store.share_dataset(code, secret, "user:ok", "\u200b ", {}, dataset_blob())
+    assert store.room_dataset(code) is None
+
+
+def test_closing_or_expiring_a_room_takes_its_dataset(backend):
+    store = backend.make()
+    code, secret, _, _ = room_with_student(store)
+    store.share_dataset(code, secret, "user:parts", "parts", INFO, dataset_blob())
+    store.close_room(code, secret)
+    with pytest.raises(NotFound, match=f"^No open room has the code {code}.$"):
+        store.room_dataset(code)
+    with pytest.raises(NotFound):
+        store.dataset_blob(code)
+
+
+def test_sqlite_dataset_files_follow_the_room(tmp_path):
+    store = SQLiteStore(tmp_path, clock=Clock())
+    code, secret, _, _ = room_with_student(store)
+
+    def files():
+        return sorted(p.read_bytes() for p in (tmp_path / "blobs").rglob("*") if p.is_file())
+
+    second = dataset_blob(seed=2)
+    store.share_dataset(code, secret, "user:a", "a", {}, dataset_blob(seed=1))
+    store.share_dataset(code, secret, "user:b", "b", {}, second)
+    assert files() == [second]  # the replaced one's file is gone
+    store.unshare_dataset(code, secret)
+    assert files() == []
+
+
+def test_sqlite_schema_1_gains_room_datasets(tmp_path):
+    import sqlite3
+
+    from aeviz.classroom import sqlite as backend_module
+
+    old = backend_module._SCHEMA[:backend_module._SCHEMA.index("CREATE TABLE room_datasets")]
+    with sqlite3.connect(tmp_path / "rooms.sqlite3") as con:
+        con.executescript(old + "; PRAGMA user_version = 1;")
+        con.execute("INSERT INTO rooms (code, uid, secret_hash, created, expires) VALUES ('ABCD', 'u', 'h', 0, ?)",
+                    (START + 3600,))
+    store = SQLiteStore(tmp_path, clock=Clock())
+    assert store.room_dataset("ABCD") is None  # the old room is there, and the new table too
+    with sqlite3.connect(tmp_path / "rooms.sqlite3") as con:
+        assert con.execute("PRAGMA user_version").fetchone()[0] == 2
+
+
+def test_redis_dataset_key_follows_the_room(redis_url):
+    import redis
+
+    from aeviz.classroom.redis_store import RedisStore
+
+    prefix = f"ds-{uuid.uuid4().hex[:8]}:"
+    store = RedisStore(redis_url, clock=Clock(), prefix=prefix)
+    client = redis.Redis.from_url(redis_url)
+    code, secret, _, _ = room_with_student(store)
+    blob = dataset_blob()
+    store.share_dataset(code, secret, "user:parts", "parts", INFO, blob)
+    assert client.hget(f"{prefix}room:{code}:dataset", "blob") == blob
+    store.close_room(code, secret)
+    assert client.keys(f"{prefix}room:{code}*") == []

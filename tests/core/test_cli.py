@@ -95,3 +95,25 @@ def test_pretrain_calls_build_zoo_with_out_and_only(monkeypatch, tmp_path):
     assert cli.main(["pretrain"]) == 0
     assert cli.main(["pretrain", "--out", str(tmp_path), "--only", "ae-mlp", "vae-mlp"]) == 0
     assert calls == [(Path(PRETRAINED), None, 1, "auto"), (tmp_path, ["ae-mlp", "vae-mlp"], 1, "auto")]
+
+
+def test_pretrain_views_only_adds_codes_and_errors_and_keeps_the_maps(tmp_path, capsys):
+    import shutil
+
+    from safetensors.numpy import load_file, save_file
+
+    src = PRETRAINED / "ae-mlp-z2.safetensors"
+    if not src.exists():
+        pytest.skip("no default model")
+    shutil.copy(src, tmp_path / src.name)
+    old = load_file(str(src.with_suffix(".views.safetensors")))
+    wave1 = {k: v for k, v in old.items() if k not in ("codes", "errors")}  # a file from before the views grew
+    save_file(wave1, str(tmp_path / "ae-mlp-z2.views.safetensors"))
+    assert cli.main(["pretrain", "--views-only", "--out", str(tmp_path)]) == 0
+    assert "Wrote" in capsys.readouterr().out
+    new = load_file(str(tmp_path / "ae-mlp-z2.views.safetensors"))
+    assert set(new) == set(wave1) | {"codes", "errors"} and new["codes"].shape == (1000, 2)
+    assert all(new[k].tobytes() == wave1[k].tobytes() for k in wave1)  # snapshots untouched
+    assert (tmp_path / src.name).read_bytes() == src.read_bytes()  # nothing retrained
+    assert cli.main(["pretrain", "--views-only", "--out", str(tmp_path)]) == 0  # nothing left to add
+    assert "Wrote" not in capsys.readouterr().out

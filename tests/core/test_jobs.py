@@ -70,8 +70,8 @@ def test_progress_streams_and_the_result_is_a_checkpoint(make_pool, mc):
     assert {"loss", "recon"} <= set(s.terms) and all(len(v) == 6 for v in s.terms.values())
     assert s.history["epochs"] == [1, 2, 3] and len(s.history["test"]["loss"]) == 3
     assert s.snapshot_epochs == [0, 1, 2, 3] and all(xy.shape == (360, 2) for xy in s.snapshots)
-    # the worker kept one torch thread and sleeping OpenMP threads, as the server does
-    assert s.worker == {"torch_threads": 1, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+    # the worker kept one torch thread and sleeping OpenMP threads, as the server does, and yields the CPU to it
+    assert s.worker == {"torch_threads": 1, "nice": os.nice(0) + 10, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
                         "OMP_WAIT_POLICY": "PASSIVE"}
     model = aeviz.load(s.result)
     assert model.config == mc and model.history["status"] == "finished"

@@ -1,6 +1,5 @@
 """Bring your own data: every kind of bad input gets its one sentence; every kind of good input its dataset."""
 import io
-import zipfile
 
 import numpy as np
 import pytest
@@ -9,6 +8,7 @@ from PIL import Image
 
 import aeviz
 from aeviz import cli, userdata
+from aeviz.bench.datafiles import zip_bytes
 from aeviz.userdata import MAX_BYTES, MAX_ROWS, DataError, read_data, scale, unscale
 
 
@@ -51,14 +51,6 @@ def png(w=8, h=8, value=128) -> bytes:
     return buf.getvalue()
 
 
-def zip_of(members: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-        for name, data in members.items():
-            zf.writestr(name, data)
-    return buf.getvalue()
-
-
 # Bad input: one sentence each.
 
 def test_a_non_numeric_column_is_named_with_an_example():
@@ -89,6 +81,26 @@ def test_gaps_are_counted_and_drop_or_fill_as_asked():
     heights = [float(line.split(",")[0]) for line in text[1:] if not line.startswith("nan")]
     assert len(heights) == 39 and pre["fill"][0] == pytest.approx(np.mean(heights))
     assert "Filled the gaps in 2 rows with their column's mean." in filled.extras["notes"]
+
+
+def test_gaps_in_series_windows_and_arrays_are_counted_with_their_way_out():
+    waves = [",".join(f"{np.sin(i + t / 3):.3f}" for t in range(8)) for i in range(30)]
+    waves[4] = waves[4].split(",", 1)[0] + ",nan," + waves[4].split(",", 2)[2]  # line 5, its second step
+    assert refused(csv_bytes("\n".join(waves)), file_name="w.csv", kind="series") == (
+        "1 series of 'w.csv' has gaps (the first on line 5): choose 'drop' to leave them out or 'fill' to "
+        "interpolate the gaps.")
+    steps = [f"{np.sin(t / 5):.4f},{np.cos(t / 5):.4f}" for t in range(200)]
+    steps[9] = steps[11] = "nan,0.5"
+    assert refused(csv_bytes("a,b\n" + "\n".join(steps)), file_name="long.csv", window=20) == (
+        "2 steps of the series in 'long.csv' have gaps (the first at step 10): choose 'drop' to leave out the "
+        "windows they fall in or 'fill' to interpolate them.")
+    x = np.random.default_rng(0).random((30, 8, 8)).astype(np.float32)
+    x[[3, 7, 8], 2, 5] = np.nan
+    buf = io.BytesIO()
+    np.save(buf, x)
+    assert refused(buf.getvalue(), file_name="x.npy", kind="images") == (
+        "3 samples of 'x.npy' have gaps (nan, the first in sample 4): choose 'drop' to leave them out or 'fill' to "
+        "fill them.")
 
 
 def test_a_single_feature_is_refused_with_the_way_out():
@@ -128,12 +140,12 @@ def test_too_many_bytes_states_the_cap_before_reading(tmp_path):
 
 
 def test_a_zip_bomb_is_refused_unopened(monkeypatch):
-    bomb = zip_of({"zeros/a.png": bytes(userdata.MAX_MEMBER + 1)})  # 10 MB of zeros pack into about 10 kB
+    bomb = zip_bytes({"zeros/a.png": bytes(userdata.MAX_MEMBER + 1)})  # 10 MB of zeros pack into about 10 kB
     assert len(bomb) < 100_000
     refused(bomb, "'zeros/a.png' in 'b.zip' unpacks to 10 MB", "it may be a zip bomb, so it was not opened",
             file_name="b.zip")
     monkeypatch.setattr(userdata, "MAX_UNZIPPED", 1_000_000)
-    many = zip_of({f"x/{i}.png": bytes(400_000) for i in range(3)})
+    many = zip_bytes({f"x/{i}.png": bytes(400_000) for i in range(3)})
     assert refused(many, file_name="m.zip") == (
         "'m.zip' would unpack to 1.2 MB, more than the 1.0 MB aeviz unpacks; it may be a zip bomb, so it was not "
         "opened.")
@@ -141,17 +153,17 @@ def test_a_zip_bomb_is_refused_unopened(monkeypatch):
 
 @pytest.mark.parametrize("member", ["../evil.png", "cats/../../evil.png", "/etc/evil.png", "C:/evil.png"])
 def test_paths_that_leave_the_folder_are_refused(member):
-    assert refused(zip_of({"cats/a.png": png(), member: png()}), file_name="p.zip") == (
+    assert refused(zip_bytes({"cats/a.png": png(), member: png()}), file_name="p.zip") == (
         f"'p.zip' contains '{member}', a path that leaves the folder; aeviz refuses such archives.")
 
 
 def test_non_image_files_in_a_zip_are_named():
-    assert refused(zip_of({"cats/a.png": png(), "cats/notes.txt": b"hello"}), file_name="n.zip") == (
+    assert refused(zip_bytes({"cats/a.png": png(), "cats/notes.txt": b"hello"}), file_name="n.zip") == (
         "'n.zip' contains 'cats/notes.txt', which is not a PNG or JPEG image; take it out and zip the folder again.")
 
 
 def test_a_renamed_file_inside_a_zip_is_refused():
-    refused(zip_of({**{f"cats/{i}.png": png() for i in range(20)}, "cats/b.png": b"not an image at all"}),
+    refused(zip_bytes({**{f"cats/{i}.png": png() for i in range(20)}, "cats/b.png": b"not an image at all"}),
             "'cats/b.png' in 'r.zip' cannot be read as an image.", file_name="r.zip")
 
 
@@ -195,7 +207,7 @@ def test_an_anomaly_value_that_never_occurs_lists_the_values():
 
 def test_too_many_values_names_the_largest_side_that_fits(monkeypatch):
     monkeypatch.setattr(userdata, "MAX_VALUES", 30 * 16 * 16)
-    refused(zip_of({f"x/{i}.png": png() for i in range(30)}), "'z.zip' holds 30 images, which at 28x28 make 23,520 "
+    refused(zip_bytes({f"x/{i}.png": png() for i in range(30)}), "'z.zip' holds 30 images, which at 28x28 make 23,520 "
             "numbers, more than the 7,680 aeviz keeps in memory; choose a side of at most 16 or fewer images.",
             file_name="z.zip")
 
@@ -292,7 +304,7 @@ def test_a_zip_of_folders_gives_labelled_grayscale_images_at_the_chosen_side():
     members = {f"pets/cats/{i}.png": png(40, 30, 50) for i in range(12)}
     members |= {f"pets/dogs/{i}.jpg": _jpeg(20, 20) for i in range(10)}
     members |= {"__MACOSX/pets/._0.png": b"junk", "pets/.DS_Store": b"junk"}
-    d = read_data(zip_of(members), file_name="pets.zip", side=16)
+    d = read_data(zip_bytes(members), file_name="pets.zip", side=16)
     assert d.kind == "image" and d.sample_shape == (1, 16, 16) and d.label_names == ("cats", "dogs")
     assert len(d.x_train) + len(d.x_test) == 22 and torch.bincount(torch.cat([d.y_train, d.y_test])).tolist() == [12, 10]
     assert d.x_train.min() >= 0 and d.x_train.max() <= 1
@@ -403,6 +415,39 @@ def test_a_dataset_as_bytes_comes_back_whole_and_bad_bytes_get_one_sentence():
     assert back.extras == d.extras  # the scaler, columns, split and notes
     with pytest.raises(DataError, match="The stored dataset 'junk' is unreadable; read the file again."):
         dataset_from_bytes(b"not a dataset", "junk")
+
+
+def test_a_dataset_from_bytes_is_held_to_what_a_read_file_must_be():
+    import dataclasses
+
+    from aeviz.bench.datafiles import table_csv
+    from aeviz.userdata import check_dataset, sample_text
+
+    d = read_data(table_csv(), file_name="parts.csv", label_column="kind")
+    assert check_dataset(d) is d and sample_text(d) == "4 features"
+    assert (len(d.x_train), len(d.x_test)) == (48, 12)
+    bad = {
+        "outside [0, 1]": (dict(x_train=d.x_train * 2), "The dataset 'parts' holds values outside [0, 1]; read its file again."),
+        "nan": (dict(x_test=d.x_test.clone().fill_(float("nan"))), "The dataset 'parts' holds values outside [0, 1]"),
+        "float64": (dict(x_train=d.x_train.double()), "The samples of the dataset 'parts' are not float32 arrays of one shape."),
+        "labels": (dict(y_test=d.y_test[:-1]), "The dataset 'parts' does not have one label for every sample."),
+        "kind": (dict(kind="video"), "The dataset 'parts' has an unknown kind 'video'."),
+        "few": (dict(x_train=d.x_train[:5], y_train=d.y_train[:5]), "'parts' has 17 usable samples; aeviz needs at least 20"),
+        "many": (dict(x_train=d.x_train.repeat(MAX_ROWS // 48 + 1, 1), y_train=d.y_train.repeat(MAX_ROWS // 48 + 1)),
+                 f"aeviz reads at most {MAX_ROWS:,}"),
+    }
+    for change, message in bad.values():
+        with pytest.raises(DataError, match=message.replace("[", r"\[").replace("(", r"\(").replace(".", r"\.")):
+            check_dataset(dataclasses.replace(d, name="user:parts", **change))
+
+
+
+def test_sample_text_says_what_one_sample_is():
+    from aeviz.bench.datafiles import images_zip, series_csv
+    from aeviz.userdata import sample_text
+
+    assert sample_text(read_data(images_zip(), file_name="shapes.zip")) == "28 × 28 pixels"
+    assert sample_text(read_data(series_csv(), file_name="waves.csv", kind="series")) == "16 steps"
 
 
 def test_columns_reads_the_header_only():

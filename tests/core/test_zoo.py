@@ -86,6 +86,10 @@ def test_views_are_precomputed(entry):
     card, model, data = entry
     views = load_views(card)
     n = len(data.x_test)
+    # the test codes and errors the app would compute on a student's first visit (a cold model switch)
+    x = data.x_test.numpy()
+    np.testing.assert_allclose(views.pop("codes"), A.embed(model, data.x_test), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(views.pop("errors"), A.per_sample_mse(x, A.reconstruct(model, x)), rtol=1e-4, atol=1e-7)
     if model.config.latent_dim > 2:
         assert set(views) == {"pca", "umap"}
         for v in views.values():

@@ -155,6 +155,37 @@ def test_a_click_on_the_map_selects_that_sample():
     assert _code(at) == f"z = `({z[0]:.2f}, {z[1]:.2f})`"
 
 
+def _browser_run(at: AppTest, committed: dict[str, list[float]]) -> AppTest:
+    """A rerun as a browser sends it: the widgets, plus the value each latent view (by key) last committed, which
+    the browser sends again with every rerun until the user lets go somewhere else."""
+    states = at._tree.get_widget_states()
+    ids = [e.proto.id for e in at.get("bidi_component")]
+    for key, z in committed.items():
+        w = states.widgets.add()
+        w.id = next(i for i in ids if i.endswith(f"-{key}"))
+        w.json_value = json.dumps({"z": z})
+    return at._run(states)
+
+
+def test_a_new_selection_moves_the_pad_for_good_after_a_release():
+    """The browser keeps its last release in its widget state: the pad used to jump back to it on the rerun after
+    the one that moved it to a newly selected sample (a teacher's push, the student's next rerun)."""
+    at = _app("ae-mlp-z2")
+    browser = {"ex_pad": [3.5, -1.25]}
+    _browser_run(at, browser)
+    assert _code(at) == "z = `(3.50, -1.25)`"
+    at.number_input(key="ex_idx").set_value(7)
+    _browser_run(at, browser)
+    z7 = _latent_view(at)["value"]
+    assert z7 != [3.5, -1.25] and _code(at) == f"z = `({z7[0]:.2f}, {z7[1]:.2f})`"
+    for _ in range(2):  # later reruns: the browser still sends its old release
+        _browser_run(at, browser)
+        assert _latent_view(at)["value"] == z7 and _code(at) == f"z = `({z7[0]:.2f}, {z7[1]:.2f})`"
+    _browser_run(at, {"ex_pad": [1.0, 2.0]})  # a new release wins
+    assert _code(at) == "z = `(1.00, 2.00)`" and _latent_view(at)["value"] == [1.0, 2.0]
+    assert not at.exception
+
+
 def test_the_index_box_selects_a_sample_and_the_sliders_follow():
     at = _app("ae-mlp-z2")
     before = _latent_view(at)["value"]

@@ -242,9 +242,9 @@ def test_a_model_whose_data_the_server_lost_gets_it_back_from_the_workspace(tmp_
     def page():
         import streamlit as st
 
-        from aeviz.ui.pages.explorer import yourdata
+        from aeviz.ui import state
 
-        st.session_state["n"] = len(yourdata.dataset("user:lost-table").x_test)
+        st.session_state["n"] = len(state.dataset("user:lost-table").x_test)
 
     at = AppTest.from_function(page)
     at.query_params["me"] = token

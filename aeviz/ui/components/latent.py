@@ -5,9 +5,10 @@ Every function renders, inside one container keyed ``f"{key}-box"``, one weights
 the model's blob, cached by the browser by content hash; rendered on every run so the cache holds) and the
 view itself (data = JSON naming the models by hash). The view's state lives in ``st.session_state[key]``,
 a dict with one entry (``STATE[mode]``): ``{"z": [...]}``, ``{"t": 0.4}``, ``{"temperature": 1.2}`` or
-``{"level": 0.3}``. To move a view from Python, set that entry before the view renders, e.g.
-``st.session_state[key]["z"] = [0.5, -1.0]`` (or ``st.session_state[key] = {"z": [...]}`` before its first
-render). Without JavaScript (AppTest) each function returns the committed value, or the default.
+``{"level": 0.3}``. To move a view from Python, call ``move(key, mode, value)`` before the view renders: the
+browser keeps sending the value it last committed with every rerun, and move() makes that older value count no
+more (until the user lets go somewhere new). Without JavaScript (AppTest) each function returns the committed
+value, or the default.
 A release reruns the whole script; call the view inside an ``@st.fragment`` to rerun only that fragment.
 Pages get a model's blob with ``web_model(ref)`` (exported once per model through ``state.per_model``); it is
 None for a model the browser cannot run, and the page then keeps its server-side widgets.
@@ -75,6 +76,30 @@ def _same(models: list[WebModel], what: str) -> None:
         raise ValueError(f"these models differ in {what} ({sorted(values)}); one view shows models that agree")
 
 
+def move(key: str, mode: str, value) -> None:
+    """Move the view `key` (of kind `mode`: "pad", "sliders", ...) to `value` from Python, before it renders.
+
+    The browser's widget state keeps the value the user last let go of, and every rerun brings it back, so a plain
+    ``st.session_state[key] = {...}`` would hold for one run only. The value the browser holds now is remembered
+    as stale: while the browser sends it, the view shows `value`; a new release wins as usual."""
+    name = STATE[mode]
+    value = _floats(value) if isinstance(value, (list, tuple, np.ndarray)) else float(value)
+    st.session_state[f"{key}::moved"] = {"stale": _committed(key, name), "value": value}
+    st.session_state[key] = {name: value}
+
+
+def _moved(key: str, got):
+    """`got` (what the browser committed), or the value Python moved the view to while `got` is the browser's
+    older value; a new value from the browser ends the move."""
+    moved = st.session_state.get(f"{key}::moved")
+    if moved is None or got is None:
+        return got
+    if got == moved["stale"] or got == moved["value"]:
+        return moved["value"]
+    del st.session_state[f"{key}::moved"]
+    return got
+
+
 def _committed(key: str, name: str):
     """The value the browser last committed (from the previous run), or None."""
     try:
@@ -92,7 +117,7 @@ def _view(mode: str, models: Models, key: str, default, titles: Sequence[str] | 
     titles = list(titles) if titles is not None else [m.spec["label"] for m in models]
     if len(titles) != len(models):
         raise ValueError(f"{len(titles)} titles for {len(models)} models")
-    committed = _committed(key, name)
+    committed = _moved(key, _committed(key, name))
     value = committed if committed is not None else default
     mount = _component()
     with st.container(gap=None, key=f"{key}-box"):
@@ -101,7 +126,7 @@ def _view(mode: str, models: Models, key: str, default, titles: Sequence[str] | 
         result = mount(key=key, default={name: default}, **{f"on_{name}_change": on_change or _noop},
                        data={"mode": mode, "state": name, "value": value, "models": [m.hash for m in models],
                              "titles": titles, "sample_shape": list(models[0].input_shape), **data})
-    got = result.get(name) if result is not None else None
+    got = _moved(key, result.get(name) if result is not None else None)
     return got if got is not None else value
 
 

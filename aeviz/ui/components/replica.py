@@ -10,6 +10,7 @@ or a reconnect to the same replica, whose session resumes) the header does not c
 from __future__ import annotations
 
 import functools
+import os
 
 import streamlit as st
 
@@ -42,6 +43,11 @@ def _component():
 
 
 def guard() -> None:
-    """Mount the watcher (once per page; it draws nothing) at the foot of the sidebar."""
+    """Mount the watcher (once per page; it draws nothing) at the foot of the sidebar, on a replica only
+    (`aeviz serve` sets AEVIZ_REPLICA): every component in a page adds to the cost of each of its widgets on every
+    rerun (Streamlit presents each component's state whenever a widget reads the session state), and a single
+    server has no other replica to move to."""
+    if not os.environ.get("AEVIZ_REPLICA"):
+        return
     with st.sidebar:
         _component()(key=KEY)

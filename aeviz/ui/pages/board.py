@@ -12,6 +12,7 @@ import aeviz
 from aeviz import io, plots
 from aeviz.classroom import LimitError, NotFound, StoreError, board
 from aeviz.classroom.store import too_big_message
+from aeviz.data import DatasetUnavailable
 from aeviz.ui import classroom, state
 
 ZOOM = 2  # pixels per image pixel in the picture rows
@@ -70,6 +71,8 @@ def render() -> None:
     entries = every if s.teacher else [e for e in every if not e.hidden]  # a student's own hidden ones: below
     mine = [e for e in every if e.member_id == s.member_id]
     _live(s, every)
+    shared = classroom.shared_dataset()
+    _class_dataset(s, shared)
     out = st.session_state.pop("board_manage_out", None)  # what the last hide, remove or withdraw did
     if out:
         (st.success if out[0] == "success" else st.error)(out[1])
@@ -79,15 +82,39 @@ def render() -> None:
         if mine:
             _manage(s, entries, mine)
         return
-    shown = _filtered(entries)
+    shown = _filtered(entries, shared)
     if not shown:
         st.info("No entry passes these filters.")
         return
     _table(s, shown)
     _open_in_compare(s, shown)
     _maps(s, shown)
-    _pictures(s, shown)
+    _pictures(s, shown, shared)
     _manage(s, entries, mine)
+
+
+def _class_dataset(s: classroom.Seat, shared) -> None:
+    """The dataset the teacher shared with the room, at the top of the board; the teacher can take it away."""
+    out = st.session_state.pop("board_data_out", None)
+    if out:
+        (st.success if out[0] == "success" else st.error)(out[1])
+    if shared is None:
+        if s.teacher:
+            st.caption(":material/dataset: No class dataset: share one of yours from Explorer → Your data, and "
+                       "every student can train on it.")
+        return
+    with st.container(border=True, key="board_class_data"):
+        a, b = st.columns([5, 1], vertical_alignment="center")
+        a.markdown(f":material/dataset: {classroom.dataset_headline(shared)}")
+        a.caption(classroom.dataset_sentence(shared) + " Train on it in Explorer → Train your own (or Your data), "
+                  "then submit the model here.")
+        if s.teacher:
+            b.button("Remove it", key="board_unshare", icon=":material/delete:", on_click=_unshare,
+                     help="Students can no longer pick it; entries trained on it stay on the board.")
+
+
+def _unshare() -> None:
+    st.session_state["board_data_out"] = classroom.unshare_dataset()
 
 
 def _signature(entries) -> tuple:
@@ -134,6 +161,8 @@ def _submit_box(s: classroom.Seat, mine) -> None:
         if st.button("Submit", key="board_submit", icon=":material/send:", type="primary", disabled=not options):
             with st.spinner("Measuring your model on the test set for the board…"):
                 _submit(s)
+            if ss["board_note_out"][0] == "success":
+                st.rerun()  # the board, drawn above from before the click, then shows the new entry at once
         st.caption(f"Each entry is a .safetensors checkpoint of at most {limits.bytes_per_entry / 1e6:g} MB; a room "
                    f"holds {limits.entries_per_room} entries and each student submits at most "
                    f"{limits.submissions_per_minute} a minute.")
@@ -161,7 +190,8 @@ def _submit(s: classroom.Seat) -> None:
         checked = aeviz.load(blob, name=f"{name}.safetensors")  # the checks every upload passes; never unpickles
         meta = board.entry_meta(checked, state.dataset(checked.config.dataset), (ss.get("board_note") or "").strip())
         entry = classroom.store().submit(s.code, s.token, name, meta, blob)
-    except (LimitError, PermissionError, NotFound, ValueError, StoreError) as err:  # CheckpointError is a ValueError
+    except (LimitError, PermissionError, NotFound, ValueError, StoreError, DatasetUnavailable) as err:
+        # CheckpointError is a ValueError
         ss["board_note_out"] = ("error", str(err))
         return
     classroom.remember_entry(r.id, entry.id)
@@ -180,17 +210,22 @@ def _meta(code: str, entry) -> dict:
     if not isinstance(meta.get("card"), dict):
         try:
             meta["card"] = _card(entry.sha256, code, entry)
-        except (NotFound, ValueError):
+        except (NotFound, ValueError, DatasetUnavailable):
             meta["card"] = {}
     return meta
 
 
-def _filtered(entries) -> list:
-    """The entries of one dataset that pass the filters, in the chosen order."""
+def _filtered(entries, shared) -> list:
+    """The entries of one dataset (the class dataset's first, if any) that pass the filters, in the chosen order."""
     metas = {e.id: e.meta for e in entries}
-    datasets = Counter(m.get("dataset", "?") for m in metas.values())
-    c = st.columns([1.4, 2, 2, 2, 2])
-    ds = c[0].selectbox("Data", [d for d, _ in datasets.most_common()], key="board_data",
+    datasets = [d for d, _ in Counter(m.get("dataset", "?") for m in metas.values()).most_common()]
+    if shared is not None and shared.name in datasets:
+        datasets.remove(shared.name)
+        datasets.insert(0, shared.name)
+    if st.session_state.get("board_data") not in datasets:
+        st.session_state.pop("board_data", None)
+    c = st.columns([2, 2, 2, 2, 2])  # the data's name can be "class: <a title of 40 characters>"
+    ds = c[0].selectbox("Data", datasets, key="board_data", format_func=lambda d: classroom.data_label(d, shared),
                         help="Entries are compared on the same test images, so one dataset at a time.")
     here = [e for e in entries if metas[e.id].get("dataset", "?") == ds]
     objectives = sorted({metas[e.id].get("objective", "?") for e in here})
@@ -259,7 +294,7 @@ def _figures_of(s: classroom.Seat, entries) -> list[tuple[object, board.Figures]
     for e in entries:
         try:
             out.append((e, _figures(e.sha256, s.code, e)))
-        except (NotFound, ValueError) as err:
+        except (NotFound, ValueError, DatasetUnavailable) as err:
             st.warning(f"Entry {e.id} cannot be drawn: {err}")
     return out
 
@@ -269,7 +304,11 @@ def _maps(s: classroom.Seat, entries) -> None:
     drawn = _figures_of(s, entries)
     if not drawn:
         return
-    data = state.dataset(entries[0].meta.get("dataset") or classroom.entry_model(s.code, entries[0]).config.dataset)
+    try:
+        data = _data(s, entries)
+    except DatasetUnavailable as err:
+        st.warning(str(err))
+        return
     maps = []
     for e, f in drawn:
         z = e.meta.get("latent_dim")
@@ -278,15 +317,24 @@ def _maps(s: classroom.Seat, entries) -> None:
         maps.append((f"<b>{html.escape(e.author)}</b>{hidden}<br>{html.escape(e.name + suffix)}", f.xy, f.labels))
     fig = _maps_figure(tuple((e.sha256, t) for (e, _), (t, _, _) in zip(drawn, maps)), maps, data.label_names)
     st.plotly_chart(fig, key="board_maps", config={"displaylogo": False, "displayModeBar": False})
-    state.explain(f"The same {board.MAP_POINTS} test images in every map, each at its code (2-D codes as they are, "
+    state.explain(f"The same {len(board.map_points(data))} test samples in every map, each at its code (2-D codes as they are, "
                   "longer codes by PCA), on the same axes: a VAE's KL term pulls its cloud towards the origin, a larger "
                   "β pulls harder.")
 
 
-def _pictures(s: classroom.Seat, entries) -> None:
-    data = state.dataset(entries[0].meta.get("dataset") or classroom.entry_model(s.code, entries[0]).config.dataset)
+def _data(s: classroom.Seat, entries):
+    """The dataset of the entries shown (one dataset at a time; see _filtered)."""
+    return state.dataset(entries[0].meta.get("dataset") or classroom.entry_model(s.code, entries[0]).config.dataset)
+
+
+def _pictures(s: classroom.Seat, entries, shared) -> None:
+    try:
+        data = _data(s, entries)
+    except DatasetUnavailable:
+        return  # _maps said so
     if not _images_of(data):
-        st.info(f"The {data.name} samples are not images, so the picture rows are left out.")
+        st.info(f"The samples of {classroom.plain(classroom.data_label(data.name, shared))} are not images, so the "
+                "picture rows are left out.")
         return
     drawn = _figures_of(s, entries)
     vaes = any(f.samples is not None for _, f in drawn)

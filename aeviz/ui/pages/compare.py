@@ -15,6 +15,7 @@ from aeviz import analysis, io, plots, zoo
 from aeviz.config import NOISES
 from aeviz.data import corrupt
 from aeviz.ui import state as ui
+from aeviz.ui import widgets
 from aeviz.ui.components import latent
 from aeviz.ui.pages.explorer.latent_map import span
 from aeviz.uses import compare
@@ -117,7 +118,12 @@ def _noisy_test(ds: str, noise: str, level: float, seed: int) -> np.ndarray:
 
 @ui.per_model(max_entries=128)
 def _summary(model, ds):
-    return compare.summary(model, zoo.model_card(model, ui.dataset(ds)))
+    """The model card's figures: the ones saved with the model when it is compared on its own data (zoo models and
+    trainings here store model_card's result; tests/core/test_zoo checks they match a recomputation), else
+    measured now."""
+    stored = getattr(model, "metrics", None) or {}  # a model built here and never saved has none
+    own = ds == model.config.dataset and {"params", "test_mse"} <= set(stored)
+    return compare.summary(model, stored if own else zoo.model_card(model, ui.dataset(ds)))
 
 
 @ui.per_model(max_entries=128)
@@ -170,9 +176,9 @@ def _prior(model, ds, seed):
 
 # --- views ----------------------------------------------------------------------------------------------------
 
-def _big(images, ncols: int) -> np.ndarray:
-    """A mosaic scaled up with sharp pixels."""
-    return plots.upscale(plots.tile(images, ncols), ZOOM)
+def _big(images, ncols: int) -> bytes:
+    """A mosaic scaled up with sharp pixels (PNG, cached by content)."""
+    return widgets.mosaic_png(np.asarray(images), ncols, ZOOM)
 
 
 def _drawable(data) -> bool:
@@ -291,7 +297,7 @@ def _reconstructions(keys: list[str], ds: str, state: compare.State) -> None:
     slots = st.columns(2 + compare.MAX_MODELS)  # the same column width for 2 or 4 models
     for col, (title, images) in zip(slots, columns.items()):
         col.markdown(f"**{title}**")
-        col.image(_big(images, 1), clamp=True)
+        col.image(_big(images, 1), output_format="PNG")
 
 
 def _with_share(fragment: str, then=None):
@@ -376,7 +382,7 @@ def _maps(keys: list[str], ds: str) -> None:
         st.caption(f"Test image #{idx[0]} is highlighted in every map." if len(idx) == 1 else
                    f"{len(idx)} test images highlighted in every map" + (" (the first 16 below)." if len(idx) > 16 else "."))
         if _drawable(data) and len(idx):
-            st.image(_big(data.x_test[idx[:16]].numpy(), 16), clamp=True)
+            st.image(_big(data.x_test[idx[:16]].numpy(), 16), output_format="PNG")
     _save(_state())
 
 
@@ -443,10 +449,10 @@ def _same_code(keys: list[str], ds: str) -> None:
                    f"{', '.join(titles)}; it starts at {titles[0]}'s code of test image #0 ({where}).")
 
 
-def _row(title: str, image: np.ndarray) -> None:
+def _row(title: str, image: bytes) -> None:
     left, right = st.columns([1, 6], vertical_alignment="center")
     left.markdown(f"**{title}**")
-    right.image(image, clamp=True)
+    right.image(image, output_format="PNG")
 
 
 def _prior_samples(keys: list[str], ds: str, seed: int) -> None:
@@ -469,8 +475,7 @@ def _metrics(keys: list[str], ds: str, state: compare.State) -> None:
                 rows[metric][ui.name(key)] = value
             rows["denoise_psnr"][ui.name(key)] = (_denoise(key, ds, state.noise, state.level, state.seed)
                                          if state.level > 0 else None)
-    df = compare.table(rows)
-    st.dataframe(_styled(df, rows), width="stretch")
+    st.dataframe(_styled(rows), width="stretch")
     clean = ui.dataset(ds).x_test.numpy()
     baseline = analysis.psnr(clean, _noisy_test(ds, state.noise, state.level, state.seed)) if state.level > 0 else None
     ui.explain("↓ lower is better, ↑ higher is better; the best value in each row is shaded and named in the "
@@ -482,17 +487,27 @@ def _metrics(keys: list[str], ds: str, state: compare.State) -> None:
                    r"-\mathrm{ELBO} = -\mathbb{E}_{q(z|x)}\log p(x|z) + \mathrm{KL}(q(z|x)\,\|\,\mathcal{N}(0,I))")
 
 
-def _styled(df: pd.DataFrame, rows: dict) -> pd.io.formats.style.Styler:
+def _styled(rows: dict) -> pd.io.formats.style.Styler:
     """Each row in its own number format (as text: st.dataframe shows missing numbers as 'None'), best cells shaded."""
+    shown, shade = _formatted(rows)
+    return shown.style.apply(lambda r: shade[r.name], axis=1, subset=[c for c in shown.columns if c != "best"])
+
+
+@st.cache_data(max_entries=256)
+def _formatted(rows: dict) -> tuple[pd.DataFrame, dict[str, list[str]]]:
+    """The table as text and the shading of the best cells, built once per set of values for every session
+    (pandas' cell-by-cell formatting cost more than the rest of the page's rerun)."""
+    df = compare.table(rows)
     models = [c for c in df.columns if c != "best"]
-    shown, winners = df.astype(object), {}
-    for key, values in rows.items():
-        label = compare.row_label(key)
+    shown, shade = df.astype(object), {}
+    for metric, values in rows.items():
+        label = compare.row_label(metric)
         if label in df.index:
-            m = compare.METRICS[key]
+            m = compare.METRICS[metric]
             shown.loc[label, models] = [m.fmt.format(v) if v == v else "—" for v in df.loc[label, models]]
-            winners[label] = compare.best(values, m.better)
-    return shown.style.apply(lambda r: [BEST_CSS if c in winners[r.name] else "" for c in r.index], axis=1, subset=models)
+            winners = compare.best(values, m.better)
+            shade[label] = [BEST_CSS if c in winners else "" for c in models]
+    return shown, shade
 
 
 # --- the page -------------------------------------------------------------------------------------------------

@@ -386,18 +386,32 @@ class Path extends View {
   }
 }
 
-// ---- temperature: fixed prior draws eps, shown as z = T * eps ---------------------------------------
+// ---- one number from 0 to a maximum on a slider, with its name and its value beside it -----------------
 
-class Temperature extends View {
-  build() {
-    const d = this.data;
+class Level extends View {
+  // The row "name [slider] value" (Temperature's T, Denoise's σ); sync() moves the slider and the value.
+  level(name, label, max) {
     const row = el("div", "aeviz-row", this.root);
-    el("span", "aeviz-zname", row).textContent = "T";
+    el("span", "aeviz-zname", row).textContent = name;
     this.input = this.slider(row, {
-      min: 0, max: d.t_max, step: d.t_max / 200, value: this.value, label: "temperature",
+      min: 0, max, step: max / 200, value: this.value, label,
       onInput: (v) => { this.value = v; this.readout.textContent = fmt(v); },
     });
     this.readout = el("span", "aeviz-num", row);
+  }
+
+  sync() {
+    this.input.value = this.value;
+    this.readout.textContent = fmt(this.value);
+  }
+}
+
+// ---- temperature: fixed prior draws eps, shown as z = T * eps ---------------------------------------
+
+class Temperature extends Level {
+  build() {
+    const d = this.data;
+    this.level("T", "temperature", d.t_max);
     this.grids = d.models.map((_, i) => {
       const fig = el("figure", "aeviz-fig", this.root);
       const grid = el("div", "aeviz-grid", fig);
@@ -408,11 +422,6 @@ class Temperature extends View {
     this.sync();
   }
 
-  sync() {
-    this.input.value = this.value;
-    this.readout.textContent = fmt(this.value);
-  }
-
   draw() {
     const T = this.value;
     this.models.forEach((m, i) => this.data.eps.forEach((e, k) => this.grids[i][k].draw(decode(m, e.map((v) => T * v)))));
@@ -421,26 +430,15 @@ class Temperature extends View {
 
 // ---- denoise: corrupt in the browser with a fixed noise field, then encode and decode live ------------
 
-class Denoise extends View {
+class Denoise extends Level {
   build() {
     const d = this.data;
-    const row = el("div", "aeviz-row", this.root);
-    el("span", "aeviz-zname", row).textContent = "σ";
-    this.input = this.slider(row, {
-      min: 0, max: d.max_level, step: d.max_level / 200, value: this.value, label: "noise level",
-      onInput: (v) => { this.value = v; this.readout.textContent = fmt(v); },
-    });
-    this.readout = el("span", "aeviz-num", row);
+    this.level("σ", "noise level", d.max_level);
     const box = el("div", "aeviz-outs", this.root);
     this.clean = sampleView(d.sample_shape, d.image_size, box, "clean");
     this.noisy = sampleView(d.sample_shape, d.image_size, box, "noisy input");
     this.views = d.models.map((_, i) => sampleView(d.sample_shape, d.image_size, box, d.titles[i]));
     this.sync();
-  }
-
-  sync() {
-    this.input.value = this.value;
-    this.readout.textContent = fmt(this.value);
   }
 
   draw() {

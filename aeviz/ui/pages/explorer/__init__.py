@@ -7,7 +7,7 @@ import streamlit as st
 import aeviz
 from aeviz import config, data, io, workspace
 from aeviz.data import DatasetUnavailable
-from aeviz.ui import state, training
+from aeviz.ui import classroom, state, training
 from aeviz.ui.pages.explorer import generate, latent_map, link, views, yourdata
 from aeviz.ui.pages.explorer.latent_map import PROJECTIONS, Ctx
 
@@ -54,7 +54,7 @@ def render() -> None:
 def _context(model_id: str) -> Ctx:
     r = state.ref(model_id)
     model = state.model(r)
-    d = yourdata.dataset(model.config.dataset)
+    d = state.dataset(model.config.dataset)
     return Ctx(r, model, d, state.codes(r), d.y_test.numpy())
 
 
@@ -62,8 +62,9 @@ def _header(ctx: Ctx) -> None:
     c = ctx.model.config
     metrics = getattr(ctx.model, "metrics", {}) or {}
     where = "trained or uploaded in this session" if not ctx.pretrained else "from the pretrained zoo"
+    shown = classroom.data_label(c.dataset, classroom.shared_dataset())
     st.markdown(f"#### `{ctx.ref.name}` · {c.objective} objective, {c.arch} nets, "
-                f"{c.dataset} data · {where}")
+                f"{classroom.plain(shown)} data · {where}")
     cols = st.columns(5)
     cols[0].metric("latent size", c.latent_dim)
     cols[1].metric("parameters", f"{ctx.model.n_params:,}")
@@ -121,21 +122,31 @@ def _zoo() -> None:
         st.info("The pretrained zoo is empty on this server: train a model in the next tab.")
         return
     rows = sorted(cards.values(), key=lambda c: (config.OBJECTIVES.index(c.config.objective), c.name))
-    table = {"variant": [c.config.objective for c in rows], "model": [c.name for c in rows],
-             "architecture": [c.config.arch for c in rows], "latent": [c.config.latent_dim for c in rows],
-             "dataset": [c.config.dataset for c in rows], "parameters": [c.metrics.get("params") for c in rows],
-             "test MSE": [c.metrics.get("test_mse") for c in rows], "MSE ÷ PCA's": [c.metrics.get("mse_ratio") for c in rows],
-             "−ELBO": [c.metrics.get("nelbo") for c in rows], "epochs": [c.metrics.get("epochs") for c in rows],
-             "train s": [c.metrics.get("train_seconds") for c in rows]}
     st.caption("Grouped by variant. Click a row to explore that model. 'MSE ÷ PCA's' compares the test error with "
                "PCA using as many components as the latent size: below 1 means the network beats the linear baseline.")
     number = st.column_config.NumberColumn
-    st.dataframe(table, hide_index=True, on_select=_on_zoo_pick, selection_mode="single-row", key="ex_zoo",
-                 height=35 * (len(rows) + 1) + 3,
+    st.dataframe(_zoo_table(tuple(c.name for c in rows)), hide_index=True, on_select=_on_zoo_pick,
+                 selection_mode="single-row", key="ex_zoo", height=35 * (len(rows) + 1) + 3,
                  column_config={"parameters": number(format="localized"), "test MSE": number(format="%.4f"),
                                 "MSE ÷ PCA's": number(format="%.2f"), "−ELBO": number(format="%.1f"),
                                 "train s": number(format="%.1f")})
     st.session_state["ex_zoo_names"] = [c.name for c in rows]
+
+
+@st.cache_resource(max_entries=4)
+def _zoo_table(names: tuple[str, ...]):
+    """The zoo's cards as one Arrow table, built once per server (st.dataframe then only serialises it)."""
+    import pyarrow as pa
+
+    cards = state.cards()
+    rows = [cards[n] for n in names]
+    return pa.table({
+        "variant": [c.config.objective for c in rows], "model": [c.name for c in rows],
+        "architecture": [c.config.arch for c in rows], "latent": [c.config.latent_dim for c in rows],
+        "dataset": [c.config.dataset for c in rows], "parameters": [c.metrics.get("params") for c in rows],
+        "test MSE": [c.metrics.get("test_mse") for c in rows], "MSE ÷ PCA's": [c.metrics.get("mse_ratio") for c in rows],
+        "−ELBO": [c.metrics.get("nelbo") for c in rows], "epochs": [c.metrics.get("epochs") for c in rows],
+        "train s": [c.metrics.get("train_seconds") for c in rows]})
 
 
 def _on_zoo_pick() -> None:
@@ -148,13 +159,16 @@ def _on_zoo_pick() -> None:
 def _train_form() -> None:
     st.caption("The defaults (an MLP with a 2-D code, 10 epochs) train in well under a minute. Training runs in "
                "the background: keep exploring, and press Stop at any time to keep the weights so far.")
-    offline = [n for n, e in data.REGISTRY.items() if e.offline] + yourdata.names()
+    shared = _class_dataset()
+    room = [shared.name] if shared is not None else []
+    offline = room + [n for n, e in data.REGISTRY.items() if e.offline] + [n for n in yourdata.names() if n not in room]
     c = st.columns(4)
     if st.session_state.get("ex_t_data") not in offline:
         st.session_state.pop("ex_t_data", None)
     picked = st.session_state.get("ex_t_data", offline[0])
-    dataset = c[0].selectbox("Dataset", offline, key="ex_t_data", help=data.REGISTRY[picked].description
-                             if picked in data.REGISTRY else state.dataset(picked).description)
+    dataset = c[0].selectbox("Dataset", offline, key="ex_t_data", format_func=lambda n: classroom.data_label(n, shared),
+                             help=data.REGISTRY[picked].description if picked in data.REGISTRY else
+                             classroom.dataset_sentence(shared) if picked in room else state.dataset(picked).description)
     objective = c[1].selectbox("Objective", config.OBJECTIVES, key="ex_t_obj")
     arch = c[2].selectbox("Architecture", config.ARCHS, key="ex_t_arch",
                           help="mlp for anything; conv for images; rnn reads rows or time steps as a sequence.")
@@ -171,7 +185,23 @@ def _train_form() -> None:
     except (aeviz.ConfigError, aeviz.DatasetUnavailable) as err:
         st.error(str(err))
         return
+    if dataset in room and st.session_state.get("ex_train::start"):  # pressed on this run
+        yourdata.register(state.dataset(dataset))  # kept with the student's models: it outlives the room
     training.train_with_progress(mc, tc, key="ex_train", name=f"{objective}-{arch}-z{latent}-{dataset}")
+
+
+def _class_dataset():
+    """The dataset the teacher shared with this student's room, made loadable by name here (the training worker
+    loads it so); None outside a room, when none is shared, or with one sentence when it cannot be read."""
+    shared = classroom.shared_dataset()
+    if shared is None:
+        return None
+    try:
+        state.dataset(shared.name)
+    except DatasetUnavailable as err:
+        st.warning(str(err))
+        return None
+    return shared
 
 
 def _objective_knobs(objective: str) -> dict:
@@ -231,7 +261,7 @@ def _map(ctx: Ctx, idx: int) -> None:
     xy = latent_map.projection(ctx, method)
     if xy is None:
         return
-    fig = latent_map.map_figure(ctx, xy, method, titles, background)
+    fig = latent_map.figure(ctx, xy, titles, background)
     st.plotly_chart(fig, on_select="ignore" if state.frozen() else "rerun", selection_mode="points", key="ex_map",
                     config={"scrollZoom": True})
     _map_note(ctx, two_d, background)

@@ -129,16 +129,28 @@ def _poll_projection(k: tuple, method: str, n: int) -> None:
 def figure(ctx: Ctx, xy: np.ndarray, axis_titles, background: str, height: int = 640):
     """The latent scatter with, for 2-D latents, the decoded plane or the prior's contours beneath it.
 
-    The selected sample is not drawn on it: the figure then stays the same from one selection to the next, and
-    Streamlit hands the browser the same chart, which it keeps instead of drawing 10,000 points again (a changed
-    figure is a new chart to the browser: built from scratch). The latent pad beside it shows the selected code.
-    """
-    fig = plots.latent_scatter(xy, ctx.labels, ctx.data.label_names, axis_titles=axis_titles, height=height)
-    if ctx.z.shape[1] == 2:  # the span fixes the axes (the latent pad beside the map uses the same ones)
-        lo, hi = span(ctx.z, ctx.is_vae)
-        if background == "decoded" and ctx.kind == "image":
-            grid = decoded_plane(ctx.ref, tuple(map(float, lo)), tuple(map(float, hi)), PLANE_N)
-            plots.add_image_layer(fig, grid, lo, hi)
+    It is built once per model and view (plotly's figure building and the plane's PNG cost tens of ms per run; with
+    a class, every click and page switch paid it) and comes back as a dict. The selected sample is not drawn on it:
+    the figure then stays the same from one selection to the next, and Streamlit hands the browser the same chart,
+    which it keeps instead of drawing 10,000 points again (a changed figure is a new chart to the browser, built
+    from scratch: a teacher's push made every student's browser do it). The latent pad beside it shows the
+    selected code."""
+    lo, hi = span(ctx.z, ctx.is_vae) if ctx.z.shape[1] == 2 else (None, None)
+    background = background if ctx.z.shape[1] == 2 and (background != "decoded" or ctx.kind == "image") else "none"
+    spec = _map_spec(ctx.ref, np.asarray(xy), np.asarray(ctx.labels), tuple(ctx.data.label_names or ()),
+                     tuple(axis_titles), background, None if lo is None else (tuple(map(float, lo)), tuple(map(float, hi))),
+                     height)
+    return plots.checked(spec)
+
+
+@state.per_model(max_entries=64)
+def _map_spec(model: Autoencoder, xy: np.ndarray, labels: np.ndarray, label_names: tuple, axis_titles: tuple,
+              background: str, box: tuple | None, height: int) -> dict:
+    fig = plots.latent_scatter(xy, labels, label_names, axis_titles=axis_titles, height=height)
+    if box is not None:  # the span fixes the axes (the latent pad beside the map uses the same ones)
+        lo, hi = box
+        if background == "decoded":
+            plots.add_image_layer(fig, decoded_plane(model, lo, hi, PLANE_N), lo, hi)
         elif background == "prior":
             plots.add_prior_contours(fig, lo, hi)
         fig.update_xaxes(range=[lo[0], hi[0]], constrain="domain")
@@ -146,21 +158,14 @@ def figure(ctx: Ctx, xy: np.ndarray, axis_titles, background: str, height: int =
     # a click selects a point (the page reads it); plotly's own highlight of it would outlive the next selection
     # made elsewhere (the number box, a link, the teacher), so selected and unselected points look the same
     fig.update_traces(selected=dict(marker=dict(opacity=0.75)), unselected=dict(marker=dict(opacity=0.75)),
-                      selector=dict(type="scattergl"))
+                      selector=lambda t: t.type in ("scatter", "scattergl") and t.mode == "markers")
     # datarevision: plotly.js then trusts that the data arrays did not change when the page hands it the same chart
     # again (the chart is a new one whenever the figure changes); uirevision keeps the student's zoom and pan
     fig.update_layout(dragmode="pan", clickmode="event+select", legend=dict(orientation="h", y=1.02, yanchor="bottom"),
                       datarevision=0, uirevision="map")
-    return fig
+    return fig.to_dict()
 
 
-def map_figure(ctx: Ctx, xy: np.ndarray, method: str, axis_titles, background: str):
-    """figure(), built once per model and view (state.figure)."""
-    return state.figure(ctx.ref, ("latent map", method, tuple(axis_titles), background),
-                        lambda: figure(ctx, xy, axis_titles, background))
-
-
-@state.per_model(max_entries=32)
 def decoded_plane(model: Autoencoder, lo: tuple, hi: tuple, n: int) -> np.ndarray:
     """The images decoded on an n x n grid over [lo, hi], tiled edge to edge (top row = highest z2)."""
     x_hat = analysis.decode(model, analysis.latent_grid(tuple(lo), tuple(hi), n))

@@ -87,7 +87,7 @@ def _start_at_selection(key: str, ctx: Ctx, idx: int) -> None:
     mark = f"{ctx.key}::{idx}"
     if st.session_state.get(f"{key}::for") != mark:
         st.session_state[f"{key}::for"] = mark
-        st.session_state[key] = {"z": ctx.z[idx].astype(np.float64).tolist()}
+        latent.move(key, "pad" if key == "ex_pad" else "sliders", ctx.z[idx])
 
 
 def _pad(ctx: Ctx, idx: int, web) -> None:
@@ -162,8 +162,9 @@ def render_traversal(ctx: Ctx, idx: int) -> None:
 
 
 def errors(ctx: Ctx) -> np.ndarray:
-    """Reconstruction MSE of every test sample."""
-    return _errors(ctx.ref)
+    """Reconstruction MSE of every test sample (from the zoo file when it holds them)."""
+    err = state.views(ctx.ref).get("errors")
+    return err if err is not None else _errors(ctx.ref)
 
 
 @state.per_model
@@ -184,50 +185,41 @@ def render_reconstructions(ctx: Ctx) -> None:
     order_by = c3.radio("Order", ["worst first", "best first", "by index"], horizontal=True, key="ex_rec_order",
                         disabled=ctx.kind == "points" or state.frozen(),
                         help="Points are all drawn at once, coloured by their error.")
-    order = _order(err, order_by)
+    order = {"worst first": np.argsort(-err), "best first": np.argsort(err)}.get(order_by, np.arange(len(err)))[:24]
+    x = ctx.data.x_test.numpy()[order]
     captions = [f"#{i} · MSE {err[i]:.4f}" for i in order]
     if ctx.kind == "image":
-        st.image(_pair_pngs(ctx.ref, order_by), caption=captions, width=120)
-    elif ctx.kind in ("signal", "table"):
-        x, x_hat = ctx.data.x_test.numpy()[order], analysis.decode(ctx.model, ctx.z[order])
-        if ctx.kind == "signal":
-            for row in range(0, 6, 2):
-                for col, j in zip(st.columns(2), (row, row + 1)):
-                    col.plotly_chart(draw.signal_figure({"x": x[j], "x̂": x_hat[j]}, height=200, title=captions[j]),
-                                     key=f"ex_rec_sig_{j}")
-        else:
-            draw.table_pairs(ctx.data, x[:4], x_hat[:4], captions[:4], key="ex_rec_table")
-            st.plotly_chart(draw.feature_errors(ctx.data, ctx.data.x_test.numpy(), analysis.decode(ctx.model, ctx.z)),
-                            key="ex_rec_features")
+        st.image(_pairs(ctx.ref, x, ctx.z[order]), caption=captions, width=120, output_format="PNG")
+    else:
+        _other_pairs(ctx, x, analysis.decode(ctx.model, ctx.z[order]), captions, err)
+    st.plotly_chart(plots.checked(_error_histogram(ctx.ref, err)), key="ex_rec_hist")
+
+
+def _other_pairs(ctx: Ctx, x: np.ndarray, x_hat: np.ndarray, captions: list[str], err: np.ndarray) -> None:
+    if ctx.kind == "signal":
+        for row in range(0, 6, 2):
+            cols = st.columns(2)
+            for col, j in zip(cols, (row, row + 1)):
+                col.plotly_chart(draw.signal_figure({"x": x[j], "x̂": x_hat[j]}, height=200, title=captions[j]),
+                                 key=f"ex_rec_sig_{j}")
+    elif ctx.kind == "table":
+        draw.table_pairs(ctx.data, x[:4], x_hat[:4], captions[:4], key="ex_rec_table")
+        st.plotly_chart(draw.feature_errors(ctx.data, ctx.data.x_test.numpy(), analysis.decode(ctx.model, ctx.z)),
+                        key="ex_rec_features")
     else:
         st.plotly_chart(_points_errors(ctx, err), key="ex_rec_points")
-    st.plotly_chart(state.figure(ctx.ref, ("error histogram",), lambda: plots.histogram(
-        {"test samples": err}, title="Reconstruction error over the test set", x_title="MSE per sample")),
-        key="ex_rec_hist")
 
 
-def _order(err: np.ndarray, order_by: str) -> np.ndarray:
-    """The 24 test samples shown, in the chosen order."""
-    return {"worst first": np.argsort(-err), "best first": np.argsort(err)}.get(order_by, np.arange(len(err)))[:24]
+@state.per_model(max_entries=128)
+def _pairs(model, x: np.ndarray, z: np.ndarray) -> list[bytes]:
+    """Each sample beside its reconstruction, as PNGs (cached: a rerun does not decode or encode them again)."""
+    return [widgets.png(draw.mosaic(np.stack([a, b]), 2, size=56)) for a, b in zip(x, analysis.decode(model, z))]
 
 
-@state.per_model(max_entries=32)
-def _pair_pngs(model, order_by: str) -> list[bytes]:
-    """The 24 (original, reconstruction) pictures of an order as PNG files: encoded once per model, not on every
-    rerun of the page (a teacher's push reruns every student's page)."""
-    import io
-
-    from PIL import Image
-
-    x = state.dataset(model.config.dataset).x_test.numpy()
-    order = _order(analysis.per_sample_mse(x, analysis.reconstruct(model, x)), order_by)
-    x_hat = analysis.decode(model, analysis.embed(model, x[order]))
-    out = []
-    for a, b in zip(x[order], x_hat):
-        buf = io.BytesIO()
-        Image.fromarray(draw.mosaic(np.stack([a, b]), 2, size=56)).save(buf, format="PNG")
-        out.append(buf.getvalue())
-    return out
+@state.per_model
+def _error_histogram(model, err: np.ndarray) -> dict:
+    return plots.histogram({"test samples": err}, title="Reconstruction error over the test set",
+                           x_title="MSE per sample").to_dict()
 
 
 def _points_errors(ctx: Ctx, err: np.ndarray) -> go.Figure:

@@ -21,11 +21,12 @@ from aeviz import userdata as ud
 from aeviz import workspace
 from aeviz.config import ModelConfig, TrainConfig
 from aeviz.data import Dataset, DatasetUnavailable
-from aeviz.ui import state, training
+from aeviz.ui import classroom, state, training
 from aeviz.ui.pages.explorer import draw
 
 FILE = "ex_data_file"  # upload(): (file name, bytes, sha256) being read; kept across reruns (the box empties itself)
 STORED = "ex_data_stored"  # (entry id, name) of a dataset picked from the student's workspace
+CLASS = "ex_data_class"  # (name, title) of the dataset the teacher shared with the room, when picked
 READS = "ex_data_reads"  # the last few reads: (source, options) -> (Dataset or None, error or None)
 NAMES = "ex_data_names"  # 'user:NAME' of the datasets this student trained on or picked, for "Train your own"
 TRAIN_KEY = "ex_data_train"  # the training panel's key
@@ -49,6 +50,7 @@ def render() -> None:
                "hold labels), a time series (one per row, or one long series cut into windows), `.npy`/`.npz` "
                "arrays (`x`, optional `y`) or a `.zip` of PNG/JPEG images (subfolders are labels). " + CAPS)
     _kept()
+    _class_data()
     st.file_uploader("Your data file", type=TYPES, key=_box(), on_change=_on_upload, max_upload_size=UPLOAD_MB,
                      help="Read here, in memory; nothing is kept until you train on it.")
     if st.session_state.get("ex_data_note"):
@@ -58,6 +60,7 @@ def render() -> None:
         st.error(error)
     if ds is not None:
         _preview(ds)
+        _share(ds)
         _train(ds)
 
 
@@ -85,20 +88,25 @@ def upload(name: str, raw: bytes) -> tuple[str, bytes, str]:
     return name, bytes(raw), hashlib.sha256(raw).hexdigest()
 
 
+def _use(key: str, value) -> None:
+    """Show this source from now on (a file, a kept dataset or the class's), and no other."""
+    for other in (FILE, STORED, CLASS):
+        st.session_state.pop(other, None)
+    if value is not None:
+        st.session_state[key] = value
+
+
 def use_file(name: str, raw: bytes) -> None:
     """Read this file from now on."""
-    st.session_state[FILE] = upload(name, raw)
-    st.session_state.pop(STORED, None)
+    _use(FILE, upload(name, raw))
 
 
 def _use_kept(entry_id: str, name: str) -> None:
-    st.session_state[STORED] = (entry_id, name)
-    st.session_state.pop(FILE, None)
+    _use(STORED, (entry_id, name))
 
 
 def _forget_file() -> None:
-    st.session_state.pop(FILE, None)
-    st.session_state.pop(STORED, None)
+    _use(FILE, None)
 
 
 def _current() -> tuple[Dataset | None, str | None]:
@@ -117,6 +125,10 @@ def _current() -> tuple[Dataset | None, str | None]:
         entry_id, name = st.session_state[STORED]
         st.markdown(f"Your kept dataset **{name}**")
         return _cached(("kept", entry_id), lambda: _load_kept(entry_id, name))
+    if st.session_state.get(CLASS):
+        name, title = st.session_state[CLASS]
+        st.markdown(f"The class dataset **{classroom.plain(title)}**")
+        return _cached(("class", name), lambda: state.dataset(name))
     return None, None
 
 
@@ -126,7 +138,7 @@ def _cached(key: tuple, read) -> tuple[Dataset | None, str | None]:
         try:
             with st.spinner("Reading the data…"):
                 reads[key] = (read(), None)
-        except (ud.DataError, workspace.StoreError) as err:
+        except (ud.DataError, workspace.StoreError, DatasetUnavailable) as err:
             reads[key] = (None, str(err))
         while len(reads) > KEEP_READS:
             reads.pop(next(iter(reads)))
@@ -210,21 +222,15 @@ def _labels(file: tuple[str, bytes, str], columns: list[str], c, k, opts: dict, 
 
 # --- what came out ------------------------------------------------------------------------------------------
 
-def _shape(ds: Dataset) -> str:
-    shape = ds.sample_shape
-    if draw.kind(ds) == "image":
-        return " × ".join(map(str, shape[-2:])) + " pixels"
-    if len(shape) == 2:
-        return f"{shape[0]} steps" + (f" × {shape[1]} features" if shape[1] > 1 else "")
-    return f"{shape[0]} features"
-
-
 def _preview(ds: Dataset) -> None:
-    st.markdown(f"**{ds.description}**")
+    about = ds.description
+    if st.session_state.get(CLASS):  # read from the teacher's file, not from yours
+        about = "The teacher's " + about.removeprefix("Your ") if about.startswith("Your ") else about
+    st.markdown(f"**{about}**")
     m = st.columns(4)
     m[0].metric("training samples", f"{len(ds.x_train):,}")
     m[1].metric("test samples", f"{len(ds.x_test):,}")
-    m[2].metric("each sample", _shape(ds))
+    m[2].metric("each sample", ud.sample_text(ds))
     m[3].metric("classes", len(ds.label_names) or "—",
                 help="Distinct labels (they colour the map); '—' when there are none or they are numbers.")
     for note in ds.extras.get("notes", []):
@@ -291,6 +297,59 @@ def register(ds: Dataset) -> str:
     return name
 
 
+# --- the class's dataset: the teacher shares it, everyone in the room uses it -------------------------------------
+
+def _class_data() -> None:
+    """The dataset the teacher shared with the room, for everyone in it."""
+    shared = classroom.shared_dataset()
+    if shared is None:
+        return
+    with st.container(border=True, key="ex_data_class_box"):
+        a, b = st.columns([6, 1], vertical_alignment="center")
+        a.markdown(f":material/school: **{classroom.CLASS_DATA}{classroom.plain(shared.title)}** · the dataset shared "
+                   f"with room {shared.code}: {classroom.dataset_sentence(shared)}")
+        b.button("Use", key="ex_data_use_class", on_click=_use, args=(CLASS, (shared.name, shared.title)),
+                 help="Look at it and train on it here, or pick it under 'Train your own'.")
+
+
+def _share(ds: Dataset) -> None:
+    """The teacher's control: share the dataset shown with the room, in place of the one shared before."""
+    s = classroom.seat()
+    if s is None or not s.teacher:
+        return
+    shared = classroom.shared_dataset()
+    source = (ds.extras.get("preprocessing") or {}).get("source") or {}
+    title_key = f"ex_data_title::{ds.name}"
+    if title_key not in st.session_state:
+        st.session_state[title_key] = (shared.title if shared is not None and shared.name == ds.name else
+                                       Path(str(source.get("file") or ds.name.removeprefix(ud.PREFIX))).stem[:40])
+    with st.container(border=True, key="ex_data_share"):
+        if shared is None:
+            st.markdown(f":material/school: **Room {s.code}** has no class dataset yet.")
+        elif shared.name == ds.name:
+            st.markdown(f":material/school: **Room {s.code}** has this dataset as "
+                        f"“{classroom.CLASS_DATA}{classroom.plain(shared.title)}”.")
+        else:
+            st.markdown(f":material/school: **Room {s.code}** has “{classroom.CLASS_DATA}"
+                        f"{classroom.plain(shared.title)}”; sharing this one replaces it.")
+        a, b = st.columns([3, 2], vertical_alignment="bottom")
+        a.text_input("Its name for the class", key=title_key, max_chars=40)
+        b.button("Share this dataset with the class", key="ex_data_share_btn", on_click=_on_share, args=(ds, title_key),
+                 icon=":material/group_add:", type="primary",
+                 help="Every student of the room finds it where data are chosen and can train on it; the board "
+                      "compares their entries on its test samples.")
+        st.caption(f"The split and scaled arrays are shared, not your file: at most "
+                   f"{_mb(classroom.store().limits.bytes_per_dataset)}. Only you, with the room's teacher "
+                   "secret, can replace it (share another) or remove it (on the Class board).")
+        out = st.session_state.pop("ex_data_share_out", None)
+        if out:
+            (st.success if out[0] == "success" else st.error)(out[1])
+
+
+def _on_share(ds: Dataset, title_key: str) -> None:
+    st.session_state["ex_data_share_out"] = classroom.share_dataset(ds, st.session_state.get(title_key, ""))
+
+
 # --- the student's kept datasets ------------------------------------------------------------------------------
 
 def _load_kept(entry_id: str, name: str) -> Dataset:
@@ -321,19 +380,3 @@ def _delete_kept(entry_id: str) -> None:
 def names() -> list[str]:
     """'user:NAME' of the data this student trained on or picked in this session."""
     return list(st.session_state.get(NAMES, []))
-
-
-def dataset(name: str) -> Dataset:
-    """state.dataset(name); a student's own dataset that the server no longer has comes back from their workspace."""
-    try:
-        return state.dataset(name)
-    except DatasetUnavailable:
-        short = name.removeprefix(ud.PREFIX)
-        entry = next((e for e in workspace.list_entries(state.token(), "dataset") if e.name == short), None)
-        if not name.startswith(ud.PREFIX) or entry is None:
-            raise
-        try:
-            ud.register_user_dataset(short, _load_kept(entry.id, short), persist=True)
-        except (ud.DataError, workspace.StoreError, OSError) as err:
-            raise DatasetUnavailable(f"The data of this model ('{short}') cannot be read back: {err}") from err
-        return state.dataset(name)  # a failed call is not cached: this one finds it
