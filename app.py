@@ -26,7 +26,7 @@ PAGES = {
         st.Page(imputation.render, title="Imputation", icon=":material/healing:", url_path="imputation"),
     ],
 }
-page = st.navigation(PAGES)
+page = st.navigation(PAGES, position=classroom.nav_position())  # no page links while the class is frozen
 classroom.follow(page, PAGES)  # a view the teacher pushed is applied before anything is drawn
 state.sidebar()
 replica.guard()  # behind `aeviz serve`: a page moved to another replica reloads there

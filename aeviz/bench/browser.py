@@ -165,6 +165,33 @@ def cpu_seconds(pid: int) -> float:
         return float("nan")
 
 
+def _children() -> dict[int, list[int]]:
+    out: dict[int, list[int]] = {}
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                ppid = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            out.setdefault(ppid, []).append(int(d.name))
+    return out
+
+
+def browser_cpu_seconds(root: int | None = None) -> float:
+    """CPU seconds used so far by the Chromium processes below `root` (default: this process), i.e. the headless
+    browser this bench drives (its renderers and GPU process included), not anybody else's."""
+    kids, total, todo = _children(), 0.0, [root or os.getpid()]
+    while todo:
+        pid = todo.pop()
+        todo += kids.get(pid, [])
+        try:
+            used = cpu_seconds(pid) if "chrom" in Path(f"/proc/{pid}/comm").read_text() else 0.0
+        except OSError:
+            continue
+        total += used if used == used else 0.0  # (nan: it ended meanwhile)
+    return total
+
+
 def pad_latencies(page, presses: int) -> tuple[list[float], list[float]]:
     """In-page milliseconds per arrow key on the latent pad: (key down to the redrawn image, key up to the end of
     the rerun that commits the new code)."""

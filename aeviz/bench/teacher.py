@@ -16,7 +16,7 @@ import tempfile
 import time
 
 from . import _environ
-from .browser import IDLE, MAP, app_in_browser, cpu_seconds, goto_when_up
+from .browser import IDLE, MAP, app_in_browser, browser_cpu_seconds, cpu_seconds, goto_when_up
 
 STATUS = ".st-key-room_status"
 FOLLOW_TIMEOUT_S = 30.0  # a push that has not arrived by then counts as not followed
@@ -40,12 +40,12 @@ WATCH = """([v, s]) => {
   obs.observe(document.body, {subtree: true, childList: true, attributes: true, characterData: true});
 }"""
 PUSH = """() => { const t = Date.now(); document.querySelector('.st-key-room_push_btn button').click(); return t; }"""
-# The board is drawn: idle, the maps' figure has one title per entry, and every picture has loaded.
+# The board is drawn: idle, the maps' figure has one title per entry, and every picture (one grid) has loaded.
 BOARD_DONE = """(n) => {
   const app = document.querySelector('[data-testid=stApp]');
   if (!app || app.getAttribute('data-test-script-state') !== 'notRunning') return false;
   const titles = document.querySelectorAll('.st-key-board_maps .js-plotly-plot .annotation-text').length;
-  const imgs = Array.from(document.querySelectorAll('[data-testid=stImage] img'));
+  const imgs = Array.from(document.querySelectorAll('.st-key-board_pictures img'));
   return titles >= n && imgs.length >= n && imgs.every(i => i.complete && i.naturalWidth > 0);
 }"""
 
@@ -128,6 +128,18 @@ def _push_once(teacher, students, version: int, sample: int) -> list[tuple[float
     return out
 
 
+def _idle_cost(server_pid: int, teacher, students, seconds: float = 6.0) -> dict:
+    """The class's cost while nobody does anything (every student's page polls the room): the server's and the
+    browser's CPU seconds per student and second."""
+    for p in (teacher, *students):
+        settle(p)
+    server, browser, t = cpu_seconds(server_pid), browser_cpu_seconds(), time.perf_counter()
+    teacher.wait_for_timeout(seconds * 1000)
+    per = len(students) * (time.perf_counter() - t)
+    return {"idle_server_cpu_per_student_s": round((cpu_seconds(server_pid) - server) / per, 4),
+            "idle_browser_cpu_per_student_s": round((browser_cpu_seconds() - browser) / per, 4)}
+
+
 def submit_entries(code: str, n: int) -> int:
     """n small MNIST models (objectives, latent sizes and β varied) on the room's board, through the store."""
     import aeviz
@@ -146,20 +158,22 @@ def submit_entries(code: str, n: int) -> int:
     return len(store.entries(code))
 
 
-def _board_render(teacher, entries: int, server_pid: int) -> tuple[float, float, float]:
-    """(seconds to draw the board the first time, the server's CPU seconds for it, seconds the second time)."""
-    times, cpu = [], 0.0
+def _board_render(teacher, entries: int, server_pid: int) -> tuple[float, float, float, float]:
+    """(seconds to draw the board the first time, the server's and the browser's CPU seconds for it, seconds the
+    second time)."""
+    times, cpu, browser = [], 0.0, 0.0
     for first in (True, False):
         settle(teacher)
-        before, t = cpu_seconds(server_pid), time.perf_counter()
+        before, browser_before, t = cpu_seconds(server_pid), browser_cpu_seconds(), time.perf_counter()
         teacher.get_by_role("link", name="Class board").click()
         teacher.wait_for_function(BOARD_DONE, arg=entries, timeout=180_000, polling=50)
         times.append(time.perf_counter() - t)
-        cpu = cpu_seconds(server_pid) - before if first else cpu
+        if first:
+            cpu, browser = cpu_seconds(server_pid) - before, browser_cpu_seconds() - browser_before
         if first:
             teacher.get_by_role("link", name="Explorer", exact=True).click()
             teacher.wait_for_selector(MAP, timeout=180_000)
-    return times[0], cpu, times[1]
+    return times[0], cpu, browser, times[1]
 
 
 def _shots(pages: dict, folder: str, board: bool) -> None:
@@ -193,17 +207,19 @@ def run(students: int = 5, pushes: int = 10, board_entries: int = 30, screenshot
         pages = [browser.new_page(viewport=VIEWPORT) for _ in range(students)]
         for i, p in enumerate(pages):
             _join(p, url, code, f"Student {i + 1}")
-        times, cpu = [], []
+        idle = _idle_cost(server.pid, teacher, pages)
+        times, cpu, browser_cpu = [], [], []
         for k in range(pushes):
-            before = cpu_seconds(server.pid)
+            before, browser_before = cpu_seconds(server.pid), browser_cpu_seconds()
             times += _push_once(teacher, pages, k + 1, 7 * k + 3)
             cpu.append(cpu_seconds(server.pid) - before)
+            browser_cpu.append(browser_cpu_seconds() - browser_before)
             print(f"push {k + 1}, seconds until each student's page shows it / has finished: " + "  ".join(
                 "lost" if t is None else f"{t[0]:.2f}/{t[1]:.2f}" for t in times[-students:]), flush=True)
         if screenshots:
             _shots({"teacher": teacher, "student": pages[0]}, screenshots, board=False)
         n = submit_entries(code, board_entries) if board_entries else 0
-        render, render_cpu, render_again = _board_render(teacher, n, server.pid) if n else (0.0, 0.0, 0.0)
+        render, render_cpu, render_browser, render_again = _board_render(teacher, n, server.pid) if n else (0.0,) * 4
         if screenshots and n:
             pages[0].get_by_role("link", name="Class board").click()
             pages[0].wait_for_function(BOARD_DONE, arg=n, timeout=180_000)
@@ -213,9 +229,11 @@ def run(students: int = 5, pushes: int = 10, board_entries: int = 30, screenshot
     out = {"students": students, "pushes": pushes, **_spread("push_to_student_s", arrived),
            **_spread("push_seen_s", seen), "followed": len(arrived), "followed_of": students * pushes,
            "board_entries": n, "board_render_s": round(render, 2), "board_server_cpu_s": round(render_cpu, 2),
+           "board_browser_cpu_s": round(render_browser, 2),
            "board_render_again_s": round(render_again, 2),
            "server_cpu_per_push_s": round(statistics.median(cpu), 2) if cpu else None,
-           "load_average": round(os.getloadavg()[0], 1)}
+           "browser_cpu_per_push_s": round(statistics.median(browser_cpu), 2) if browser_cpu else None,
+           **idle, "load_average": round(os.getloadavg()[0], 1)}
     print(f"{students} students, {pushes} pushes: {len(arrived)}/{students * pushes} followed; push to student "
           f"(page finished) median {out['push_to_student_s_median']} s, p95 {out['push_to_student_s_p95']} s "
           f"(goal <= 2); the pushed sample shows after median {out['push_seen_s_median']} s, "

@@ -24,7 +24,7 @@ from aeviz.data import Dataset
 from aeviz.ui import state
 
 ROOM_PARAM, SEAT_PARAM = "room", "seat"  # query parameters: the room's code (shareable), the student's token (not)
-POLL_S = 1.0  # how often a student's page asks the store whether the teacher did something
+POLL_S = 0.5  # how often a student's page asks the store whether the teacher did something
 TEACHER_NAME = "Teacher"  # the teacher's own seat on the board (a student typing it gets "Teacher (2)")
 ENTRY = "entry:"  # a board entry in a pushed view: entry:<id>, resolved by each student in their own room
 NO_SIDEBAR_MODEL = {"compare", "board"}  # pages that show their own choice of models, not the sidebar's
@@ -96,6 +96,15 @@ def page_id(page) -> str:
     return page.url_path or "/"
 
 
+def nav_position() -> str:
+    """Where st.navigation draws the page links: nowhere while the teacher has frozen this student's class (the
+    teacher's pushes still change the page). Read before follow(): the poll, or follow() with one more run, keeps
+    room_frozen up to date for it."""
+    frozen = bool(st.session_state.get("room_frozen"))
+    st.session_state["room_nav_frozen"] = frozen
+    return "hidden" if frozen else "sidebar"
+
+
 def follow(page, pages: dict) -> None:
     """Take the seat back after a reload, keep the room in the address, and for a student apply what the teacher
     did since the last run: a pushed view (the page, its model, its query parameters), the freeze and the task."""
@@ -120,11 +129,13 @@ def follow(page, pages: dict) -> None:
         _note("warning", f"You left room {s.code}: {err}" if isinstance(err, StoreError) else
               f"Room {s.code} is closed (the teacher closed it, or it expired).")
         return
-    ss["room_task"], ss["room_version"] = rs.task, rs.version
+    ss["room_task"], ss["room_version"], ss["room_has_view"] = rs.task, rs.version, rs.view is not None
     if s.teacher:
         ss["room_freeze"] = rs.frozen  # the toggle shows the room as it is, whoever changed it last
         return
     ss["room_frozen"] = rs.frozen
+    if rs.frozen != ss.get("room_nav_frozen", False):
+        st.rerun()  # the page links were drawn for the other state (a reload, or a freeze the poll did not see)
     if rs.frozen or "room_follow" not in ss:
         ss["room_follow"] = True
     go = ss.pop("room_go", False)  # "Go there": one view, with following off
@@ -574,6 +585,7 @@ def _student_panel(s: Seat) -> None:
                   "it back on.")
         if frozen:
             st.caption(":material/lock: The teacher froze the class for a demonstration.")
+        _status(ss.get("room_follow", True) or frozen)
         _poll()
         for note in ss.get("room_follow_notes", []):
             st.caption(note)
@@ -588,9 +600,25 @@ def _on_follow() -> None:
         st.session_state["room_applied"] = 0  # back on: catch up with the teacher's latest view at once
 
 
+def _status(following: bool) -> None:
+    """Which view this page shows, or the teacher's newer one that waits while the student explores alone."""
+    ss = st.session_state
+    version, applied = ss.get("room_version", 0), ss.get("room_applied", 0)
+    with st.container(key="room_status"):
+        if not following and version > applied and ss.get("room_has_view"):
+            st.caption(f"The teacher pushed view {version}.")
+            st.button("Go there", key="room_go_btn", on_click=lambda: ss.update(room_go=True))
+        elif applied:
+            st.caption(f":material/cast: Following the teacher: view {applied}")
+        else:
+            st.caption("The teacher has not pushed a view yet.")
+
+
 @st.fragment(run_every=POLL_S)
 def _poll() -> None:
-    """Every POLL_S seconds: one cheap read of the room; a rerun of the whole app when the teacher did something."""
+    """Every POLL_S seconds, one read of the room: when the teacher pushed, froze or set a task since this page was
+    drawn, the whole app reruns (follow() applies it). Otherwise the fragment draws nothing, so the browser has
+    nothing to redraw either."""
     ss = st.session_state
     s = seat()
     if s is None:
@@ -599,18 +627,6 @@ def _poll() -> None:
         rs = store().room_state(s.code)
     except (NotFound, StoreError):
         st.rerun(scope="app")  # follow() says what happened
-    following = ss.get("room_follow", True) or rs.frozen
-    if (rs.frozen, rs.task) != (ss.get("room_frozen"), ss.get("room_task")) or (
-            following and rs.version > ss.get("room_applied", 0) and rs.view is not None):
+    if (rs.version, rs.frozen, rs.task) != (ss.get("room_version"), ss.get("room_frozen"), ss.get("room_task")):
+        ss["room_frozen"] = rs.frozen  # the next run draws the page links (hidden while frozen) with it
         st.rerun(scope="app")
-    applied = ss.get("room_applied", 0)
-    with st.container(key="room_status"):
-        if not following and rs.version > applied:
-            st.caption(f"The teacher pushed view {rs.version}.")
-            if st.button("Go there", key="room_go_btn"):
-                ss["room_go"] = True
-                st.rerun(scope="app")
-        elif applied:
-            st.caption(f":material/cast: Following the teacher: view {applied}")
-        else:
-            st.caption("The teacher has not pushed a view yet.")

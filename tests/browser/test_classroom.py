@@ -32,6 +32,10 @@ def test_students_follow_the_teacher_and_the_board_is_live():
         teacher.locator(".st-key-room_freeze label").click()
         for page in students:
             page.wait_for_selector(".st-key-ex_idx input:disabled", timeout=30_000)
+            page.wait_for_selector("[data-testid=stSidebarNav]", state="detached", timeout=30_000)  # no page links
+            assert page.locator(".st-key-ex_pad-box").count() == 0  # the latent pad is not drawn
+            assert page.get_by_role("tab").all_inner_texts() == ["Reconstructions"]  # the teacher's tab only
+        assert teacher.locator("[data-testid=stSidebarNav]").count() == 1
         teacher.get_by_role("link", name="Class board").click()
         teacher.wait_for_selector(driver.IDLE)
         assert bench.submit_entries(code, 1) == 1

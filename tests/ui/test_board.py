@@ -63,6 +63,12 @@ def table(at: AppTest) -> list[dict]:
     return at.dataframe[0].value.to_dict("records")
 
 
+def pictures_html(at: AppTest) -> str:
+    """The picture rows: one HTML grid."""
+    (grid,) = [h.proto.body for h in at.get("html") if "aeviz-pics" in h.proto.body]
+    return grid
+
+
 def map_titles(at: AppTest) -> list[str]:
     chart = next(c for c in at.get("plotly_chart") if c.proto.id.endswith("board_maps"))
     return [a["text"] for a in json.loads(chart.proto.spec)["layout"]["annotations"]]
@@ -95,9 +101,10 @@ def test_entries_of_the_class_side_by_side(room, models, give_model):
     assert map_titles(teacher) == ["<b>Ana</b><br>plain AE", "<b>&lt;b&gt;Ben&lt;/b&gt;</b><br>vae z2",
                                    "<b>&lt;b&gt;Ben&lt;/b&gt;</b><br>vae z8 · PCA of 8-D"]  # names: text, not markup
     shown = [m.value for m in teacher.markdown]
-    assert "**&lt;b\\>Ben&lt;/b\\>** · vae z2" in shown  # names are text, never HTML
-    # originals + 3 reconstructions + 2 VAE sample rows
-    assert len([i for i in teacher.image if i.value]) == 1 + 3 + 2
+    assert "#2 **&lt;b\\>Ben&lt;/b\\>** · vae z2" in shown  # names are text, never HTML (the moderation list)
+    pictures = pictures_html(teacher)  # originals + 3 reconstructions + 2 VAE sample rows, as PNGs in one grid
+    assert pictures.count("<img src='data:image/png;base64,") == 1 + 3 + 2
+    assert "<b>&lt;b&gt;Ben&lt;/b&gt;</b> · vae z8" in pictures and "<b>Ben</b>" not in pictures
 
 
 def test_filters_and_sort(room, models, give_model):

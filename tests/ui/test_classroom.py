@@ -112,6 +112,14 @@ def test_a_pushed_view_is_followed_and_following_can_be_switched_off(capsys):
     student.run()
     assert student.number_input(key="ex_idx").value == 42  # exploring on their own
     assert "The teacher pushed view 2." in [c.value for c in student.sidebar.caption]
+    teacher.number_input(key="ex_idx").set_value(9).run()
+    teacher.button(key="room_push_btn").click().run()
+    student.run()
+    assert "The teacher pushed view 3." in [c.value for c in student.sidebar.caption]
+    student.button(key="room_go_btn").click().run()  # one view, following stays off
+    assert student.number_input(key="ex_idx").value == 9 and student.toggle(key="room_follow").value is False
+    teacher.number_input(key="ex_idx").set_value(7).run()
+    teacher.button(key="room_push_btn").click().run()
     student.toggle(key="room_follow").set_value(True).run()
     assert student.number_input(key="ex_idx").value == 7  # back on: the latest view at once
 
@@ -135,13 +143,33 @@ def test_freeze_disables_the_students_controls(capsys):
     assert all(s.disabled for s in student.slider if s.label in ("z1", "z2"))
     assert student.toggle(key="room_follow").disabled and student.toggle(key="room_follow").value
     assert student.selectbox(key="model").disabled
+    views = ["Reconstructions", "Traversal", "Interpolation", "Sampling (VAE)", "Latent history"]
+    assert [t.label for t in student.tabs if t.label in views] == ["Reconstructions"]  # tabs cannot be disabled
+    assert student.radio(key="ex_rec_order").disabled
+    assert any(c.value.startswith(":material/lock: Locked while the teacher has frozen the class: the pad")
+               for c in student.caption)  # the pad (in the browser, no disabled state) is not drawn
     assert not teacher.run().number_input(key="ex_idx").disabled  # the teacher keeps control
+    assert [t.label for t in teacher.tabs if t.label in views] == views
+    classroom.store().push_view(code, secret, View("/", "ae-mlp-z2", {"sample": "4", "view": "traversal"}))
+    student.run()
+    assert [t.label for t in student.tabs if t.label in views] == ["Traversal"]  # the teacher's tab, alone
+    assert student.slider(key="ex_trav_steps").disabled
+    classroom.store().push_view(code, secret, View("/", "ae-mlp-z2", {"sample": "4", "view": "interpolation"}))
+    student.run()
+    assert student.slider(key="ex_int_steps").disabled and student.radio(key="ex_int_method").disabled
+    assert student.selectbox(key="ex_int_ca").disabled and student.radio(key="ex_int_by").disabled
+    assert not [c for c in student.caption if "drag t along the path" in c.value]  # the server draws the path
+    assert student.number_input(key="ex_idx").value == 4
     classroom.store().push_view(code, secret, View("compare", "", {"models": "ae-mlp-z2,vae-mlp-z2"}))
     student.run()
     assert student.multiselect(key="cmp_models").disabled and student.slider(key="cmp_level").disabled
     assert student.number_input(key="cmp_seed").disabled and student.selectbox(key="cmp_preset").disabled
     teacher.toggle(key="room_freeze").set_value(False).run()
     assert not student.run().multiselect(key="cmp_models").disabled
+    classroom.store().push_view(code, secret, View("/", "ae-mlp-z2", {"sample": "4", "view": "traversal"}))
+    student.run()
+    assert [t.label for t in student.tabs if t.label in views] == views  # unfrozen: every tab, the teacher's open
+    assert student.session_state["ex_view"] == "Traversal" and not student.number_input(key="ex_idx").disabled
 
 
 def test_a_student_has_no_teacher_powers(capsys):

@@ -51,10 +51,6 @@ def _images_of(data) -> bool:
     return data.kind == "image" or (len(shape) == 2 and min(shape) > 1)
 
 
-def _big(images, ncols: int) -> np.ndarray:
-    return np.kron(plots.tile(images, ncols), np.ones((ZOOM, ZOOM), np.float32))
-
-
 # --- the page ---------------------------------------------------------------------------------------------------
 
 def render() -> None:
@@ -199,6 +195,10 @@ def _submit(s: classroom.Seat) -> None:
         ss["board_note_out"] = ("error", str(err))
         return
     classroom.remember_entry(r.id, entry.id)
+    try:  # while the student waits anyway: the board then draws the entry from the cache, for everyone
+        _figures(entry.sha256, s.code, entry)
+    except (NotFound, ValueError):
+        pass  # (withdrawn meanwhile; the board says so when it draws)
     ss["board_note_out"] = ("success", f"“{entry.name}” is on the board of room {s.code} as entry {entry.id}.")
     ss["board_seen"] = None
 
@@ -341,19 +341,52 @@ def _pictures(s: classroom.Seat, entries, shared) -> None:
     st.subheader("Reconstructions of the same test images" + (", and samples with the same seed" if vaes else ""))
     state.explain("Left: what each model rebuilds from the codes of the same test images (top row). Right, for VAEs: "
                   f"decoded random codes z ~ N(0, I), drawn with seed {board.SEED} for everyone.")
-    widths = [1.6, 4, 4] if vaes else [1.6, 8]
-    originals = data.x_test[board.test_images(data)].numpy()
-    head = st.columns(widths, vertical_alignment="center")
-    head[0].markdown("**test images**")
-    head[1].image(_big(originals, board.N_IMAGES), clamp=True)
+    # One HTML grid of small PNGs (built once per entry) rather than an image element per picture: 30 entries
+    # would be 60 elements, 60 downloads and a layout pass for each, which the browser took seconds over.
+    cells = ["<div><b>test images</b></div>", _img(_originals(data.name), "the test images")]
     if vaes:
-        head[2].markdown(f"**samples** · the same codes z ~ N(0, I), seed {board.SEED}")
+        cells.append(f"<div><b>samples</b> · the same codes z ~ N(0, I), seed {board.SEED}</div>")
     for e, f in drawn:
-        row = st.columns(widths, vertical_alignment="center")
-        row[0].markdown(f"**{classroom.plain(e.author)}** · {classroom.plain(e.name)}")
-        row[1].image(_big(f.recon, board.N_IMAGES), clamp=True)
-        if vaes and f.samples is not None:
-            row[2].image(_big(f.samples, board.N_SAMPLES), clamp=True)
+        who = f"<b>{html.escape(e.author)}</b> · {html.escape(e.name)}"
+        cells += [f"<div>{who}</div>", _img(_png(e.sha256, "recon", f.recon), f"{e.author}: reconstructions")]
+        if vaes:
+            cells.append(_img(_png(e.sha256, "samples", f.samples), f"{e.author}: samples")
+                         if f.samples is not None else "<div></div>")
+    columns = "minmax(9rem, 1.6fr) 4fr 4fr" if vaes else "minmax(9rem, 1.6fr) 8fr"
+    with st.container(key="board_pictures"):
+        st.html(f"<style>.aeviz-pics{{display:grid;grid-template-columns:{columns};gap:0.4rem 1rem;"
+                "align-items:center;font-size:0.9rem}.aeviz-pics img{image-rendering:pixelated;max-width:100%}"
+                f"</style><div class='aeviz-pics'>{''.join(cells)}</div>")
+
+
+def _img(png: tuple[str, int], alt: str) -> str:
+    """An <img> of a (data address, width) pair, ZOOM times its width in the page, its pixels kept sharp."""
+    uri, width = png
+    return f"<img src='{uri}' alt='{html.escape(alt, quote=True)}' style='width:{ZOOM * width}px'>"
+
+
+@st.cache_data(show_spinner=False, max_entries=1024)
+def _png(sha256: str, what: str, _images: np.ndarray) -> tuple[str, int]:
+    """A row of an entry's pictures as a PNG data address (entries never change: keyed by their hash)."""
+    return _data_uri(plots.tile(_images, len(_images)))
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _originals(dataset: str) -> tuple[str, int]:
+    data = state.dataset(dataset)
+    return _data_uri(plots.tile(data.x_test[board.test_images(data)].numpy(), board.N_IMAGES))
+
+
+def _data_uri(image: np.ndarray) -> tuple[str, int]:
+    """A [0, 1] grey image as a PNG data address, and its width in pixels."""
+    import base64
+    import io as bytes_io
+
+    from PIL import Image
+
+    buf = bytes_io.BytesIO()
+    Image.fromarray((np.clip(image, 0.0, 1.0) * 255).round().astype(np.uint8)).save(buf, format="PNG", optimize=True)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode(), image.shape[1]
 
 
 # --- moderation and withdrawing ---------------------------------------------------------------------------------

@@ -261,7 +261,7 @@ def _map(ctx: Ctx, idx: int) -> None:
     xy = latent_map.projection(ctx, method)
     if xy is None:
         return
-    fig = latent_map.figure(ctx, xy, titles, idx, background)
+    fig = latent_map.figure(ctx, xy, titles, background)
     st.plotly_chart(fig, on_select="ignore" if state.frozen() else "rerun", selection_mode="points", key="ex_map",
                     config={"scrollZoom": True})
     _map_note(ctx, two_d, background)
@@ -274,13 +274,15 @@ def _map_note(ctx: Ctx, two_d: bool, background: str) -> None:
                        "have similar codes. The decoded plane needs a 2-D latent. Click a point to select it.")
     elif background == "decoded":
         state.explain(f"Each test sample sits at its code z = (z₁, z₂), {coloured}. Beneath: the image the decoder "
-                       "draws at each point of a 15 × 15 grid, aligned with the axes. Click a point to select it.")
+                       "draws at each point of a 15 × 15 grid, aligned with the axes. Click a point to select it: the latent "
+                       "pad beside the map, on the same axes, marks its code.")
     elif background == "prior":
         state.explain(f"Each test sample sits at its code, {coloured}. The blue contours are the standard normal "
                        "prior a VAE is trained to fill; a plain autoencoder leaves holes in it, and decoding a code "
                        "from a hole gives nonsense.", r"p(z) = \mathcal{N}(0, I)")
     else:
-        state.explain(f"Each test sample sits at its code z = (z₁, z₂), {coloured}. Click a point to select it.")
+        state.explain(f"Each test sample sits at its code z = (z₁, z₂), {coloured}. Click a point to select it: the "
+                       "latent pad beside the map, on the same axes, marks its code.")
 
 
 def _colour(ctx: Ctx) -> str:
@@ -300,7 +302,14 @@ def _views(ctx: Ctx, idx: int) -> None:
     renderers = (lambda: views.render_reconstructions(ctx), lambda: views.render_traversal(ctx, idx),
                  lambda: generate.render_interpolation(ctx, idx), lambda: generate.render_sampling(ctx, idx),
                  lambda: latent_map.render_history(ctx))
-    for tab, draw in zip(st.tabs(list(VIEWS), key="ex_view", on_change="rerun"), renderers):
+    draws = dict(zip(VIEWS, renderers))
+    ss = st.session_state
+    current = ss.get(link.TAB_KEY) if ss.get(link.TAB_KEY) in VIEWS else VIEWS[0]
+    # Frozen, the bar holds the teacher's tab only (tabs cannot be disabled). Its labels are part of the widget's
+    # identity, so the open tab is handed over by its key whenever the bar changes.
+    labels = [current] if state.frozen() else list(VIEWS)
+    ss[link.TAB_KEY] = current
+    for tab, label in zip(st.tabs(labels, key=link.TAB_KEY, on_change="rerun"), labels):
         if tab.open:  # only the open tab runs: the others cost nothing
             with tab:
-                draw()
+                draws[label]()

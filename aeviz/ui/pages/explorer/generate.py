@@ -37,24 +37,25 @@ def render_interpolation(ctx: Ctx, idx: int) -> None:
 
 def _pick_pair(ctx: Ctx, idx: int) -> tuple[int, int]:
     n = len(ctx.z)
-    by = st.radio("Choose the two ends", ["by class", "by index"], horizontal=True, key="ex_int_by",
+    by = st.radio("Choose the two ends", ["by class", "by index"], horizontal=True, key="ex_int_by", disabled=state.frozen(),
                   help="By index: the first end starts as the image selected on the map.")
     c1, c2 = st.columns(2)
     if by == "by class" and ctx.data.label_names:
         names = list(ctx.data.label_names)
-        a = c1.selectbox("From a", names, index=3 % len(names), key="ex_int_ca")
-        b = c2.selectbox("to a", names, index=8 % len(names), key="ex_int_cb")
+        a = c1.selectbox("From a", names, index=3 % len(names), key="ex_int_ca", disabled=state.frozen())
+        b = c2.selectbox("to a", names, index=8 % len(names), key="ex_int_cb", disabled=state.frozen())
         return first_of_class(ctx, names.index(a)), first_of_class(ctx, names.index(b))
-    a = c1.number_input("From test sample #", 0, n - 1, min(idx, n - 1), key=f"ex_int_a::{idx}")
-    b = c2.number_input("to test sample #", 0, n - 1, (idx + 1) % n, key="ex_int_b")
+    a = c1.number_input("From test sample #", 0, n - 1, min(idx, n - 1), key=f"ex_int_a::{idx}",
+                       disabled=state.frozen())
+    b = c2.number_input("to test sample #", 0, n - 1, (idx + 1) % n, key="ex_int_b", disabled=state.frozen())
     return int(a), int(b)
 
 
 def _interpolation(ctx: Ctx, idx: int) -> None:
     a, b = _pick_pair(ctx, idx)
     c1, c2 = st.columns(2)
-    method = c1.radio("Path", ["linear", "spherical"], horizontal=True, key="ex_int_method")
-    steps = c2.slider("Steps", 3, 15, 9, key="ex_int_steps")
+    method = c1.radio("Path", ["linear", "spherical"], horizontal=True, key="ex_int_method", disabled=state.frozen())
+    steps = c2.slider("Steps", 3, 15, 9, key="ex_int_steps", disabled=state.frozen())
     path = analysis.interpolate(ctx.z[a], ctx.z[b], steps, method)
     caption = f"#{a} → #{b}, {method}, {steps} steps"
     web = _web(ctx)
@@ -77,8 +78,9 @@ def _interpolation(ctx: Ctx, idx: int) -> None:
 
 
 def _web(ctx: Ctx):
-    """The model as the browser runs it, for samples the browser can draw (images and lines), else None."""
-    return latent.web_model(ctx.ref) if ctx.kind != "points" else None
+    """The model as the browser runs it, for samples the browser can draw (images and lines), else None; None too
+    while the class is frozen: the browser's views have no disabled state, so the server draws the pictures."""
+    return latent.web_model(ctx.ref) if ctx.kind != "points" and not state.frozen() else None
 
 
 def _path_map(ctx: Ctx, path: np.ndarray, a: int, b: int, z_t: np.ndarray | None = None):
@@ -117,8 +119,8 @@ def _samples(ctx: Ctx) -> None:
     web = _web(ctx)
     c1, c2 = st.columns([3, 1])
     if web is None:
-        temperature = c1.slider("Temperature T", 0.1, 2.0, 1.0, 0.1, key="ex_temp")
-    if c2.button("New samples", key="ex_resample", icon=":material/casino:"):
+        temperature = c1.slider("Temperature T", 0.1, 2.0, 1.0, 0.1, key="ex_temp", disabled=state.frozen())
+    if c2.button("New samples", key="ex_resample", icon=":material/casino:", disabled=state.frozen()):
         st.session_state["ex_seed"] = st.session_state.get("ex_seed", 0) + 1
     seed = st.session_state.get("ex_seed", 0)
     eps = torch.randn(24, ctx.model.config.latent_dim, generator=torch.Generator().manual_seed(seed))  # as sample()

@@ -126,19 +126,20 @@ def _poll_projection(k: tuple, method: str, n: int) -> None:
 
 # --- the map figure -------------------------------------------------------------------------------------
 
-def figure(ctx: Ctx, xy: np.ndarray, axis_titles, selected: int | None, background: str, height: int = 640):
+def figure(ctx: Ctx, xy: np.ndarray, axis_titles, background: str, height: int = 640):
     """The latent scatter with, for 2-D latents, the decoded plane or the prior's contours beneath it.
 
-    Everything but the selected point's marker is built once per model and view (plotly's figure building and the
-    plane's PNG cost tens of ms per run; with a class, every click and page switch paid it) and comes back as a
-    dict; the marker is added to a copy of its trace list."""
+    It is built once per model and view (plotly's figure building and the plane's PNG cost tens of ms per run; with
+    a class, every click and page switch paid it) and comes back as a dict. The selected sample is not drawn on it:
+    the figure then stays the same from one selection to the next, and Streamlit hands the browser the same chart,
+    which it keeps instead of drawing 10,000 points again (a changed figure is a new chart to the browser, built
+    from scratch: a teacher's push made every student's browser do it). The latent pad beside it shows the
+    selected code."""
     lo, hi = span(ctx.z, ctx.is_vae) if ctx.z.shape[1] == 2 else (None, None)
     background = background if ctx.z.shape[1] == 2 and (background != "decoded" or ctx.kind == "image") else "none"
     spec = _map_spec(ctx.ref, np.asarray(xy), np.asarray(ctx.labels), tuple(ctx.data.label_names or ()),
                      tuple(axis_titles), background, None if lo is None else (tuple(map(float, lo)), tuple(map(float, hi))),
                      height)
-    if selected is not None:
-        spec = {**spec, "data": [*spec["data"], plots.marker(xy[selected], f"selected #{selected}")]}
     return plots.checked(spec)
 
 
@@ -154,7 +155,14 @@ def _map_spec(model: Autoencoder, xy: np.ndarray, labels: np.ndarray, label_name
             plots.add_prior_contours(fig, lo, hi)
         fig.update_xaxes(range=[lo[0], hi[0]], constrain="domain")
         fig.update_yaxes(range=[lo[1], hi[1]], scaleanchor="x", scaleratio=1, constrain="domain")
-    fig.update_layout(dragmode="pan", clickmode="event+select", legend=dict(orientation="h", y=1.02, yanchor="bottom"))
+    # a click selects a point (the page reads it); plotly's own highlight of it would outlive the next selection
+    # made elsewhere (the number box, a link, the teacher), so selected and unselected points look the same
+    fig.update_traces(selected=dict(marker=dict(opacity=0.75)), unselected=dict(marker=dict(opacity=0.75)),
+                      selector=lambda t: t.type in ("scatter", "scattergl") and t.mode == "markers")
+    # datarevision: plotly.js then trusts that the data arrays did not change when the page hands it the same chart
+    # again (the chart is a new one whenever the figure changes); uirevision keeps the student's zoom and pan
+    fig.update_layout(dragmode="pan", clickmode="event+select", legend=dict(orientation="h", y=1.02, yanchor="bottom"),
+                      datarevision=0, uirevision="map")
     return fig.to_dict()
 
 

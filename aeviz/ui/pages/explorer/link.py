@@ -31,8 +31,8 @@ def load(ctx: Ctx, z_range: tuple[np.ndarray, np.ndarray]) -> None:
     """Before the widgets: a link's sample, tab and latent point, when the link is new to this session."""
     ss = st.session_state
     url = _ours(st.query_params.to_dict())
-    if not url or url == ss.get(LAST):
-        return
+    if not url or (url == ss.get(LAST) and SAMPLE_KEY in ss and TAB_KEY in ss):
+        return  # (after another page, whose run dropped the Explorer's widgets, the address is read again)
     ss[LAST] = url
     n = len(ctx.z)
     try:

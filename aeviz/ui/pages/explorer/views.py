@@ -70,6 +70,10 @@ def render_sliders(ctx: Ctx, idx: int) -> None:
         return
     two_d = ctx.z.shape[1] == 2
     st.subheader("Latent pad" if two_d else "Latent sliders")
+    if state.frozen():  # the browser's pad has no disabled state: while the class is frozen it is not drawn
+        st.caption(":material/lock: Locked while the teacher has frozen the class: the "
+                   f"{'pad' if two_d else 'sliders'} come back when the demonstration ends.")
+        return
     state.explain("Drag the point (or click the pad and use the arrow keys): it is the code z, on the same axes as "
                   "the map, and the decoder redraws the sample at every step, in your browser. Let go and the "
                   "page takes the new code." if two_d else
@@ -139,7 +143,7 @@ def render_traversal(ctx: Ctx, idx: int) -> None:
                    "deviations of the test codes, keeping the others fixed. A dimension whose row changes smoothly "
                    "and meaningfully has learned a factor of variation (thickness, slant, width).",
                    r"z^{(d)}(t) = z + t\,\sigma_d\,e_d,\qquad t \in [-2, 2]")
-    steps = st.slider("Steps per row", 5, 13, 9, key="ex_trav_steps")
+    steps = st.slider("Steps per row", 5, 13, 9, key="ex_trav_steps", disabled=state.frozen())
     dims = ranked_dims(ctx, idx)[:MAX_SLIDERS]
     std = ctx.z.std(0)
     codes = np.concatenate([analysis.traversal(ctx.z[idx], [d], 2 * float(std[d]), steps) for d in dims])
@@ -180,7 +184,8 @@ def render_reconstructions(ctx: Ctx) -> None:
     c1.metric("mean test MSE", f"{err.mean():.4f}")
     c2.metric("PSNR", f"{10 * np.log10(1 / max(err.mean(), 1e-12)):.1f} dB")
     order_by = c3.radio("Order", ["worst first", "best first", "by index"], horizontal=True, key="ex_rec_order",
-                        disabled=ctx.kind == "points", help="Points are all drawn at once, coloured by their error.")
+                        disabled=ctx.kind == "points" or state.frozen(),
+                        help="Points are all drawn at once, coloured by their error.")
     order = {"worst first": np.argsort(-err), "best first": np.argsort(err)}.get(order_by, np.arange(len(err)))[:24]
     x = ctx.data.x_test.numpy()[order]
     captions = [f"#{i} · MSE {err[i]:.4f}" for i in order]
