@@ -26,10 +26,11 @@ PAGES = {
         st.Page(imputation.render, title="Imputation", icon=":material/healing:", url_path="imputation"),
     ],
 }
-page = st.navigation(PAGES, position=classroom.nav_position())  # no page links while the class is frozen
-classroom.follow(page, PAGES)  # a view the teacher pushed is applied before anything is drawn
-state.sidebar()
-replica.guard()  # behind `aeviz serve`: a page moved to another replica reloads there
-classroom.panel()
-page.run()
-classroom.push_pending()  # after the page has written its state in the address
+
+
+def sidebar() -> None:
+    state.sidebar()
+    replica.guard()  # behind `aeviz serve`: a page moved to another replica reloads there
+
+
+classroom.run(PAGES, sidebar)  # the room's order: a pushed view first, then the page, then a pending push

@@ -96,6 +96,19 @@ def page_id(page) -> str:
     return page.url_path or "/"
 
 
+def run(pages: dict, sidebar=None) -> None:
+    """Run the app in the order a room needs: navigation (hidden while the class is frozen), a view the teacher
+    pushed applied before anything is drawn, the sidebar and the room panel, the page, and last the teacher's
+    pending push (after the page has written its state in the address)."""
+    page = st.navigation(pages, position=nav_position())
+    follow(page, pages)
+    if sidebar is not None:
+        sidebar()
+    panel()
+    page.run()
+    push_pending()
+
+
 def nav_position() -> str:
     """Where st.navigation draws the page links: nowhere while the teacher has frozen this student's class (the
     teacher's pushes still change the page). Read before follow(): the poll, or follow() with one more run, keeps

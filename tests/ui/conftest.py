@@ -59,3 +59,12 @@ def traces():
     def read(chart) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         return {t.get("name"): (values(t["x"]), values(t["y"])) for t in json.loads(chart.proto.spec)["data"]}
     return read
+
+
+@pytest.fixture
+def room():
+    """(code, teacher secret) of a new room in the test server's store."""
+    from aeviz.ui import classroom
+
+    r, secret = classroom.store().open_room()
+    return r.code, secret

@@ -25,18 +25,8 @@ def _app():
 
     pages = {"Learn": [st.Page(board.render, title="Class board", url_path="board", default=True),
                        st.Page(compare.render, title="Compare variants", url_path="compare")]}
-    page = st.navigation(pages)
-    classroom.follow(page, pages)
-    classroom.panel()
-    page.run()
-    classroom.push_pending()
+    classroom.run(pages)
 
-
-@pytest.fixture
-def room():
-    """(code, teacher secret) of a new room in the test server's store."""
-    r, secret = classroom.store().open_room()
-    return r.code, secret
 
 
 def seated(code: str, name: str, secret: str | None = None, models=(), give_model=None) -> AppTest:

@@ -32,17 +32,8 @@ def _app():
     shown = (board.render, "Class board", "board") if st.session_state.get("on_board") else (
         explorer.render, "Explorer", "explorer")
     pages = {"Learn": [st.Page(shown[0], title=shown[1], url_path=shown[2], default=True)]}  # one page at a time
-    page = st.navigation(pages)
-    classroom.follow(page, pages)
-    classroom.panel()
-    page.run()
-    classroom.push_pending()
+    classroom.run(pages)
 
-
-@pytest.fixture
-def room():
-    r, secret = classroom.store().open_room()
-    return r.code, secret
 
 
 def seated(code: str, name: str, secret: str | None = None, board: bool = False) -> AppTest:
