@@ -339,47 +339,63 @@ def powers_of_ten(fig, axis: str = "y"):
 
 
 
+def shared_box(maps: list[tuple[str, np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """(lo, hi): the box that holds every map's points, padded 5 %: small_multiples draws each map in it."""
+    pts = [np.asarray(xy, np.float64).reshape(-1, 2) for _, xy, _ in maps]
+    pts = np.concatenate(pts) if pts else np.zeros((1, 2))
+    lo, hi = pts.min(axis=0), pts.max(axis=0)
+    pad = 0.05 * np.maximum(hi - lo, 1e-6)
+    return lo - pad, hi + pad
+
+
 def small_multiples(maps: list[tuple[str, np.ndarray, np.ndarray]], label_names=(), ncols: int = 5,
                     panel_px: int = 230) -> go.Figure:
     """One small latent map per (title, xy, labels), on shared axes, in rows of ncols: the class board's view.
 
-    One WebGL trace per panel (as SVG, 30 panels of 400 points are 12,000 page elements for the browser to style),
-    coloured by class through a stepped colour scale (a trace per class and panel costs ten times as much to build
-    and to draw), and empty traces for the legend; the figure is made in one call, as adding
-    panels one by one copies the layout each time. Titles are text: escape them.
+    Drawn as ONE WebGL trace on one pair of (hidden) axes: every map is scaled by the same box (the range of all
+    maps' points, so the axes are shared by construction) into its own cell of a grid, framed by a rectangle, with
+    the origin's cross where the box holds it. A subplot per map made the browser lay out 60 axes with their ticks
+    (most of the board's drawing time); as SVG, 30 maps of 400 points are 12,000 page elements to style. Coloured
+    by class through a stepped colour scale, empty traces for the legend. Titles are text: escape them.
     """
     n = len(maps)
     ncols = max(1, min(ncols, n))
     nrows = max(1, -(-n // ncols))
-    gap_x, gap_y = 0.03, min(0.45 / nrows, 0.12)  # room for two-line titles between the rows
-    w, h = (1 - gap_x * (ncols - 1)) / ncols, (1 - gap_y * (nrows - 1)) / nrows
+    lo, hi = shared_box(maps)
+    gap_x, gap_y = 0.12, 0.30  # between cells, in cell widths: room for a two-line title above each
     k = max(len(label_names), 1)
     steps = [[edge, PALETTE[c % 10]] for c in range(k) for edge in (c / k, (c + 1) / k)]
     colours = dict(colorscale=steps, cmin=-0.5, cmax=k - 0.5) if label_names else dict(colorscale="Viridis")
-    data, layout, titles = [], {}, []
+    xs, ys, cs, shapes, titles = [], [], [], [], []
+    frame = dict(type="rect", line=dict(color="#c8c8c8", width=1), layer="below")
+    cross = dict(type="line", line=dict(color="#e4e4e4", width=1), layer="below")
     for i, (title, xy, labels) in enumerate(maps):
         row, col = divmod(i, ncols)
-        ax = "" if i == 0 else str(i + 1)
-        x0, top = col * (w + gap_x), 1 - row * (h + gap_y)
-        x_span = [round(max(0.0, x0), 6), round(min(1.0, x0 + w), 6)]  # rounding may step outside [0, 1]
-        y_span = [round(max(0.0, top - h), 6), round(min(1.0, top), 6)]
-        xy = np.asarray(xy, np.float32)
-        data.append(dict(type="scattergl", x=xy[:, 0], y=xy[:, 1], mode="markers", showlegend=False, hoverinfo="skip",
-                         xaxis=f"x{ax}", yaxis=f"y{ax}",
-                         marker=dict(size=3, color=np.asarray(labels), opacity=0.8, **colours)))
-        layout[f"xaxis{ax}"] = dict(domain=x_span, anchor=f"y{ax}", zeroline=False, tickfont=dict(size=9),
-                                    **({"matches": "x"} if i else {}))
-        layout[f"yaxis{ax}"] = dict(domain=y_span, anchor=f"x{ax}", zeroline=False, tickfont=dict(size=9),
-                                    showticklabels=col == 0, **({"matches": "y"} if i else {}))
-        titles.append(dict(text=title, x=x0 + w / 2, y=top, xref="paper", yref="paper", xanchor="center",
-                           yanchor="bottom", showarrow=False, font=dict(size=11)))
+        x0, y0 = col * (1 + gap_x), -row * (1 + gap_y)  # the cell's lower left corner
+        u = (np.asarray(xy, np.float64).reshape(-1, 2) - lo) / (hi - lo)
+        xs.append(x0 + u[:, 0])
+        ys.append(y0 + u[:, 1])
+        cs.append(np.asarray(labels, np.float64).reshape(-1))
+        shapes.append(dict(frame, x0=x0, x1=x0 + 1, y0=y0, y1=y0 + 1))
+        ox, oy = (0 - lo) / (hi - lo)
+        if 0 < ox < 1:
+            shapes.append(dict(cross, x0=x0 + ox, x1=x0 + ox, y0=y0, y1=y0 + 1))
+        if 0 < oy < 1:
+            shapes.append(dict(cross, x0=x0, x1=x0 + 1, y0=y0 + oy, y1=y0 + oy))
+        titles.append(dict(text=title, x=x0 + 0.5, y=y0 + 1, xref="x", yref="y", xanchor="center", yanchor="bottom",
+                           showarrow=False, font=dict(size=11)))
+    data = [dict(type="scattergl", x=np.concatenate(xs) if xs else [], y=np.concatenate(ys) if ys else [],
+                 mode="markers", showlegend=False, hoverinfo="skip",
+                 marker=dict(size=3, color=np.concatenate(cs) if cs else [], opacity=0.8, **colours))]
     data += [dict(type="scatter", x=[None], y=[None], mode="markers", name=str(name),
                   marker=dict(size=8, color=PALETTE[c % 10])) for c, name in enumerate(label_names)]
-    above_titles = 1 + 36 / (panel_px * nrows)  # the legend sits over the first row's titles, in paper units
+    hidden = dict(visible=False, fixedrange=False)
     fig = go.Figure(data=data, layout=dict(
-        layout, annotations=titles, height=panel_px * nrows + 90,
-        margin=dict(l=10, r=10, t=80, b=10),
-        legend=dict(orientation="h", y=above_titles, yanchor="bottom", x=0, title=dict(text="class"))))
+        xaxis=dict(hidden, range=[-0.02, ncols + (ncols - 1) * gap_x + 0.02]),
+        yaxis=dict(hidden, range=[-(nrows - 1) * (1 + gap_y) - 0.12, 1 + gap_y * 0.95], scaleanchor="x"),
+        shapes=shapes, annotations=titles, height=panel_px * nrows + 90, margin=dict(l=10, r=10, t=40, b=10),
+        legend=dict(orientation="h", y=1.0, yanchor="bottom", x=0, title=dict(text="class")),
+        plot_bgcolor="white"))
     return fig
 
 

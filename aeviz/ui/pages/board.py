@@ -317,9 +317,11 @@ def _maps(s: classroom.Seat, entries) -> None:
         maps.append((f"<b>{html.escape(e.author)}</b>{hidden}<br>{html.escape(e.name + suffix)}", f.xy, f.labels))
     fig = _maps_figure(tuple((e.sha256, t) for (e, _), (t, _, _) in zip(drawn, maps)), maps, data.label_names)
     st.plotly_chart(fig, key="board_maps", config={"displaylogo": False, "displayModeBar": False})
+    lo, hi = plots.shared_box(maps)
     state.explain(f"The same {len(board.map_points(data))} test samples in every map, each at its code (2-D codes as they are, "
                   "longer codes by PCA), on the same axes: a VAE's KL term pulls its cloud towards the origin, a larger "
-                  "β pulls harder.")
+                  f"β pulls harder. Every map spans the same box, across from {lo[0]:.2f} to {hi[0]:.2f} and up from "
+                  f"{lo[1]:.2f} to {hi[1]:.2f}; the light cross is the origin.")
 
 
 def _data(s: classroom.Seat, entries):
