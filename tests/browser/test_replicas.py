@@ -131,7 +131,7 @@ def submit_to_the_board(page, name: str) -> str:
     page.locator(".st-key-board_submit button").click()
     done = page.get_by_text(re.compile(r"is on the board of room \w+ as entry \d+"))
     done.wait_for(timeout=UP_MS)
-    bench.settle(page)
+    bench.settle(page)  # the confirmation stays through the board's own reruns (tests/ui/test_board.py)
     return done.inner_text()
 
 

@@ -153,11 +153,12 @@ def _submit_box(s: classroom.Seat, mine) -> None:
         if ss.get("board_model") not in options:
             ss["board_model"] = current if current in options else (options[0] if options else None)
         a, b = st.columns(2)
-        a.selectbox("Model", options, key="board_model", format_func=labels.get,
+        a.selectbox("Model", options, key="board_model", format_func=labels.get, on_change=_forget_note,
                     help="One you trained or uploaded (yours), or a pretrained one with your note on why.")
-        b.text_input("Name on the board", key="board_name", max_chars=40, placeholder="the model's name")
+        b.text_input("Name on the board", key="board_name", max_chars=40, placeholder="the model's name",
+                     on_change=_forget_note)
         st.text_input("What you chose, in a line (optional)", key="board_note", max_chars=200,
-                      placeholder="e.g. β = 4, 30 epochs")
+                      placeholder="e.g. β = 4, 30 epochs", on_change=_forget_note)
         if st.button("Submit", key="board_submit", icon=":material/send:", type="primary", disabled=not options):
             with st.spinner("Measuring your model on the test set for the board…"):
                 _submit(s)
@@ -166,9 +167,13 @@ def _submit_box(s: classroom.Seat, mine) -> None:
         st.caption(f"Each entry is a .safetensors checkpoint of at most {limits.bytes_per_entry / 1e6:g} MB; a room "
                    f"holds {limits.entries_per_room} entries and each student submits at most "
                    f"{limits.submissions_per_minute} a minute.")
-        note = ss.pop("board_note_out", None)
-        if note:
-            (st.success if note[0] == "success" else st.error)(note[1])
+    note = ss.get("board_note_out")  # kept until the form changes: the board's own live reruns must not hide it
+    if note:  # below the box, which closes once the student has an entry
+        (st.success if note[0] == "success" else st.error)(note[1])
+
+
+def _forget_note() -> None:
+    st.session_state.pop("board_note_out", None)
 
 
 def _label(model_id: str) -> str:
