@@ -70,14 +70,14 @@ def run_one(replicas: int, students: int, seconds: float, window: float, kill: b
         load1 = os.getloadavg()[0]
     start = t0 + 2.0  # students start over the first 2 s
     steady = [ms for s in crowd for sent, _, ms in s.stats.actions if start <= sent < steady_end]
-    sliders = [ms for s in crowd for sent, kind, ms in s.stats.actions if kind == "slider" and sent < steady_end]
+    releases = [ms for s in crowd for sent, kind, ms in s.stats.actions if kind == "release" and sent < steady_end]
     moved = [served_at - killed_at for s in crowd for lost, served_at in s.stats.recoveries
              if killed_at and lost >= killed_at - 1]
     errors = sum(sum(s.stats.errors.values()) for s in crowd)
     result = {
         "replicas": replicas, "students": students, "seconds": seconds, "actions": len(steady),
         "p50_ms": _round(percentile(steady, 50)), "p95_ms": _round(percentile(steady, 95)),
-        "slider_p50_ms": _round(percentile(sliders, 50)), "slider_p95_ms": _round(percentile(sliders, 95)),
+        "release_p50_ms": _round(percentile(releases, 50)), "release_p95_ms": _round(percentile(releases, 95)),
         "errors": errors, "superseded": sum(s.stats.superseded for s in crowd),
         "disconnects": sum(s.stats.disconnects for s in crowd),
         "failover_s": _round(max(moved), 2) if moved else None, "students_moved": len(moved),
@@ -105,14 +105,15 @@ def bench(students: int = 20, seconds: float = 30.0, replicas: str = "1,2", fail
         for n in counts:
             runs.append(run_one(n, students, seconds, failover_window, failover, seed, page_paths, switch,
                                 Path(tmp) / f"r{n}"))
-    print(f"{students} simulated students for {seconds:.0f} s through HAProxy (aeviz serve), each moving a latent "
-          f"slider every 0.5-2 s and switching page (of {', '.join(p or 'explorer' for p in page_paths)}) with "
+    print(f"{students} simulated students for {seconds:.0f} s through HAProxy (aeviz serve), each releasing the "
+          f"latent pad, clicking the map or switching model every 0.5-2 s and switching page "
+          f"(of {', '.join(p or 'explorer' for p in page_paths)}) with "
           f"probability {switch}; {os.cpu_count()} cores. Latency: send -> end of the run and its images.")
-    print(f"  {'replicas':>8} {'actions':>8} {'p50 ms':>8} {'p95 ms':>8} {'slider p50':>10} {'slider p95':>10} "
+    print(f"  {'replicas':>8} {'actions':>8} {'p50 ms':>8} {'p95 ms':>8} {'release p50':>11} {'release p95':>11} "
           f"{'errors':>6} {'disconn.':>8} {'failover s':>10} {'CPU/s':>6} {'load':>5}")
     for r in runs:
         print(f"  {r['replicas']:>8} {r['actions']:>8} {_fmt(r['p50_ms'])} {_fmt(r['p95_ms'])} "
-              f"{_fmt(r['slider_p50_ms'], 10)} {_fmt(r['slider_p95_ms'], 10)} {r['errors']:>6} {r['disconnects']:>8} "
+              f"{_fmt(r['release_p50_ms'], 11)} {_fmt(r['release_p95_ms'], 11)} {r['errors']:>6} {r['disconnects']:>8} "
               f"{_fmt(r['failover_s'], 10)} {_fmt(r['server_cpu_per_s'], 6)} {r['load_avg']:>5}")
     flat = {f"{k}_{r['replicas']}": r[k] for r in runs for k in ("p50_ms", "p95_ms", "errors", "disconnects",
                                                                  "failover_s")}
