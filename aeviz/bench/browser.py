@@ -27,7 +27,7 @@ CHROMIUM = os.environ.get("AEVIZ_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"]
 IDLE = "[data-testid=stApp][data-test-script-state=notRunning]"
-MAP = ".st-key-ex_map .js-plotly-plot .legend"  # the legend is drawn once plotly has rendered the map
+MAP = ".st-key-ex_map .js-plotly-plot .cartesianlayer .xy"  # plotly has drawn the map (a legend only with 2+ traces)
 PAD = ".st-key-ex_pad-box .aeviz-pad"
 PAD_VIEW = ".st-key-ex_pad-box .aeviz-latent"
 

@@ -68,13 +68,26 @@ def test_every_entry_is_drawn_from_the_same_inputs(ae, vae8, digits):
 
 
 @pytest.mark.parametrize("n", [1, 5, 7, 13, 30])
-def test_small_multiples_share_their_axes_inside_the_figure(n):
+def test_small_multiples_share_one_box_each_map_in_its_own_cell(n):
     rng = np.random.default_rng(n)
-    maps = [(f"&lt;b&gt;{i}", rng.normal(size=(50, 2)), rng.integers(0, 10, 50)) for i in range(n)]
-    fig = plots.small_multiples(maps, [str(k) for k in range(10)]).to_dict()
-    layout = fig["layout"]
-    axes = [k for k in layout if k.startswith(("xaxis", "yaxis"))]
-    assert len(axes) == 2 * n and all(0 <= v <= 1 for k in axes for v in layout[k]["domain"])
-    assert all(layout[k].get("matches") == k[0] for k in axes if k not in ("xaxis", "yaxis"))
+    maps = [(f"&lt;b&gt;{i}", rng.normal(size=(50, 2)) * (1 + i), rng.integers(0, 10, 50)) for i in range(n)]
+    fig = plots.small_multiples(maps, [str(k) for k in range(10)], ncols=5)
+    layout = fig.layout.to_plotly_json()
+    assert [k for k in layout if k.startswith(("xaxis", "yaxis"))] == ["xaxis", "yaxis"]  # one pair, not 2n axes
     assert [a["text"] for a in layout["annotations"]] == [t for t, _, _ in maps]
-    assert len(fig["data"]) == n + 10 and sum(t.get("showlegend", True) for t in fig["data"]) == 10
+    points, *legend = fig.data
+    assert len(legend) == 10 and points.showlegend is False and all(t.x == (None,) for t in legend)
+    x, y = np.asarray(points.x), np.asarray(points.y)
+    assert len(x) == 50 * n and np.array_equal(np.asarray(points.marker.color),
+                                               np.concatenate([lab for _, _, lab in maps]).astype(float))
+    lo, hi = plots.shared_box(maps)
+    frames = [sh for sh in layout["shapes"] if sh["type"] == "rect"]
+    assert len(frames) == n
+    for i, (_, xy, _) in enumerate(maps):  # map i sits in its own frame, scaled by the one shared box
+        f = frames[i]
+        xi, yi = x[50 * i: 50 * (i + 1)], y[50 * i: 50 * (i + 1)]
+        assert (f["x0"] <= xi).all() and (xi <= f["x1"]).all() and (f["y0"] <= yi).all() and (yi <= f["y1"]).all()
+        np.testing.assert_allclose(xi - f["x0"], (xy[:, 0] - lo[0]) / (hi[0] - lo[0]))
+        np.testing.assert_allclose(yi - f["y0"], (xy[:, 1] - lo[1]) / (hi[1] - lo[1]))
+    cells = {(f["x0"], f["y0"]) for f in frames}
+    assert len(cells) == n  # no two maps share a cell
