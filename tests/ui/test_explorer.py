@@ -142,6 +142,20 @@ def test_the_right_end_of_a_latent_slider_is_reachable(slider_end):
     assert _code(at).startswith(f"z = `({z1.max:.2f},") and _code(at) != code
 
 
+def _map_traces(at: AppTest) -> list[str]:
+    chart = next(e for e in at.get("plotly_chart") if e.proto.id.endswith("ex_map"))
+    return [t.get("name", "") for t in json.loads(chart.proto.spec)["data"]]
+
+
+def test_the_map_marks_the_selected_sample_only_where_no_pad_shares_its_axes():
+    at = _app()  # a 2-D code: the latent pad beside the map marks the selection; the map stays the same chart
+    assert not any(n.startswith("selected") for n in _map_traces(at))
+    wide = _app(_first(lambda c: c.latent_dim > 2 and c.dataset == "mnist"))  # a projection: the map marks it
+    assert not wide.exception and _map_traces(wide)[-1] == "selected #0"
+    wide.number_input(key="ex_idx").set_value(7).run()
+    assert _map_traces(wide)[-1] == "selected #7"
+
+
 def test_a_click_on_the_map_selects_that_sample():
     at = _app("ae-mlp-z2")
     at.session_state["ex_map"] = {"selection": {"points": [{"customdata": 42, "x": 0.0, "y": 0.0}],

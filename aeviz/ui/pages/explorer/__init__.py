@@ -8,6 +8,7 @@ import aeviz
 from aeviz import config, data, io, workspace
 from aeviz.data import DatasetUnavailable
 from aeviz.ui import classroom, state, training
+from aeviz.ui.components import latent
 from aeviz.ui.pages.explorer import generate, latent_map, link, views, yourdata
 from aeviz.ui.pages.explorer.latent_map import PROJECTIONS, Ctx
 
@@ -261,7 +262,8 @@ def _map(ctx: Ctx, idx: int) -> None:
     xy = latent_map.projection(ctx, method)
     if xy is None:
         return
-    fig = latent_map.figure(ctx, xy, titles, background)
+    pad = two_d and ctx.kind != "points" and latent.web_model(ctx.ref) is not None  # the pad marks the selection
+    fig = latent_map.figure(ctx, xy, titles, background, selected=None if pad else idx)
     st.plotly_chart(fig, on_select="ignore" if state.frozen() else "rerun", selection_mode="points", key="ex_map",
                     config={"scrollZoom": True})
     _map_note(ctx, two_d, background)
@@ -271,7 +273,8 @@ def _map_note(ctx: Ctx, two_d: bool, background: str) -> None:
     coloured = _colour(ctx)
     if not two_d:
         state.explain(f"The {ctx.z.shape[1]}-dimensional codes are drawn in 2-D by a projection; nearby points "
-                       "have similar codes. The decoded plane needs a 2-D latent. Click a point to select it.")
+                       "have similar codes. The decoded plane needs a 2-D latent. Click a point to select it (the "
+                       "black cross).")
     elif background == "decoded":
         state.explain(f"Each test sample sits at its code z = (z₁, z₂), {coloured}. Beneath: the image the decoder "
                        "draws at each point of a 15 × 15 grid, aligned with the axes. Click a point to select it: the latent "

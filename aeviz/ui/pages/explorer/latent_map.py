@@ -126,7 +126,7 @@ def _poll_projection(k: tuple, method: str, n: int) -> None:
 
 # --- the map figure -------------------------------------------------------------------------------------
 
-def figure(ctx: Ctx, xy: np.ndarray, axis_titles, background: str, height: int = 640):
+def figure(ctx: Ctx, xy: np.ndarray, axis_titles, background: str, height: int = 640, selected: int | None = None):
     """The latent scatter with, for 2-D latents, the decoded plane or the prior's contours beneath it.
 
     It is built once per model and view (plotly's figure building and the plane's PNG cost tens of ms per run; with
@@ -134,12 +134,16 @@ def figure(ctx: Ctx, xy: np.ndarray, axis_titles, background: str, height: int =
     the figure then stays the same from one selection to the next, and Streamlit hands the browser the same chart,
     which it keeps instead of drawing 10,000 points again (a changed figure is a new chart to the browser, built
     from scratch: a teacher's push made every student's browser do it). The latent pad beside it shows the
-    selected code."""
+    selected code. Where no pad shares the map's axes (longer codes drawn by a projection, or a model the browser
+    cannot run), pass `selected`: the map marks that sample itself, or a student would not see which point they
+    picked."""
     lo, hi = span(ctx.z, ctx.is_vae) if ctx.z.shape[1] == 2 else (None, None)
     background = background if ctx.z.shape[1] == 2 and (background != "decoded" or ctx.kind == "image") else "none"
     spec = _map_spec(ctx.ref, np.asarray(xy), np.asarray(ctx.labels), tuple(ctx.data.label_names or ()),
                      tuple(axis_titles), background, None if lo is None else (tuple(map(float, lo)), tuple(map(float, hi))),
                      height)
+    if selected is not None:  # no pad on these axes to show it: the map marks it (and becomes a new chart)
+        spec = {**spec, "data": [*spec["data"], plots.marker(xy[selected], f"selected #{selected}")]}
     return plots.checked(spec)
 
 
