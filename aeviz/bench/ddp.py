@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import statistics
+import sys
 import tempfile
 import time
 from dataclasses import replace
@@ -42,6 +43,11 @@ def _rank(rank: int, world: int, folder: str, mc: ModelConfig, tc: TrainConfig, 
     finally:
         if world > 1:
             dist.destroy_process_group()
+    # Done and written: leave without the interpreter's teardown, where gloo's threads sometimes aborted the process
+    # ("terminate called without an active exception", SIGABRT) after the work was done; spawn sees exit code 0.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def run_ranks(world: int, mc: ModelConfig, tc: TrainConfig, folder: Path,
