@@ -184,6 +184,10 @@ def _shots(pages: dict, folder: str, board: bool) -> None:
             p.wait_for_timeout(800)
             p.screenshot(path=os.path.join(folder, f"teach_{name}_{'board' if board else 'explorer'}_{w}x{h}.png"),
                          full_page=True)
+            if board:  # the page scrolls inside Streamlit's container: a second shot at the small maps
+                p.locator(".st-key-board_maps").scroll_into_view_if_needed()
+                p.wait_for_timeout(500)
+                p.screenshot(path=os.path.join(folder, f"teach_{name}_board_maps_{w}x{h}.png"))
     for p in pages.values():
         p.set_viewport_size(VIEWPORT)
 
