@@ -124,7 +124,8 @@ def views(model: Autoencoder, data: Dataset) -> dict[str, np.ndarray]:
     latent > 2 the PCA and UMAP maps of the codes, so the app never waits on UMAP."""
     codes = A.embed(model, data.x_test).astype(np.float32)
     x = data.x_test.numpy()
-    out = {"codes": codes, "errors": A.per_sample_mse(x, A.reconstruct(model, x)).astype(np.float32)}
+    x_hat = A.decode(model, codes).reshape(x.shape)  # reconstruct() would encode the test set a second time
+    out = {"codes": codes, "errors": A.per_sample_mse(x, x_hat).astype(np.float32)}
     if model.config.latent_dim > 2:
         out |= {"pca": A.project(codes, "pca"), "umap": A.project(codes, "umap", seed=0)}
     return out

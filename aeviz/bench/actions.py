@@ -15,18 +15,18 @@ import tempfile
 import time
 from pathlib import Path
 
-from .browser import free_port
-from .classroom import _wait_healthy, own_cpu_seconds, start_class_server
+from .browser import cpu_seconds, free_port
+from .classroom import _wait_healthy, start_class_server
 from .students import Student, percentile
 
 
 async def _measure(server_pid: int, fn, reps: int) -> dict:
-    lat, cpu = [], own_cpu_seconds(server_pid)
+    lat, cpu = [], cpu_seconds(server_pid)
     for _ in range(reps):
         ms = await fn()
         if ms is not None:
             lat.append(ms)
-    cpu_ms = (own_cpu_seconds(server_pid) - cpu) * 1000 / max(1, reps)
+    cpu_ms = (cpu_seconds(server_pid) - cpu) * 1000 / max(1, reps)
     return {"n": len(lat), "cpu_ms": round(cpu_ms, 1), "p50_ms": round(percentile(lat, 50), 1) if lat else None}
 
 

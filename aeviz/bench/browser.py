@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from ..serve import free_port  # one free-port helper, the core's (the benches import it from here)
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("AEVIZ_CHROMIUM", "/usr/bin/chromium")
@@ -88,13 +89,6 @@ class Downloads:
         while time.perf_counter() - self.last < quiet_s and time.perf_counter() < end:
             self.page.wait_for_timeout(50)  # (Playwright delivers the events while it waits, not in time.sleep)
         return self.http + self.ws
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start_server(port: int, log: Path | None = None, script: Path | None = None) -> subprocess.Popen:

@@ -29,10 +29,9 @@ import threading
 import time
 from pathlib import Path
 
-from .browser import CHROMIUM, IDLE, MAP, PAD, ROOT, free_port, pad_latencies
-from .students import Student, class_session, percentile
+from .browser import CHROMIUM, CHROMIUM_ARGS, IDLE, MAP, PAD, ROOT, cpu_seconds, free_port, pad_latencies
+from .students import Student, class_session, error_counts, percentile, rounded
 
-CHROMIUM_CLASS_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]
 TICK = os.sysconf("SC_CLK_TCK")
 STUDENTS_NICE = 5
 
@@ -73,12 +72,6 @@ def tree_cpu_seconds(pid: int) -> float:
     return total
 
 
-def own_cpu_seconds(pid: int) -> float:
-    """CPU seconds of the server's own process (its sessions' scripts), without its training workers."""
-    fields = _stat(pid)
-    return (int(fields[11]) + int(fields[12])) / TICK if fields else 0.0
-
-
 def rss_mb(pid: int, field: str = "VmRSS") -> float:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -96,14 +89,16 @@ class Sampler(threading.Thread):
         super().__init__(daemon=True)
         self.pid, self.every, self.stop = pid, every, threading.Event()
         self.rss_peak, self.workers_peak = 0.0, 0
-        self.t0, self.cpu0, self.own0 = time.monotonic(), tree_cpu_seconds(pid), own_cpu_seconds(pid)
+        self.t0, self.cpu0, self.own0 = time.monotonic(), tree_cpu_seconds(pid), cpu_seconds(pid)
         self.t1, self.cpu1, self.own1 = self.t0, self.cpu0, self.own0
 
     def run(self) -> None:
         while not self.stop.wait(self.every):
             self.rss_peak = max(self.rss_peak, rss_mb(self.pid))
             self.workers_peak = max(self.workers_peak, len(descendants(self.pid)))
-            self.t1, self.cpu1, self.own1 = time.monotonic(), tree_cpu_seconds(self.pid), own_cpu_seconds(self.pid)
+            own = cpu_seconds(self.pid)  # NaN once the server has gone: keep the last reading
+            if own == own:
+                self.t1, self.cpu1, self.own1 = time.monotonic(), tree_cpu_seconds(self.pid), own
 
     def cores(self) -> float:
         return (self.cpu1 - self.cpu0) / max(1e-9, self.t1 - self.t0)
@@ -162,7 +157,7 @@ def _browser(url: str, join_after: float, until: float, out: dict) -> None:
 
     try:
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_CLASS_ARGS)
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1500, "height": 1100})
             time.sleep(max(0.0, join_after))
             t = time.perf_counter()
@@ -179,9 +174,6 @@ def _browser(url: str, join_after: float, until: float, out: dict) -> None:
     except Exception as err:  # reported, never fatal to the bench
         out["error"] = f"{type(err).__name__}: {err}"[:300]
 
-
-def _r(v, digits: int = 1):
-    return None if v is None else round(v, digits)
 
 
 def bench(students: int = 10, seconds: float = 30.0, training: float = 0.1, seed: int = 0, browser: bool = True,
@@ -227,28 +219,28 @@ def bench(students: int = 10, seconds: float = 30.0, training: float = 0.1, seed
         tail = log.read_text()[-2000:]
     actions = [(kind, ms) for s in crowd for _, kind, ms in s.stats.actions]
     all_ms = [ms for _, ms in actions]
-    errors = sum((s.stats.errors for s in crowd), start=type(crowd[0].stats.errors)())
+    errors = error_counts(crowd)
     exceptions = errors.pop("exception in the page", 0)
     presses = seen.get("presses", [])
     out = {"students": students, "training": n_train, "seconds": seconds, "interactions": len(actions),
-           "p50_ms": _r(percentile(all_ms, 50)), "p95_ms": _r(percentile(all_ms, 95)),
-           "max_ms": _r(max(all_ms, default=None))}
+           "p50_ms": rounded(percentile(all_ms, 50)), "p95_ms": rounded(percentile(all_ms, 95)),
+           "max_ms": rounded(max(all_ms, default=None))}
     for kind in sorted({k for k, _ in actions}):
         ms = [m for k, m in actions if k == kind]
         out[f"{kind}_n"] = len(ms)
-        out[f"{kind}_p50_ms"], out[f"{kind}_p95_ms"] = _r(percentile(ms, 50)), _r(percentile(ms, 95))
-        out[f"{kind}_max_ms"] = _r(max(ms))
+        out[f"{kind}_p50_ms"], out[f"{kind}_p95_ms"] = rounded(percentile(ms, 50)), rounded(percentile(ms, 95))
+        out[f"{kind}_max_ms"] = rounded(max(ms))
     out.update({
         "failed": sum(errors.values()), "error_kinds": dict(errors), "exceptions": exceptions,
         "disconnects": sum(s.stats.disconnects for s in crowd), "superseded": sum(s.stats.superseded for s in crowd),
         "polls": sum(s.stats.polls for s in crowd),
-        "server_rss_peak_mb": _r(max(sampler.rss_peak, rss_hwm)), "server_cpu_cores": _r(sampler.cores(), 2),
-        "server_own_cpu_cores": _r(sampler.own_cores(), 2),
-        "server_own_cpu_ms_per_interaction": _r(1000 * (sampler.own1 - sampler.own0) / max(1, len(actions))),
+        "server_rss_peak_mb": rounded(max(sampler.rss_peak, rss_hwm)), "server_cpu_cores": rounded(sampler.cores(), 2),
+        "server_own_cpu_cores": rounded(sampler.own_cores(), 2),
+        "server_own_cpu_ms_per_interaction": rounded(1000 * (sampler.own1 - sampler.own0) / max(1, len(actions))),
         "workers_peak": sampler.workers_peak,
-        "browser_release_to_image_ms_p95": _r(percentile(presses, 95)),
-        "browser_release_to_image_ms_p50": _r(percentile(presses, 50)), "browser_presses": len(presses),
-        "first_screen_s_during_class": _r(seen.get("first_screen_s"), 2), "browser_error": seen.get("error"),
+        "browser_release_to_image_ms_p95": rounded(percentile(presses, 95)),
+        "browser_release_to_image_ms_p50": rounded(percentile(presses, 50)), "browser_presses": len(presses),
+        "first_screen_s_during_class": rounded(seen.get("first_screen_s"), 2), "browser_error": seen.get("error"),
         "exception_texts": sorted({t for s in crowd for t in s.stats.exception_texts})[:5],
         "exit_status": exit_status, "load_avg": round((load0 + load1) / 2, 2), "cores": os.cpu_count(),
     })

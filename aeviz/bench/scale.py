@@ -19,7 +19,7 @@ from pathlib import Path
 
 from .browser import cpu_seconds
 from .serving import serving
-from .students import Student, class_session, percentile
+from .students import Student, class_session, error_counts, percentile, rounded
 
 
 async def _warm(url: str, replicas: int, pages: tuple[str, ...]) -> set[str]:
@@ -76,23 +76,20 @@ def run_one(replicas: int, students: int, seconds: float, window: float, kill: b
     errors = sum(sum(s.stats.errors.values()) for s in crowd)
     result = {
         "replicas": replicas, "students": students, "seconds": seconds, "actions": len(steady),
-        "p50_ms": _round(percentile(steady, 50)), "p95_ms": _round(percentile(steady, 95)),
-        "release_p50_ms": _round(percentile(releases, 50)), "release_p95_ms": _round(percentile(releases, 95)),
+        "p50_ms": rounded(percentile(steady, 50)), "p95_ms": rounded(percentile(steady, 95)),
+        "release_p50_ms": rounded(percentile(releases, 50)), "release_p95_ms": rounded(percentile(releases, 95)),
         "errors": errors, "superseded": sum(s.stats.superseded for s in crowd),
         "disconnects": sum(s.stats.disconnects for s in crowd),
-        "failover_s": _round(max(moved), 2) if moved else None, "students_moved": len(moved),
-        "server_cpu_per_s": _round((cpu1 - cpu0) / (steady_end - t0), 3),
+        "failover_s": rounded(max(moved), 2) if moved else None, "students_moved": len(moved),
+        "server_cpu_per_s": rounded((cpu1 - cpu0) / (steady_end - t0), 3),
         "load_avg": round((load0 + load1) / 2, 2), "warmed": sorted(warmed),
-        "error_kinds": dict(sum((s.stats.errors for s in crowd), start=type(crowd[0].stats.errors)())),
+        "error_kinds": dict(error_counts(crowd)),
     }
     if killed_at is not None:
         result["killed"] = served.state["replicas"][0]["name"]
         result["exit_code"] = served.exit_code
     return result
 
-
-def _round(v, digits: int = 1):
-    return None if v is None else round(v, digits)
 
 
 def bench(students: int = 20, seconds: float = 30.0, replicas: str = "1,2", failover: bool = True,

@@ -508,6 +508,16 @@ def _points(spec: str) -> list[tuple[int, int, int]]:
     return out
 
 
+def rounded(v, digits: int = 1):
+    """v rounded for a report, None kept."""
+    return None if v is None else round(v, digits)
+
+
+def error_counts(crowd: list[Student]) -> Counter:
+    """Every student's errors, by kind."""
+    return sum((s.stats.errors for s in crowd), Counter())
+
+
 def percentile(values: list[float], q: float) -> float | None:
     """The q-th percentile (0-100) by linear interpolation; None without values."""
     if not values:

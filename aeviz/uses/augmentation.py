@@ -19,7 +19,6 @@ def code_spread(model: Autoencoder, x_train) -> np.ndarray:
     return analysis.embed(model, x_train).std(0)
 
 
-AUGMENT_MODES = ("posterior", "code")
 
 
 @torch.inference_mode()

@@ -30,7 +30,7 @@ pytestmark = [
     pytest.mark.skipif(not os.path.exists(driver.CHROMIUM), reason="chromium is not installed"),
     pytest.mark.skipif(not (PRETRAINED / "ae-mlp-z2.safetensors").exists(), reason="no default model"),
 ]
-ARGS = [*driver.CHROMIUM_ARGS, "--disable-dev-shm-usage"]
+ARGS = driver.CHROMIUM_ARGS
 CONNECTED = "[data-testid=stApp][data-test-connection-state=CONNECTED]"
 CACHED = ("/static/", "/favicon")  # the browser may answer these from its cache, with the first replica's header
 UP_MS = 240_000  # a replica's first page loads torch and the zoo: tens of seconds on a busy 2-core machine

@@ -13,7 +13,7 @@ from aeviz import io, plots
 from aeviz.classroom import LimitError, NotFound, StoreError, board
 from aeviz.classroom.store import too_big_message
 from aeviz.data import DatasetUnavailable
-from aeviz.ui import classroom, state
+from aeviz.ui import classroom, state, widgets
 
 ZOOM = 2  # pixels per image pixel in the picture rows
 MAP_COLUMNS = 5  # small latent maps per row
@@ -387,13 +387,8 @@ def _originals(dataset: str) -> tuple[str, int]:
 def _data_uri(image: np.ndarray) -> tuple[str, int]:
     """A [0, 1] grey image as a PNG data address, and its width in pixels."""
     import base64
-    import io as bytes_io
 
-    from PIL import Image
-
-    buf = bytes_io.BytesIO()
-    Image.fromarray((np.clip(image, 0.0, 1.0) * 255).round().astype(np.uint8)).save(buf, format="PNG", optimize=True)
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode(), image.shape[1]
+    return "data:image/png;base64," + base64.b64encode(widgets.png(image)).decode(), image.shape[1]
 
 
 # --- moderation and withdrawing ---------------------------------------------------------------------------------
