@@ -61,14 +61,15 @@ class Job:
 
 def start(key: str, mc: ModelConfig, tc: TrainConfig, name: str | None = None) -> Job | None:
     """Queue a training under key for this student; one sentence (and None) when it cannot start."""
+    name = name or f"{mc.objective}-{mc.arch}-z{mc.latent_dim}"
     try:
         check_shape(mc, state.dataset(mc.dataset))
-        job_id = pool().submit(state.token(), mc, tc, mc.dataset, name or f"{mc.objective}-{mc.arch}-z{mc.latent_dim}")
+        job_id = pool().submit(state.token(), mc, tc, mc.dataset, name)
     except (ConfigError, DatasetUnavailable, jobs.JobError) as err:
         st.session_state[f"{key}::refused"] = str(err)
         return None
     st.session_state.pop(f"{key}::refused", None)
-    j = st.session_state[_job_key(key)] = Job(job_id, mc, tc, name or f"{mc.objective}-{mc.arch}-z{mc.latent_dim}")
+    j = st.session_state[_job_key(key)] = Job(job_id, mc, tc, name)
     return j
 
 
@@ -232,7 +233,3 @@ def notebook_button(model: Autoencoder, checkpoint: str, key: str) -> None:
                        help="A short tutorial to take home: it loads the same data, builds the same config, trains "
                             "with the same seed, then draws the latent map and reconstructions (Jupyter or VS Code).")
 
-
-def map_2d(z: np.ndarray, previous: np.ndarray | None = None) -> np.ndarray:
-    """Codes as a 2-D map (see aeviz.jobs.map_2d, which the workers use for their snapshots)."""
-    return jobs.map_2d(z, previous)

@@ -88,8 +88,9 @@ def render() -> None:
         return
     _table(s, shown)
     _open_in_compare(s, shown)
-    _maps(s, shown)
-    _pictures(s, shown, shared)
+    drawn = _figures_of(s, shown)  # each entry's figures, once per run for both sections
+    _maps(s, shown, drawn)
+    _pictures(s, shown, shared, drawn)
     _manage(s, entries, mine)
 
 
@@ -304,9 +305,8 @@ def _figures_of(s: classroom.Seat, entries) -> list[tuple[object, board.Figures]
     return out
 
 
-def _maps(s: classroom.Seat, entries) -> None:
+def _maps(s: classroom.Seat, entries, drawn) -> None:
     st.subheader("Latent maps, on shared axes")
-    drawn = _figures_of(s, entries)
     if not drawn:
         return
     try:
@@ -334,7 +334,7 @@ def _data(s: classroom.Seat, entries):
     return state.dataset(entries[0].meta.get("dataset") or classroom.entry_model(s.code, entries[0]).config.dataset)
 
 
-def _pictures(s: classroom.Seat, entries, shared) -> None:
+def _pictures(s: classroom.Seat, entries, shared, drawn) -> None:
     try:
         data = _data(s, entries)
     except DatasetUnavailable:
@@ -343,7 +343,6 @@ def _pictures(s: classroom.Seat, entries, shared) -> None:
         st.info(f"The samples of {classroom.plain(classroom.data_label(data.name, shared))} are not images, so the "
                 "picture rows are left out.")
         return
-    drawn = _figures_of(s, entries)
     vaes = any(f.samples is not None for _, f in drawn)
     st.subheader("Reconstructions of the same test images" + (", and samples with the same seed" if vaes else ""))
     state.explain("Left: what each model rebuilds from the codes of the same test images (top row). Right, for VAEs: "

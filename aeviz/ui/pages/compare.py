@@ -11,7 +11,7 @@ import streamlit as st
 from streamlit import config as st_config
 from streamlit import net_util
 
-from aeviz import analysis, io, plots, zoo
+from aeviz import analysis, plots, zoo
 from aeviz.config import NOISES
 from aeviz.data import corrupt
 from aeviz.ui import state as ui
@@ -145,7 +145,7 @@ def _map(model, ds, title, zoo_name, proj):
     Pretrained models (zoo_name) use the zoo's precomputed maps (the Explorer's); others get PCA.
     """
     data, z = ui.dataset(ds), model.config.latent_dim
-    views = io.load_views(ui.cards()[zoo_name]) if z > 2 and zoo_name else {}
+    views = ui.views(zoo_name) if z > 2 and zoo_name else {}
     method = proj if proj in views else "pca"
     xy = views[method] if method in views else analysis.map_2d(analysis.embed(model, data.x_test))
     title = title if z <= 2 else f"{title}<br><sub>{PROJ_NAMES[method]} of the {z}-D codes</sub>"
@@ -412,13 +412,14 @@ def _interpolation(keys: list[str], ds: str) -> None:
     _save(state)
 
 
-@st.fragment
 def _same_code(keys: list[str], ds: str) -> None:
-    """One pad (or one set of sliders) per latent size: every model of that size decodes the point, in the browser."""
+    """One pad (or one set of sliders) per latent size: every model of that size decodes the point, in the browser.
+    The weights are mounted here, outside the views' fragment: a release reruns the views alone and does not hash
+    and resend every model's weights."""
+    webs = {k: w for k in keys if (w := latent.web_model(k)) is not None}
     groups: dict[int, list[str]] = {}
-    for key in keys:
-        if latent.web_model(key) is not None:
-            groups.setdefault(ui.model(key).config.latent_dim, []).append(key)
+    for key in webs:
+        groups.setdefault(ui.model(key).config.latent_dim, []).append(key)
     groups = {d: g for d, g in groups.items() if len(g) > 1}
     st.subheader("The same code in every model")
     ui.explain("Drag the point (or a slider): every model with a code of that size decodes the same z, in your "
@@ -428,22 +429,29 @@ def _same_code(keys: list[str], ds: str) -> None:
         st.info("No two of the chosen models have codes of the same size, so no code can be shared between them.")
         return
     for d, group in sorted(groups.items()):
+        latent.carry([webs[k] for k in group], "cmp_pad::2" if d == 2 else f"cmp_zs::{d}")
+    _same_code_views(groups, webs, ds)
+
+
+@st.fragment
+def _same_code_views(groups: dict[int, list[str]], webs: dict, ds: str) -> None:
+    for d, group in sorted(groups.items()):
         codes = [ui.codes(k) for k in group]
-        webs, titles = [latent.web_model(k) for k in group], [ui.name(k) for k in group]
+        models, titles = [webs[k] for k in group], [ui.name(k) for k in group]
         if d == 2:
             spans = [span(z, ui.config(k).objective == "variational") for k, z in zip(group, codes)]
             lo, hi = np.min([a for a, _ in spans], axis=0), np.max([b for _, b in spans], axis=0)
             every = max(1, len(codes[0]) // PAD_CODES)
             labels = ui.dataset(ds).y_test.numpy()[::every] if ui.dataset(ds).label_names else None
-            z = latent.latent_pad(webs, key="cmp_pad::2", x_range=(lo[0], hi[0]), y_range=(lo[1], hi[1]),
+            z = latent.latent_pad(models, key="cmp_pad::2", x_range=(lo[0], hi[0]), y_range=(lo[1], hi[1]),
                                   z=codes[0][0], codes=codes[0][::every], labels=labels, titles=titles, size=260,
-                                  image_size=112)
+                                  image_size=112, carried=True)
             where = f"the dots are {titles[0]}'s test codes"
         else:
             lo = np.min([np.percentile(z, 0.5, axis=0) for z in codes], axis=0)
             hi = np.max([np.percentile(z, 99.5, axis=0) for z in codes], axis=0)
-            z = latent.latent_sliders(webs, key=f"cmp_zs::{d}", z=codes[0][0], lo=lo, hi=hi,
-                                      dims=range(min(d, MAX_SLIDERS)), titles=titles, image_size=112)
+            z = latent.latent_sliders(models, key=f"cmp_zs::{d}", z=codes[0][0], lo=lo, hi=hi,
+                                      dims=range(min(d, MAX_SLIDERS)), titles=titles, image_size=112, carried=True)
             where = f"the first {min(d, MAX_SLIDERS)} of {d} dimensions, each over the range of the models' test codes"
         st.caption(f"{d}-D code z = ({', '.join(f'{v:.2f}' for v in z[:16])}{', …' if d > 16 else ''}), decoded by "
                    f"{', '.join(titles)}; it starts at {titles[0]}'s code of test image #0 ({where}).")
