@@ -73,17 +73,19 @@ def tile(images, ncols: int, pad: int = 1, fill: float = 1.0) -> np.ndarray:
 
 
 SVG_POINTS = 2000  # up to this many points a map is drawn as SVG: a WebGL context costs a browser more to start
-# (in the bench's software-rendered Chromium, most of the first screen's plotly time) and pages hold several maps
+# (in the bench's software-rendered Chromium, most of the first screen's plotly time), but every SVG point is a page
+# element that the browser restyles on every rerun: a page that reruns often with several maps asks for WebGL
 
 
 def latent_scatter(xy, labels, label_names=(), title: str = "", selected: int | None = None,
-                   axis_titles=("z₁", "z₂"), height: int = 480) -> go.Figure:
-    """Test samples on a 2-D map, one trace per class (SVG, or WebGL beyond SVG_POINTS); hover shows label and index."""
+                   axis_titles=("z₁", "z₂"), height: int = 480, webgl: bool | None = None) -> go.Figure:
+    """Test samples on a 2-D map, one trace per class; hover shows label and index. webgl: draw with WebGL rather
+    than SVG (default: beyond SVG_POINTS points)."""
     xy = np.asarray(xy)
     labels = np.asarray(labels)
     idx = np.arange(len(xy))
     fig = go.Figure()
-    Scatter = go.Scattergl if len(xy) > SVG_POINTS else go.Scatter
+    Scatter = go.Scattergl if (len(xy) > SVG_POINTS if webgl is None else webgl) else go.Scatter
     if label_names:
         for k, name in enumerate(label_names):
             m = labels == k

@@ -47,7 +47,7 @@ def png(img: np.ndarray) -> bytes:
     if a.dtype != np.uint8:
         a = (np.clip(a, 0.0, 1.0) * 255).round().astype(np.uint8)
     out = io.BytesIO()
-    Image.fromarray(a).save(out, format="PNG")
+    Image.fromarray(a).save(out, format="PNG", compress_level=1)  # 3x faster than the default 6, 20 % larger
     return out.getvalue()
 
 

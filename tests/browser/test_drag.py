@@ -126,3 +126,30 @@ def test_arrow_keys_move_the_point_and_commit_once_on_key_release(app):
     assert z[0] == pytest.approx(min(z0[0] + 4 * step, X_RANGE[1])) and z[1] == pytest.approx(z0[1])
     assert int(code_text(page, "runs")) == runs + 1
     assert errors == []
+
+
+LOST = f"""
+import aeviz
+import streamlit as st
+from aeviz.webmodel import exported
+from aeviz.ui.components import latent
+
+st.session_state.runs = st.session_state.get("runs", 0) + 1
+st.markdown(f"runs: `{{st.session_state.runs}}`")
+web = exported(st.cache_resource(aeviz.load)({str(MODEL)!r}))
+if st.session_state.runs == 1:  # as if this run's carrier had been cut short before it reached the page
+    st.session_state.setdefault(latent.SENT, set()).add(web.hash)
+latent.latent_pad(web, key="pad", x_range={X_RANGE}, y_range={Y_RANGE})
+"""
+
+
+def test_a_page_that_never_got_a_models_weights_asks_for_them_and_draws(tmp_path, chromium, open_page):
+    """Weights are sent once per page; a view still waiting for them after a moment asks again (one rerun)."""
+    script = tmp_path / "app.py"
+    script.write_text(LOST)
+    with driver.served(script) as (_, url):
+        page, _, errors = open_page(chromium, f"{url}/", f"{VIEW}[data-ready='1'][data-frames='1']",
+                                    width=1100, height=800, timeout_ms=60_000)
+        assert int(code_text(page, "runs")) == 2  # the first run mounted no carrier; the view's trigger reran
+        assert page.locator(VIEW).get_attribute("data-ready") == "1" and errors == []
+        page.close()

@@ -60,3 +60,13 @@ def test_loss_curves_per_epoch(log_y):
     assert axis.get("type", "linear") == ("log" if log_y else "linear")
     if log_y:  # 0.2 .. 3.1 spans one power of ten: plotly's own ticks stay, written the same way
         assert axis["exponentformat"] == "power" and "dtick" not in axis
+
+
+def test_a_map_is_svg_up_to_svg_points_and_webgl_beyond_or_when_asked():
+    def kinds(n, **kw):
+        xy = np.random.default_rng(0).normal(size=(n, 2))
+        return {t.type for t in plots.latent_scatter(xy, np.arange(n) % 3, ["a", "b", "c"], **kw).data}
+
+    assert kinds(plots.SVG_POINTS) == {"scatter"}
+    assert kinds(plots.SVG_POINTS + 1) == {"scattergl"}
+    assert kinds(30, webgl=True) == {"scattergl"} and kinds(plots.SVG_POINTS + 1, webgl=False) == {"scatter"}

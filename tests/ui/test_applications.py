@@ -60,7 +60,7 @@ def test_every_page_module_is_registered_once_in_app_py():
                    if not p.name.startswith("_") and (p.suffix == ".py" or (p / "__init__.py").exists()))
     assert names == ["anomaly", "augmentation", "board", "compare", "compression", "explorer", "features", "imputation", "lab",
                      "reduction"]
-    assert all(app.count(f"st.Page({n}.render") == 1 for n in names)
+    assert all(app.count(f'page("{n}", ') == 1 for n in names)
 
 
 def test_reduction_swiss_roll_then_slow_maps_then_mnist(monkeypatch):

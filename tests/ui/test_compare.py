@@ -223,8 +223,10 @@ def test_a_click_on_one_dot_selects_it_in_every_map():
 
     at = run({"models": "ae-mlp-z2,vae-mlp-z2"})
     for chart in at.get("plotly_chart"):
-        assert json.loads(chart.proto.spec)["layout"].get("dragmode") not in ("select", "lasso")
+        spec = json.loads(chart.proto.spec)
+        assert spec["layout"].get("dragmode") not in ("select", "lasso")
         assert PlotlyChart.SelectionMode.POINTS in chart.proto.selection_mode
+        assert {t["type"] for t in spec["data"]} == {"scattergl"}  # WebGL: as SVG, every rerun restyles each dot
     at = select_points(at, at.get("plotly_chart")[1], [42])  # what a click on test image #42 sends
     assert highlighted_per_map(at) == [[42], [42]]
     assert "Test image #42 is highlighted in every map." in [c.value for c in at.caption]

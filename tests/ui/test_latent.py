@@ -1,5 +1,6 @@
-"""The latent component without a browser (AppTest): each view renders a weights carrier per model and a view
-that names them by hash, returns its default, and returns what the browser committed once session_state has it."""
+"""The latent component without a browser (AppTest): each view renders a weights carrier per model (once per page)
+and a view that names them by hash, returns its default, and returns what the browser committed once session_state
+has it."""
 from __future__ import annotations
 
 import json
@@ -23,6 +24,8 @@ def model(latent_dim, objective="vanilla"):
                                          input_shape=(1, 8, 8), hidden=(16, 8))).eval()
 
 mode = st.session_state.get("mode", "pad")
+if st.session_state.pop("lost", False):  # what the view's "missing" trigger does: the page never got the weights
+    latent._resend(sorted(st.session_state[latent.SENT]), [exported(model(2)), exported(model(2, "variational"))], "v")
 if st.session_state.get("move_to") and "v" in st.session_state:  # Python moves the point before the view renders
     st.session_state["v"]["z"] = st.session_state.pop("move_to")
 if mode == "pad":
@@ -99,6 +102,23 @@ def test_a_pad_of_two_models_ships_two_carriers_and_the_codes():
     assert view["codes"] == [0.0] * 8 and view["labels"] == [0, 1, 2, 3]
     assert view["titles"] == ["vanilla mlp, z=2", "variational mlp, z=2"]
     assert view["x_range"] == [-3.0, 3.0] and view["sample_shape"] == [1, 8, 8]
+
+
+def carriers(at: AppTest) -> list[str]:
+    return sorted(json.loads(c.proto.bytes[8:8 + int.from_bytes(c.proto.bytes[:8], "little")])["__metadata__"]["hash"]
+                  for c in at.get("bidi_component") if c.proto.WhichOneof("data") == "bytes")
+
+
+def test_weights_are_sent_once_per_page_and_again_when_the_page_lacks_them():
+    at = app("pad")
+    sent = carriers(at)
+    assert len(sent) == 2 and sorted(at.session_state["latent::sent"]) == sent
+    at.session_state["v"] = {"z": [1.0, 1.0]}
+    at.run()  # the page holds both models: the run mounts the view alone, which still names them
+    assert not at.exception and carriers(at) == [] and sorted(views(at)[0]["models"]) == sent
+    at.session_state["lost"] = True  # the view asked for them again (its trigger "missing")
+    at.run()
+    assert not at.exception and carriers(at) == sent and value(at) == [1.0, 1.0]
 
 
 def test_sliders_show_chosen_dimensions_with_their_own_ranges():

@@ -2,8 +2,12 @@
 in JavaScript while the user drags, and tell Python only the value let go of (one rerun per release).
 
 Every function renders, inside one container keyed ``f"{key}-box"``, one weights carrier per model (data =
-the model's blob, cached by the browser by content hash; rendered on every run so the cache holds) and the
-view itself (data = JSON naming the models by hash). The view's state lives in ``st.session_state[key]``,
+the model's blob) and the view itself (data = JSON naming the models by hash). The page's JavaScript module keeps
+every model it was sent by hash for as long as the page lives, and the session remembers which hashes it sent
+(``SENT``), so a model's carrier is mounted once per page, not in every run: Streamlit hashes an element's data
+twice whenever it is drawn, about 2 ms per megabyte each. A view that waits too long for a model it was never
+given (a run cut short before its carrier reached the page) tells Python, which mounts that carrier again beside
+the view in the run this causes. The view's state lives in ``st.session_state[key]``,
 a dict with one entry (``STATE[mode]``): ``{"z": [...]}``, ``{"t": 0.4}``, ``{"temperature": 1.2}`` or
 ``{"level": 0.3}``. To move a view from Python, call ``move(key, mode, value)`` before the view renders: the
 browser keeps sending the value it last committed with every rerun, and move() makes that older value count no
@@ -31,6 +35,8 @@ from aeviz.ui import state as ui_state
 from aeviz.webmodel import WebExportError, WebModel
 
 NAME = "aeviz.latent"
+SENT = "latent::sent"  # session key: hashes of the models this page's JavaScript holds
+MISSING = "missing"  # the view's trigger: hashes it waited for in vain
 STATE = {"pad": "z", "sliders": "z", "path": "t", "temperature": "temperature", "denoise": "level"}
 
 Models = WebModel | Sequence[WebModel]
@@ -114,11 +120,25 @@ def _committed(key: str, name: str):
 def carry(models: Models, key: str) -> None:
     """Mount the models' weights for the view with this key here, outside it: call it before an `@st.fragment` that
     shows the view with carried=True. A release then reruns the view alone, and the weights (a megabyte that
-    Streamlit hashes twice whenever it is drawn) stay in the page untouched until the next full run."""
+    Streamlit hashes twice whenever it is drawn) stay in the page untouched. A model whose weights this page
+    holds already (SENT) is not mounted again."""
     mount = _component()
+    sent = st.session_state.setdefault(SENT, set())
     with st.container(gap=None, key=f"{key}-weights"):
         for wm in {m.hash: m for m in _as_list(models)}.values():
-            mount(key=f"{key}-{wm.hash}", data=wm.blob)
+            if wm.hash not in sent:
+                mount(key=f"{key}-{wm.hash}", data=wm.blob)
+                sent.add(wm.hash)
+
+
+def _resend(missing, models: list[WebModel], key: str) -> None:
+    """The view waited in vain for these of its models (a run cut short before their carriers reached the page):
+    mount them again here, beside the view (inside its fragment, if it has one: the page keeps them all the same)."""
+    mount = _component()
+    lost = set(missing) if isinstance(missing, list) else set()
+    for wm in {m.hash: m for m in models if m.hash in lost}.values():
+        mount(key=f"{key}-{wm.hash}-again", data=wm.blob)
+        st.session_state.setdefault(SENT, set()).add(wm.hash)
 
 
 def _view(mode: str, models: Models, key: str, default, titles: Sequence[str] | None,
@@ -135,9 +155,11 @@ def _view(mode: str, models: Models, key: str, default, titles: Sequence[str] | 
     with st.container(gap=None, key=f"{key}-box"):
         if not carried:
             carry(models, key)
-        result = mount(key=key, default={name: default}, **{f"on_{name}_change": on_change or _noop},
+        result = mount(key=key, default={name: default},
+                       **{f"on_{name}_change": on_change or _noop, f"on_{MISSING}_change": _noop},
                        data={"mode": mode, "state": name, "value": value, "models": [m.hash for m in models],
                              "titles": titles, "sample_shape": list(models[0].input_shape), **data})
+        _resend(result.get(MISSING) if result is not None else None, models, key)
     got = _moved(key, result.get(name) if result is not None else None)
     return got if got is not None else value
 

@@ -150,7 +150,9 @@ def _map(model, ds, title, zoo_name, proj):
     xy = views[method] if method in views else analysis.map_2d(analysis.embed(model, data.x_test))
     title = title if z <= 2 else f"{title}<br><sub>{PROJ_NAMES[method]} of the {z}-D codes</sub>"
     axes = ("z₁", "z₂") if z <= 2 else tuple(f"{PROJ_NAMES[method]} {i}" for i in (1, 2))
-    built = plots.latent_scatter(xy, data.y_test.numpy(), data.label_names, title, height=420, axis_titles=axes)
+    # WebGL: a seed or a setting reruns the page, and as SVG four maps are ~4,000 elements to restyle each time
+    built = plots.latent_scatter(xy, data.y_test.numpy(), data.label_names, title, height=420, axis_titles=axes,
+                                 webgl=True)
     fig = built.to_dict()
     for trace, source in zip(fig["data"], built.data):  # to_dict packs arrays as base64; _dim_others needs numbers
         if source.customdata is not None:

@@ -2,9 +2,11 @@
 // Python only the value that was let go of (one setStateValue, so one rerun, per release).
 //
 // One component, two kinds of instance, sharing this module (one module URL, so one registry):
-//   carrier  data = a model blob (bytes, see aeviz/webmodel.py): parsed once, kept by its hash
+//   carrier  data = a model blob (bytes, see aeviz/webmodel.py): parsed once, kept by its hash for the page's
+//            life (Python mounts a model's carrier once per page, see SENT in latent.py)
 //   view     data = {mode, state, value, models: [hash, ...], ...}: pad | sliders | path | temperature | denoise
-// A view waits for its models' carriers, which may mount before or after it.
+// A view waits for its models' carriers, which may mount before or after it; one it still lacks after
+// MISSING_MS is asked for again (trigger "missing": a run cut short may never have shown its carrier).
 // Streamlit calls the default export again on every data change: a view is built once per parentElement
 // and per structure (everything in data but the value), and only updated otherwise.
 
@@ -21,6 +23,7 @@ const fmt = (v) => (Math.abs(v) < 5e-5 ? 0 : v).toFixed(2);
 
 const models = new Map();
 const waiting = new Map();
+const MISSING_MS = 1500;
 
 function peekHash(u8) {
   const dv = new DataView(u8.buffer, u8.byteOffset, u8.byteLength);
@@ -116,7 +119,12 @@ class View {
     this.build();
     const note = el("div", "aeviz-note", this.root);
     note.textContent = "loading the model…";
+    this.ask = setTimeout(() => {
+      const lacking = [...new Set(data.models.filter((h) => !models.has(h)))];
+      if (lacking.length && this.setTriggerValue) this.setTriggerValue("missing", lacking);
+    }, MISSING_MS);
     Promise.all(data.models.map(whenModel)).then((ms) => {
+      clearTimeout(this.ask);
       note.remove();
       this.models = ms;
       this.root.dataset.ready = "1";
@@ -124,8 +132,9 @@ class View {
     });
   }
 
-  update(data, setStateValue) {
+  update(data, setStateValue, setTriggerValue) {
     this.setStateValue = setStateValue;
+    this.setTriggerValue = setTriggerValue;
     this.data = data;
     if (!this.busy && JSON.stringify(data.value) !== JSON.stringify(this.value)) {
       this.value = data.value;
@@ -456,7 +465,7 @@ const MODES = { pad: Pad, sliders: Sliders, path: Path, temperature: Temperature
 const views = new WeakMap(); // parentElement -> View
 
 export default function (component) {
-  const { data, parentElement, setStateValue } = component;
+  const { data, parentElement, setStateValue, setTriggerValue } = component;
   if (data instanceof Uint8Array || data instanceof ArrayBuffer) {
     carry(data);
     return;
@@ -465,10 +474,10 @@ export default function (component) {
   const structure = JSON.stringify({ ...data, value: null });
   let view = views.get(parentElement);
   if (!view || view.structure !== structure) {
-    if (view) view.root.remove();
+    if (view) { clearTimeout(view.ask); view.root.remove(); }
     view = new MODES[data.mode](data, parentElement);
     view.structure = structure;
     views.set(parentElement, view);
   }
-  view.update(data, setStateValue);
+  view.update(data, setStateValue, setTriggerValue);
 }
