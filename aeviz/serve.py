@@ -113,6 +113,16 @@ def answers(url: str, timeout: float = 2.0) -> bool:
         return False
 
 
+def replica_env(replicas: int, cores: int | None = None) -> dict[str, str]:
+    """What every replica's environment gets unless the teacher's sets it: two malloc arenas (glibc gives every
+    thread that mallocs its own, and Streamlit runs each session's script in a thread, so a replica's RSS would
+    grow with every student who ever ran a script), and its share of the cores for training workers (AEVIZ_WORKERS:
+    by default each replica would start as many as the machine has cores)."""
+    cores = cores or os.cpu_count() or 1
+    env = {"MALLOC_ARENA_MAX": "2", "AEVIZ_WORKERS": str(max(1, cores // replicas))}
+    return {k: v for k, v in env.items() if k not in os.environ}
+
+
 def _die_with_parent() -> None:  # pragma: no cover (runs in the child between fork and exec)
     """Linux: the child gets SIGTERM if aeviz serve itself is killed, so nothing is left behind."""
     with contextlib.suppress(OSError, AttributeError):
@@ -147,15 +157,17 @@ class Child:
         rc = self.proc.returncode
         return f"was killed by signal {-rc}" if rc < 0 else f"exited with code {rc}"
 
-    def stop(self) -> None:
+    def stop(self) -> bool:
+        """SIGTERM (SIGKILL after STOP_S); whether it stopped cleanly (exit code 0), True if it was not running."""
         if not self.alive:
-            return
+            return True
         self.proc.terminate()
         try:
             self.proc.wait(STOP_S)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+        return self.proc.returncode == 0
 
 
 class Class:
@@ -236,7 +248,8 @@ class Class:
             port = free_port()
             cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.address", LOCAL, "--server.port",
                    str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false"]
-            env = {"STREAMLIT_SERVER_COOKIE_SECRET": secret, "AEVIZ_REPLICA": f"r{i}"}
+            env = {"STREAMLIT_SERVER_COOKIE_SECRET": secret, "AEVIZ_REPLICA": f"r{i}",
+                   **replica_env(self.opts.replicas)}
             if self.store:
                 env["AEVIZ_STORE"] = self.store
             self.replicas.append(Child(f"r{i}", cmd, self.logs / f"r{i}.log", env, app.parent, port))
@@ -289,13 +302,14 @@ class Class:
             self._start_proxy()
             self._write_state()
             self._announce()
-            return self._watch()
+            code = self._watch()
         except KeyboardInterrupt:
-            return 0
+            code = 0
         finally:
-            self.stop()
+            clean = self.stop()
             for s, handler in old.items():
                 signal.signal(s, handler)
+        return code or (0 if clean else 1)
 
     def _announce(self) -> None:
         store = self.store or "the SQLite room store in the data folder"
@@ -325,11 +339,19 @@ class Class:
                 self._write_state()
         return 0
 
-    def stop(self) -> None:
-        """The proxy first (no new connections), then the replicas, then the store."""
+    def stop(self) -> bool:
+        """The proxy first (no new connections), then the replicas, then the store; whether every replica that was
+        running stopped cleanly (a replica that did not is named, with its log)."""
+        clean = True
         for child in (self.proxy, *self.replicas, self.redis):
-            if child is not None:
-                child.stop()
+            if child is None:
+                continue
+            was_running = child.alive
+            if not child.stop() and was_running and child in self.replicas:
+                clean = False
+                print(f"Replica {child.name} did not stop cleanly: it {child.how_it_ended()} (see {child.log}).",
+                      flush=True)
+        return clean
 
 
 def _redis_answers(port: int) -> bool:

@@ -426,12 +426,13 @@ def bench_scale(students: int = 20, seconds: float = 30.0, replicas: str = "1,2"
 
 @register("class")
 def bench_class(students: int = 10, seconds: float = 30.0, training: float = 0.1, seed: int = 0,
-                browser: bool = True, stagger_s: float = 5.0) -> dict:
-    """One streamlit server and N simulated students (a share training), plus one Chromium page: p50/p95 per
-    action kind, failures, the server's RSS and CPU, what the browser feels, the exit status after SIGTERM."""
+                browser: bool = True, stagger_s: float = 5.0, replicas: int = 1) -> dict:
+    """One streamlit server (or aeviz serve's replicas) and N simulated students (a share training), plus one
+    Chromium page: p50/p95 per action kind, failures, the server's RSS and CPU, what the browser feels, the exit
+    status after SIGTERM."""
     from .classroom import bench
 
-    return bench(students, seconds, training, seed, browser, stagger_s)
+    return bench(students, seconds, training, seed, browser, stagger_s, replicas)
 
 
 @register("actions")

@@ -20,6 +20,7 @@ every 0.5 s. At the end it gets SIGTERM; exit_status is its exit code (0 is a cl
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -83,22 +84,28 @@ def rss_mb(pid: int, field: str = "VmRSS") -> float:
 
 
 class Sampler(threading.Thread):
-    """The server's RSS and its tree's CPU every `every` seconds, until stopped."""
+    """The servers' RSS and their trees' CPU every `every` seconds, until stopped (several pids: replicas, summed)."""
 
-    def __init__(self, pid: int, every: float = 0.5):
+    def __init__(self, pids: list[int], every: float = 0.5):
         super().__init__(daemon=True)
-        self.pid, self.every, self.stop = pid, every, threading.Event()
+        self.pids, self.every, self.stop = pids, every, threading.Event()
         self.rss_peak, self.workers_peak = 0.0, 0
-        self.t0, self.cpu0, self.own0 = time.monotonic(), tree_cpu_seconds(pid), cpu_seconds(pid)
+        self.t0, self.cpu0, self.own0 = time.monotonic(), self._tree(), self._own()
         self.t1, self.cpu1, self.own1 = self.t0, self.cpu0, self.own0
+
+    def _tree(self) -> float:
+        return sum(tree_cpu_seconds(p) for p in self.pids)
+
+    def _own(self) -> float:
+        return sum(cpu_seconds(p) for p in self.pids)
 
     def run(self) -> None:
         while not self.stop.wait(self.every):
-            self.rss_peak = max(self.rss_peak, rss_mb(self.pid))
-            self.workers_peak = max(self.workers_peak, len(descendants(self.pid)))
-            own = cpu_seconds(self.pid)  # NaN once the server has gone: keep the last reading
+            self.rss_peak = max(self.rss_peak, sum(rss_mb(p) for p in self.pids))
+            self.workers_peak = max(self.workers_peak, sum(len(descendants(p)) for p in self.pids))
+            own = self._own()  # NaN once a server has gone: keep the last reading
             if own == own:
-                self.t1, self.cpu1, self.own1 = time.monotonic(), tree_cpu_seconds(self.pid), own
+                self.t1, self.cpu1, self.own1 = time.monotonic(), self._tree(), own
 
     def cores(self) -> float:
         return (self.cpu1 - self.cpu0) / max(1e-9, self.t1 - self.t0)
@@ -107,11 +114,64 @@ class Sampler(threading.Thread):
         return (self.own1 - self.own0) / max(1e-9, self.t1 - self.t0)
 
 
+def class_env(data: Path) -> dict[str, str]:
+    """The server's environment: two malloc arenas (see above), the students' files in a temporary folder."""
+    return {"MALLOC_ARENA_MAX": "2", "AEVIZ_DATA": str(data)}
+
+
 def start_class_server(port: int, data: Path, log: Path) -> subprocess.Popen:
-    env = {**os.environ, "MALLOC_ARENA_MAX": "2", "AEVIZ_DATA": str(data)}
     cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(port),
            "--server.address", "127.0.0.1", "--server.headless", "true"]
-    return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
+    return subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **class_env(data)}, stdout=log.open("w"),
+                            stderr=subprocess.STDOUT)
+
+
+@contextlib.contextmanager
+def one_server(tmp: Path):
+    """`streamlit run app.py` on a free port: yield (url, pids to sample, a function that stops it and returns its
+    exit status, its log's tail)."""
+    port = free_port()
+    url, log = f"http://127.0.0.1:{port}", tmp / "server.log"
+    server = start_class_server(port, tmp / "data", log)
+    status: list[int] = []
+
+    def stop() -> int:
+        if not status:
+            if server.poll() is None:
+                server.send_signal(signal.SIGTERM)
+            try:
+                status.append(server.wait(timeout=60))
+            except subprocess.TimeoutExpired:
+                server.kill()
+                status.append(server.wait())
+        return status[0]
+
+    try:
+        _wait_healthy(url, server, time.monotonic() + 120)
+        yield url, [server.pid], stop, lambda: log.read_text()[-2000:]
+    finally:
+        stop()
+
+
+@contextlib.contextmanager
+def replicated(tmp: Path, replicas: int):
+    """`aeviz serve --replicas N` (HAProxy in front, each replica with its share of the cores for training): the
+    same yield as one_server; the exit status is aeviz serve's, which is 0 only when every replica stopped cleanly."""
+    from .serving import serving
+
+    with serving(replicas, tmp / "logs", "--no-restart", env=class_env(tmp / "data")) as served:
+        def stop() -> int:
+            if served.exit_code is None and served.proc.poll() is None:
+                served.proc.send_signal(signal.SIGTERM)
+                try:
+                    served.exit_code = served.proc.wait(90)
+                except subprocess.TimeoutExpired:
+                    served.proc.kill()
+                    served.exit_code = served.proc.wait()
+            return served.exit_code if served.exit_code is not None else served.proc.returncode
+
+        pids = [r["pid"] for r in served.state["replicas"]] + [served.state["proxy"]["pid"]]
+        yield served.url, pids, stop, lambda: served.output()[-2000:]
 
 
 def _wait_healthy(url: str, server: subprocess.Popen, deadline: float) -> None:
@@ -131,14 +191,18 @@ def _wait_healthy(url: str, server: subprocess.Popen, deadline: float) -> None:
     raise TimeoutError("the server did not come up")
 
 
-async def _warm(url: str) -> None:
-    """One student visits the Explorer and Compare, so the class does not pay for the first imports."""
-    s = Student(url, seed=99_999, timeout_s=240)
-    await s.connect()
-    await s.load()
-    await s.switch_page()
-    await s.load()
-    await s.close()
+async def _warm(url: str, replicas: int = 1) -> None:
+    """One student per replica visits the Explorer and Compare, so the class does not pay for the first imports
+    (all at once: HAProxy sends each new browser to the replica with the fewest connections)."""
+    async def visit(seed: int) -> None:
+        s = Student(url, seed=seed, timeout_s=240)
+        await s.connect()
+        await s.load()
+        await s.switch_page()
+        await s.load()
+        await s.close()
+
+    await asyncio.gather(*(visit(99_999 - i) for i in range(replicas)))
 
 
 def _yield_to_the_server() -> None:
@@ -177,19 +241,14 @@ def _browser(url: str, join_after: float, until: float, out: dict) -> None:
 
 
 def bench(students: int = 10, seconds: float = 30.0, training: float = 0.1, seed: int = 0, browser: bool = True,
-          stagger_s: float = 5.0) -> dict:
+          stagger_s: float = 5.0, replicas: int = 1) -> dict:
     n_train = round(students * training)
     with tempfile.TemporaryDirectory(prefix="aeviz-bench-class-") as tmp:
         tmp = Path(tmp)
-        port = free_port()
-        url = f"http://127.0.0.1:{port}"
-        log = tmp / "server.log"
-        server = start_class_server(port, tmp / "data", log)
-        try:
-            _wait_healthy(url, server, time.monotonic() + 120)
-            asyncio.run(_warm(url))
+        with (one_server(tmp) if replicas == 1 else replicated(tmp, replicas)) as (url, pids, stop, log_tail):
+            asyncio.run(_warm(url, replicas))
             _yield_to_the_server()
-            sampler = Sampler(server.pid)
+            sampler = Sampler(pids)
             load0 = os.getloadavg()[0]
             start = time.monotonic()
             until = start + seconds
@@ -207,22 +266,16 @@ def bench(students: int = 10, seconds: float = 30.0, training: float = 0.1, seed
             sampler.stop.set()
             sampler.join()
             load1 = os.getloadavg()[0]
-            rss_hwm = rss_mb(server.pid, "VmHWM")
-        finally:
-            if server.poll() is None:
-                server.send_signal(signal.SIGTERM)
-            try:
-                exit_status = server.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                exit_status = server.wait()
-        tail = log.read_text()[-2000:]
+            rss_hwm = sum(rss_mb(p, "VmHWM") for p in pids)
+            exit_status = stop()
+            tail = log_tail()
     actions = [(kind, ms) for s in crowd for _, kind, ms in s.stats.actions]
     all_ms = [ms for _, ms in actions]
     errors = error_counts(crowd)
     exceptions = errors.pop("exception in the page", 0)
     presses = seen.get("presses", [])
-    out = {"students": students, "training": n_train, "seconds": seconds, "interactions": len(actions),
+    out = {"students": students, "training": n_train, "replicas": replicas, "seconds": seconds,
+           "interactions": len(actions),
            "p50_ms": rounded(percentile(all_ms, 50)), "p95_ms": rounded(percentile(all_ms, 95)),
            "max_ms": rounded(max(all_ms, default=None))}
     for kind in sorted({k for k, _ in actions}):
@@ -246,7 +299,8 @@ def bench(students: int = 10, seconds: float = 30.0, training: float = 0.1, seed
     })
     if exit_status != 0 or out["failed"]:
         print("server log tail:\n" + tail, file=sys.stderr)
-    print(f"{students} students ({n_train} training) for {seconds:.0f} s on one server, {os.cpu_count()} cores, "
+    where = "one server" if replicas == 1 else f"{replicas} replicas behind HAProxy"
+    print(f"{students} students ({n_train} training) for {seconds:.0f} s on {where}, {os.cpu_count()} cores, "
           f"load average {out['load_avg']}: {len(actions)} actions, p50 {out['p50_ms']} ms, p95 {out['p95_ms']} ms, "
           f"max {out['max_ms']} ms; failed {out['failed']}, exceptions {exceptions}, disconnects "
           f"{out['disconnects']}; server RSS peak {out['server_rss_peak_mb']} MB, CPU {out['server_cpu_cores']} "

@@ -42,13 +42,15 @@ class Served:
 
 
 @contextlib.contextmanager
-def serving(replicas: int, logs: Path, *args: str, start_s: float = 300.0):
-    """`aeviz serve --replicas N` on a free port of 127.0.0.1, with its logs in `logs`; yields Served once the
-    proxy answers. At the end it gets SIGTERM; Served.exit_code is its exit code."""
+def serving(replicas: int, logs: Path, *args: str, start_s: float = 300.0, env: dict[str, str] | None = None):
+    """`aeviz serve --replicas N` on a free port of 127.0.0.1, with its logs in `logs` (and `env` added to its
+    environment); yields Served once the proxy answers. At the end it gets SIGTERM; Served.exit_code is its exit
+    code."""
     logs.mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, "-m", "aeviz", "serve", "--replicas", str(replicas), "--port", str(free_port()),
            "--address", "127.0.0.1", "--logs", str(logs), *args]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    env = {**os.environ, **(env or {}),
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     with (logs / "serve.out").open("w") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
     served = Served(proc, logs, {})
@@ -64,7 +66,7 @@ def serving(replicas: int, logs: Path, *args: str, start_s: float = 300.0):
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
         try:
-            served.exit_code = proc.wait(60)
+            served.exit_code = proc.wait(90)
         except subprocess.TimeoutExpired:
             proc.kill()
             served.exit_code = proc.wait()

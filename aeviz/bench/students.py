@@ -16,7 +16,8 @@ Latency of an action: from sending rerun_script to the end of the run it started
 by run id) and the end of that run's image fetches. The protocol notes' three traps: a fragment run that
 delivered deltas but ends FINISHED_EARLY_FOR_RERUN is done; a lost script_finished is ended by the next run's
 start; a fragment rerun that starts no run at all was dropped by the server (superseded: neither a latency nor
-an error). Errors: no run within the timeout, exceptions shown in the page, failed image fetches.
+an error), and so is an image that a later run of the page replaced before its fetch arrived (a 404 for a
+picture the page no longer shows). Errors: no run within the timeout, exceptions shown in the page, failed image fetches.
 When the websocket drops (its replica died), the student reconnects through the same URL, as the page's replica
 guard makes the browser do, and reloads its page; the time until it is served again is recorded.
 
@@ -267,10 +268,15 @@ class Student:
         task = asyncio.ensure_future(asyncio.to_thread(self.http.get, full, timeout=30))
         if self.request and self.request.run == self.run_id:
             self.request.fetches.append(task)
-        task.add_done_callback(self._fetched)
+        run = self.run_id
+        task.add_done_callback(lambda t: self._fetched(t, run))
 
-    def _fetched(self, task) -> None:
-        if task.cancelled() or task.exception() is not None or task.result().status_code != 200:
+    def _fetched(self, task, run: str) -> None:
+        if task.cancelled() or task.exception() is not None:
+            self.stats.errors["image fetch"] += 1
+        elif task.result().status_code == 404 and run != self.run_id:
+            self.stats.superseded += 1  # a later run replaced the picture before it arrived: the page shows that one
+        elif task.result().status_code != 200:
             self.stats.errors["image fetch"] += 1
 
     def _run_finished(self, run: str, status: int) -> None:

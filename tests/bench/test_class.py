@@ -1,7 +1,12 @@
-"""`aeviz bench class` with 3 students for a few seconds: the JSON's keys, nothing failed, a clean exit."""
+"""`aeviz bench class` with a few students for a few seconds, on one server and on two replicas: the JSON's keys,
+nothing failed, a clean exit."""
 import json
 import subprocess
 import sys
+
+import pytest
+
+from aeviz import serve
 
 
 def last_json(argv: list[str]) -> dict:
@@ -24,3 +29,13 @@ def test_bench_class_runs_a_small_class_and_exits_cleanly():
     assert result["exit_status"] == 0
     assert result["interactions"] > 0 and result["server_rss_peak_mb"] > 0
     assert any(k.endswith("_p95_ms") and k != "p95_ms" for k in result)  # per action kind
+
+
+@pytest.mark.skipif(not serve.find("haproxy"), reason="HAProxy is not installed")
+def test_bench_class_on_two_replicas_behind_haproxy_exits_cleanly():
+    result = last_json(["class", "--students", "4", "--seconds", "8", "--stagger-s", "2", "--replicas", "2",
+                        "--no-browser"])
+    assert set(result) >= KEYS and result["replicas"] == 2
+    assert result["failed"] == 0 and result["exceptions"] == 0 and result["disconnects"] == 0, result
+    assert result["exit_status"] == 0  # aeviz serve's: 0 only when both replicas stopped cleanly
+    assert result["interactions"] > 0 and result["server_rss_peak_mb"] > 0

@@ -99,6 +99,31 @@ def test_trap_3_a_fragment_rerun_that_starts_no_run_is_superseded_and_a_full_one
     asyncio.run(go())
 
 
+def test_an_image_a_later_run_replaced_is_superseded_and_one_of_the_current_run_that_fails_an_error():
+    class Answer:  # what requests.get returns, as far as _fetched looks
+        def __init__(self, status_code):
+            self.status_code = status_code
+
+    async def go():
+        s = Student("http://127.0.0.1:9")
+        s.run_id = "r2"
+        loop = asyncio.get_running_loop()
+
+        def done(value):
+            f = loop.create_future()
+            f.set_result(value)
+            return f
+
+        s._fetched(done(Answer(404)), "r1")  # fetched for run r1; r2 has replaced the picture since
+        s._fetched(done(Answer(200)), "r2")
+        assert s.stats.superseded == 1 and not s.stats.errors
+        s._fetched(done(Answer(404)), "r2")  # the current run's own picture is missing: an error
+        s._fetched(done(Answer(500)), "r1")
+        assert s.stats.errors == {"image fetch": 2} and s.stats.superseded == 1
+
+    asyncio.run(go())
+
+
 def test_a_fragment_run_keeps_the_other_fragments_widgets_and_a_full_run_clears_them():
     s = Student("http://127.0.0.1:9")
     s._on_message(msg("a", slider="$$ID-1-z"))

@@ -5,8 +5,11 @@ so the trainings themselves are tiny. Waits poll the pool with a generous deadli
 """
 from __future__ import annotations
 
+import json
 import os
 import signal
+import subprocess
+import sys
 import time
 
 import pytest
@@ -71,8 +74,8 @@ def test_progress_streams_and_the_result_is_a_checkpoint(make_pool, mc):
     assert s.history["epochs"] == [1, 2, 3] and len(s.history["test"]["loss"]) == 3
     assert s.snapshot_epochs == [0, 1, 2, 3] and all(xy.shape == (360, 2) for xy in s.snapshots)
     # the worker kept one torch thread and sleeping OpenMP threads, as the server does, and yields the CPU to it
-    assert s.worker == {"torch_threads": 1, "nice": os.nice(0) + 10, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-                        "OMP_WAIT_POLICY": "PASSIVE"}
+    assert s.worker == {"torch_threads": 1, "sched": "idle", "nice": os.nice(0), "OMP_NUM_THREADS": "1",
+                        "MKL_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE"}
     model = aeviz.load(s.result)
     assert model.config == mc and model.history["status"] == "finished"
     assert model.metrics["epochs"] == 3 and model.metrics["params"] == model.n_params
@@ -290,3 +293,12 @@ def test_sigterm_stops_streamlit_and_its_workers(tmp_path):
     assert "terminate called" not in text and "Traceback" not in text, text
     with pytest.raises(ProcessLookupError):  # the worker was stopped (and reaped) before the server exited
         os.kill(int(pid), 0)
+
+
+@pytest.mark.parametrize("nice, want", [("", {"sched": "idle", "nice": 0}), ("5", {"sched": "normal", "nice": 5})])
+def test_workers_run_when_the_class_leaves_a_core_idle_or_at_a_given_niceness(nice, want):
+    env = {k: v for k, v in os.environ.items() if k != "AEVIZ_WORKER_NICE"} | ({"AEVIZ_WORKER_NICE": nice} if nice else {})
+    code = "import json; from aeviz import jobs; jobs._lower_priority(); print(json.dumps(jobs._priority()))"
+    run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    got = json.loads(run.stdout.strip().splitlines()[-1])
+    assert got == {"sched": want["sched"], "nice": os.nice(0) + want["nice"]}, run.stderr

@@ -1,7 +1,10 @@
-"""`aeviz serve` without starting anything: the proxy template, the URL students get, a missing HAProxy."""
+"""`aeviz serve` without starting a class: the proxy template, the URL students get, a missing HAProxy, what replicas
+get in their environment, and what counts as a clean stop."""
 from __future__ import annotations
 
 import subprocess
+import sys
+import time
 
 import pytest
 
@@ -94,3 +97,23 @@ def test_a_busy_port_is_refused_before_anything_starts(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith(f"aeviz serve: Port {port} on 127.0.0.1 is not free (") and err.count("\n") == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == []  # no replica, no proxy, no log
+
+
+def test_replicas_share_the_cores_for_training_and_cap_malloc_arenas(monkeypatch):
+    monkeypatch.delenv("AEVIZ_WORKERS", raising=False)
+    monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)
+    assert serve.replica_env(2, cores=2) == {"MALLOC_ARENA_MAX": "2", "AEVIZ_WORKERS": "1"}
+    assert serve.replica_env(4, cores=2)["AEVIZ_WORKERS"] == "1" and serve.replica_env(1, cores=8)["AEVIZ_WORKERS"] == "8"
+    monkeypatch.setenv("AEVIZ_WORKERS", "3")  # the teacher's own setting wins
+    assert serve.replica_env(2, cores=2) == {"MALLOC_ARENA_MAX": "2"}
+
+
+def test_a_child_that_does_not_exit_0_on_sigterm_has_not_stopped_cleanly(tmp_path):
+    code = "import signal, sys, time; signal.signal(signal.SIGTERM, lambda *a: sys.exit({})); print('up', flush=True); time.sleep(60)"
+    for status, clean in ((0, True), (3, False)):
+        child = serve.Child("r1", [sys.executable, "-c", code.format(status)], tmp_path / f"{status}.log")
+        child.start()
+        while "up" not in child.log.read_text():
+            time.sleep(0.05)
+        assert child.stop() is clean and child.proc.returncode == status
+    assert serve.Child("r2", ["true"], tmp_path / "never.log").stop() is True  # never started: nothing to stop
