@@ -276,13 +276,12 @@ def bench_ui(runs: int = 3, presses: int = 30, screenshot: str = "") -> dict:
 
 COMPARE_MODELS = ("ae-mlp-z2", "vae-mlp-z2", "vae-mlp-z2-b4", "vae-mlp-z2-b0.5")
 SEED_PLUS = ".st-key-cmp_seed button[data-testid=stNumberInputStepUp]"
-RUNNING = "[data-testid=stApp][data-test-script-state=running]"
+FIRST_IMAGE = "[data-testid=stImage] img"  # Compare's first picture: the seed's test images
 
 
 def bench_compare(clicks: int = 10, models: tuple[str, ...] = COMPARE_MODELS) -> dict:
     """The compare page with 4 models: seconds from a click on the seed's + (new images, noise and samples for
     every model: a whole rerun) until the page is idle again, in headless Chromium."""
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
     with app_in_browser("compare") as (server, page, url, _):
         start = time.perf_counter()
@@ -293,13 +292,13 @@ def bench_compare(clicks: int = 10, models: tuple[str, ...] = COMPARE_MODELS) ->
         page.wait_for_selector(IDLE, timeout=120_000)
         cpu, times = cpu_seconds(server.pid), []
         for _ in range(clicks):
+            shown = page.eval_on_selector(FIRST_IMAGE, "img => img.src")
             t = time.perf_counter()
             page.locator(SEED_PLUS).click()
-            try:
-                page.wait_for_selector(RUNNING, timeout=5_000)
-            except PlaywrightTimeout:  # a rerun quicker than the browser's look: it is idle again already
-                pass
-            page.wait_for_selector(IDLE, timeout=120_000)
+            # idle with new pictures: the rerun this click started has ended (waiting to see the page running
+            # could miss a quick rerun, and then counted a whole timeout)
+            page.wait_for_function("([sel, idle, old]) => document.querySelector(sel)?.src !== old && "
+                                   "!!document.querySelector(idle)", arg=[FIRST_IMAGE, IDLE, shown], timeout=120_000)
             times.append(time.perf_counter() - t)
         per_click_cpu = (cpu_seconds(server.pid) - cpu) / clicks
     out = {"models": len(models), "first_screen_s": round(first, 2),
