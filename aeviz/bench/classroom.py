@@ -1,4 +1,5 @@
-"""`aeviz bench class`: one `streamlit run app.py` and a simulated class of N students on it, plus one Chromium page.
+"""`aeviz bench class`: one `streamlit run app.py` (or, with --replicas N, `aeviz serve --replicas N`: HAProxy in
+front of N of them) and a simulated class of N students on it, plus one Chromium page.
 
 The server runs as a teacher starts it, on 127.0.0.1 and a free port, with MALLOC_ARENA_MAX=2 in its environment:
 glibc gives every thread that mallocs its own arena (up to 8 per core), and Streamlit runs each session's script in
@@ -15,7 +16,8 @@ navigation until the latent map is drawn and the page is idle) and then moves th
 and lets go, again and again (browser_release_to_image_ms_p95: from the release to the committed code shown by the
 server's fragment rerun; the decoded image itself is drawn in the page at every step).
 The server's RSS (its own, /proc/PID/status) and CPU (its own and its training workers', /proc/PID/stat) are sampled
-every 0.5 s. At the end it gets SIGTERM; exit_status is its exit code (0 is a clean shutdown).
+every 0.5 s (with replicas: summed over the replicas and the proxy). At the end it gets SIGTERM; exit_status is
+its exit code (0 is a clean shutdown; aeviz serve's is 0 only when every replica stopped cleanly).
 """
 from __future__ import annotations
 
