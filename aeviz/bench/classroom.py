@@ -16,8 +16,10 @@ navigation until the latent map is drawn and the page is idle) and then moves th
 and lets go, again and again (browser_release_to_image_ms_p95: from the release to the committed code shown by the
 server's fragment rerun; the decoded image itself is drawn in the page at every step).
 The server's RSS (its own, /proc/PID/status) and CPU (its own and its training workers', /proc/PID/stat) are sampled
-every 0.5 s (with replicas: summed over the replicas and the proxy). At the end it gets SIGTERM; exit_status is
-its exit code (0 is a clean shutdown; aeviz serve's is 0 only when every replica stopped cleanly).
+every 0.5 s (with replicas: summed over the replicas and the proxy). What the bench itself costs the shared cores is
+reported beside it: students_cpu_cores (this process: the simulated class) and browser_cpu_cores (Chromium). At the
+end it gets SIGTERM; exit_status is its exit code (0 is a clean shutdown; aeviz serve's is 0 only when every replica
+stopped cleanly).
 """
 from __future__ import annotations
 
@@ -207,6 +209,21 @@ async def _warm(url: str, replicas: int = 1) -> None:
     await asyncio.gather(*(visit(99_999 - i) for i in range(replicas)))
 
 
+def _browser_cpu_seconds() -> float:
+    """CPU seconds of this process's Chromium and Playwright driver processes (live ones: read before they close)."""
+    total = 0.0
+    for pid in descendants(os.getpid()):
+        try:
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"chrom" in cmd or b"playwright" in cmd:
+            f = _stat(pid)
+            if f:
+                total += (int(f[11]) + int(f[12])) / TICK
+    return total
+
+
 def _yield_to_the_server() -> None:
     """The simulated class (this process, and the Chromium page it starts) runs at niceness STUDENTS_NICE: in a
     classroom, students' browsers run on their own machines and take nothing from the server's cores; here they
@@ -225,6 +242,7 @@ def _browser(url: str, join_after: float, until: float, out: dict) -> None:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1500, "height": 1100})
+            cpu0, t0 = _browser_cpu_seconds(), time.monotonic()
             time.sleep(max(0.0, join_after))
             t = time.perf_counter()
             page.goto(url + "/", wait_until="domcontentloaded", timeout=60_000)
@@ -236,6 +254,7 @@ def _browser(url: str, join_after: float, until: float, out: dict) -> None:
             while time.monotonic() < until - 2 and len(times) < 200:
                 times += pad_latencies(page, 1)[1]  # release to the committed code shown (the image is live)
                 time.sleep(0.5)
+            out["cpu_cores"] = (_browser_cpu_seconds() - cpu0) / max(1e-9, time.monotonic() - t0)  # before it closes
             browser.close()
     except Exception as err:  # reported, never fatal to the bench
         out["error"] = f"{type(err).__name__}: {err}"[:300]
@@ -261,10 +280,12 @@ def bench(students: int = 10, seconds: float = 30.0, training: float = 0.1, seed
                                             daemon=True)
                 chromium.start()
             sampler.start()
+            sims0 = time.process_time()
             crowd = asyncio.run(class_session(url, students, seconds, seed=seed, stagger_s=stagger_s,
                                               training=n_train))
             if chromium:
                 chromium.join(timeout=60)
+            sims_cpu = time.process_time() - sims0  # the simulated class (and Playwright's client thread)
             sampler.stop.set()
             sampler.join()
             load1 = os.getloadavg()[0]
@@ -293,10 +314,12 @@ def bench(students: int = 10, seconds: float = 30.0, training: float = 0.1, seed
         "server_own_cpu_cores": rounded(sampler.own_cores(), 2),
         "server_own_cpu_ms_per_interaction": rounded(1000 * (sampler.own1 - sampler.own0) / max(1, len(actions))),
         "workers_peak": sampler.workers_peak,
+        "students_cpu_cores": rounded(sims_cpu / seconds, 2), "browser_cpu_cores": rounded(seen.get("cpu_cores"), 2),
         "browser_release_to_image_ms_p95": rounded(percentile(presses, 95)),
         "browser_release_to_image_ms_p50": rounded(percentile(presses, 50)), "browser_presses": len(presses),
         "first_screen_s_during_class": rounded(seen.get("first_screen_s"), 2), "browser_error": seen.get("error"),
         "exception_texts": sorted({t for s in crowd for t in s.stats.exception_texts})[:5],
+        "error_texts": sorted({t for s in crowd for t in s.stats.error_texts})[:5],
         "exit_status": exit_status, "load_avg": round((load0 + load1) / 2, 2), "cores": os.cpu_count(),
     })
     if exit_status != 0 or out["failed"]:

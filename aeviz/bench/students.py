@@ -62,6 +62,7 @@ class Stats:
     auto_reruns: int = 0  # auto_rerun messages received
     polls: int = 0  # run_every fragment reruns sent
     exception_texts: list[str] = field(default_factory=list)  # the first few exceptions shown in the page
+    error_texts: list[str] = field(default_factory=list)  # the first few failed fetches, with what came back
     replicas: list[str] = field(default_factory=list)  # X-Aeviz-Replica of each connection, when behind the proxy
 
 
@@ -269,15 +270,21 @@ class Student:
         if self.request and self.request.run == self.run_id:
             self.request.fetches.append(task)
         run = self.run_id
-        task.add_done_callback(lambda t: self._fetched(t, run))
+        task.add_done_callback(lambda t: self._fetched(t, run, url))
 
-    def _fetched(self, task, run: str) -> None:
+    def _fetched(self, task, run: str, url: str = "") -> None:
         if task.cancelled() or task.exception() is not None:
-            self.stats.errors["image fetch"] += 1
+            self._fetch_failed(f"{'cancelled' if task.cancelled() else repr(task.exception())[:120]}", url, run)
         elif task.result().status_code == 404 and run != self.run_id:
             self.stats.superseded += 1  # a later run replaced the picture before it arrived: the page shows that one
         elif task.result().status_code != 200:
-            self.stats.errors["image fetch"] += 1
+            self._fetch_failed(f"HTTP {task.result().status_code}", url, run)
+
+    def _fetch_failed(self, what: str, url: str, run: str) -> None:
+        self.stats.errors["image fetch"] += 1
+        if len(self.stats.error_texts) < 3:
+            same = "its run still the latest" if run == self.run_id else "a later run had started"
+            self.stats.error_texts.append(f"image fetch: {what} for {url.rsplit('/', 1)[-1]} ({same})")
 
     def _run_finished(self, run: str, status: int) -> None:
         if not run or run != self.run_id:

@@ -17,7 +17,7 @@ def last_json(argv: list[str]) -> dict:
 
 KEYS = {"students", "training", "interactions", "p50_ms", "p95_ms", "max_ms", "failed", "disconnects", "exceptions",
         "server_rss_peak_mb", "server_cpu_cores", "browser_release_to_image_ms_p95", "first_screen_s_during_class",
-        "exit_status", "load_avg"}
+        "exit_status", "load_avg", "students_cpu_cores", "browser_cpu_cores"}
 
 
 def test_bench_class_runs_a_small_class_and_exits_cleanly():
@@ -28,6 +28,7 @@ def test_bench_class_runs_a_small_class_and_exits_cleanly():
     assert result["exceptions"] == 0, result.get("exception_texts")
     assert result["exit_status"] == 0
     assert result["interactions"] > 0 and result["server_rss_peak_mb"] > 0
+    assert result["students_cpu_cores"] > 0 and result["browser_cpu_cores"] > 0  # what the bench itself costs
     assert any(k.endswith("_p95_ms") and k != "p95_ms" for k in result)  # per action kind
 
 

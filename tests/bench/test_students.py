@@ -120,6 +120,8 @@ def test_an_image_a_later_run_replaced_is_superseded_and_one_of_the_current_run_
         s._fetched(done(Answer(404)), "r2")  # the current run's own picture is missing: an error
         s._fetched(done(Answer(500)), "r1")
         assert s.stats.errors == {"image fetch": 2} and s.stats.superseded == 1
+        assert s.stats.error_texts == ["image fetch: HTTP 404 for  (its run still the latest)",
+                                       "image fetch: HTTP 500 for  (a later run had started)"]
 
     asyncio.run(go())
 
