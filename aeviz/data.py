@@ -90,11 +90,12 @@ def split_indices(y: np.ndarray, n_test: int, stratify: bool = True) -> tuple[np
                             stratify=y if stratify else None)
 
 
-def save_split(name: str, y: np.ndarray, n_test: int, stratify: bool = True) -> Path:
-    """Store a dataset's split indices in SPLITS (tests/core/test_data.py checks them against split_indices)."""
+def save_split(name: str, y: np.ndarray, n_test: int, stratify: bool = True, folder: Path = SPLITS) -> Path:
+    """Store a dataset's split indices as folder/NAME.npz (how aeviz/splits/mnist.npz was made; tests/core/test_data.py
+    makes it again and compares)."""
     train, test = split_indices(y, n_test, stratify)
-    SPLITS.mkdir(exist_ok=True)
-    path = SPLITS / f"{name}.npz"
+    folder.mkdir(exist_ok=True)
+    path = folder / f"{name}.npz"
     np.savez_compressed(path, train=train.astype(np.uint16), test=test.astype(np.uint16))
     return path
 

@@ -123,6 +123,18 @@ def replica_env(replicas: int, cores: int | None = None) -> dict[str, str]:
     return {k: v for k, v in env.items() if k not in os.environ}
 
 
+def terminate(proc: subprocess.Popen, timeout: float = STOP_S) -> int:
+    """SIGTERM, then SIGKILL if it has not exited after `timeout` seconds; its exit code (as it is, if it had
+    already exited)."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            return proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    return proc.wait()
+
+
 def _die_with_parent() -> None:  # pragma: no cover (runs in the child between fork and exec)
     """Linux: the child gets SIGTERM if aeviz serve itself is killed, so nothing is left behind."""
     with contextlib.suppress(OSError, AttributeError):
@@ -159,15 +171,7 @@ class Child:
 
     def stop(self) -> bool:
         """SIGTERM (SIGKILL after STOP_S); whether it stopped cleanly (exit code 0), True if it was not running."""
-        if not self.alive:
-            return True
-        self.proc.terminate()
-        try:
-            self.proc.wait(STOP_S)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        return self.proc.returncode == 0
+        return not self.alive or terminate(self.proc) == 0
 
 
 class Class:
@@ -346,8 +350,7 @@ class Class:
         for child in (self.proxy, *self.replicas, self.redis):
             if child is None:
                 continue
-            was_running = child.alive
-            if not child.stop() and was_running and child in self.replicas:
+            if not child.stop() and child in self.replicas:
                 clean = False
                 print(f"Replica {child.name} did not stop cleanly: it {child.how_it_ended()} (see {child.log}).",
                       flush=True)

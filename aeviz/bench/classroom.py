@@ -25,8 +25,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -34,8 +34,9 @@ import threading
 import time
 from pathlib import Path
 
+from ..serve import terminate
 from .browser import CHROMIUM, CHROMIUM_ARGS, IDLE, MAP, PAD, ROOT, cpu_seconds, free_port, pad_latencies
-from .students import Student, class_session, error_counts, percentile, rounded
+from .students import class_session, error_counts, percentile, rounded, warm
 
 TICK = os.sysconf("SC_CLK_TCK")
 STUDENTS_NICE = 5
@@ -137,19 +138,7 @@ def one_server(tmp: Path):
     port = free_port()
     url, log = f"http://127.0.0.1:{port}", tmp / "server.log"
     server = start_class_server(port, tmp / "data", log)
-    status: list[int] = []
-
-    def stop() -> int:
-        if not status:
-            if server.poll() is None:
-                server.send_signal(signal.SIGTERM)
-            try:
-                status.append(server.wait(timeout=60))
-            except subprocess.TimeoutExpired:
-                server.kill()
-                status.append(server.wait())
-        return status[0]
-
+    stop = functools.cache(lambda: terminate(server, 60))  # once: the block calls it, and so does the exit
     try:
         _wait_healthy(url, server, time.monotonic() + 120)
         yield url, [server.pid], stop, lambda: log.read_text()[-2000:]
@@ -164,18 +153,8 @@ def replicated(tmp: Path, replicas: int):
     from .serving import serving
 
     with serving(replicas, tmp / "logs", "--no-restart", env=class_env(tmp / "data")) as served:
-        def stop() -> int:
-            if served.exit_code is None and served.proc.poll() is None:
-                served.proc.send_signal(signal.SIGTERM)
-                try:
-                    served.exit_code = served.proc.wait(90)
-                except subprocess.TimeoutExpired:
-                    served.proc.kill()
-                    served.exit_code = served.proc.wait()
-            return served.exit_code if served.exit_code is not None else served.proc.returncode
-
         pids = [r["pid"] for r in served.state["replicas"]] + [served.state["proxy"]["pid"]]
-        yield served.url, pids, stop, lambda: served.output()[-2000:]
+        yield served.url, pids, served.stop, lambda: served.output()[-2000:]
 
 
 def _wait_healthy(url: str, server: subprocess.Popen, deadline: float) -> None:
@@ -195,20 +174,6 @@ def _wait_healthy(url: str, server: subprocess.Popen, deadline: float) -> None:
     raise TimeoutError("the server did not come up")
 
 
-async def _warm(url: str, replicas: int = 1) -> None:
-    """One student per replica visits the Explorer and Compare, so the class does not pay for the first imports
-    (all at once: HAProxy sends each new browser to the replica with the fewest connections)."""
-    async def visit(seed: int) -> None:
-        s = Student(url, seed=seed, timeout_s=240)
-        await s.connect()
-        await s.load()
-        await s.switch_page()
-        await s.load()
-        await s.close()
-
-    await asyncio.gather(*(visit(99_999 - i) for i in range(replicas)))
-
-
 def _browser_cpu_seconds() -> float:
     """CPU seconds of this process's Chromium and Playwright driver processes (live ones: read before they close)."""
     total = 0.0
@@ -218,9 +183,8 @@ def _browser_cpu_seconds() -> float:
         except OSError:
             continue
         if b"chrom" in cmd or b"playwright" in cmd:
-            f = _stat(pid)
-            if f:
-                total += (int(f[11]) + int(f[12])) / TICK
+            c = cpu_seconds(pid)
+            total += c if c == c else 0.0  # NaN: it has just exited
     return total
 
 
@@ -267,7 +231,7 @@ def bench(students: int = 10, seconds: float = 30.0, training: float = 0.1, seed
     with tempfile.TemporaryDirectory(prefix="aeviz-bench-class-") as tmp:
         tmp = Path(tmp)
         with (one_server(tmp) if replicas == 1 else replicated(tmp, replicas)) as (url, pids, stop, log_tail):
-            asyncio.run(_warm(url, replicas))
+            asyncio.run(warm(url, replicas))  # so the class does not pay for the first imports
             _yield_to_the_server()
             sampler = Sampler(pids)
             load0 = os.getloadavg()[0]

@@ -19,22 +19,7 @@ from pathlib import Path
 
 from .browser import cpu_seconds
 from .serving import serving
-from .students import Student, class_session, error_counts, percentile, rounded
-
-
-async def _warm(url: str, replicas: int, pages: tuple[str, ...]) -> set[str]:
-    """One student per replica at once (leastconn spreads them): load the default page, visit the others."""
-    crowd = [Student(url, seed=10_000 + i, pages=pages, timeout_s=240) for i in range(replicas)]
-
-    async def visit(s: Student):
-        await s.connect()
-        await s.load()
-        for _ in pages[1:]:
-            await s.switch_page()
-        await s.close()
-
-    await asyncio.gather(*(visit(s) for s in crowd), return_exceptions=True)
-    return {r for s in crowd for r in s.stats.replicas}
+from .students import Student, class_session, error_counts, percentile, rounded, warm
 
 
 def _cpu(served) -> float:
@@ -62,7 +47,7 @@ def run_one(replicas: int, students: int, seconds: float, window: float, kill: b
             pages: tuple[str, ...], switch: float, logs: Path) -> dict:
     """One configuration; its figures."""
     with serving(replicas, logs, "--no-restart") as served:
-        warmed = asyncio.run(_warm(served.url, replicas, pages))
+        warmed = asyncio.run(warm(served.url, replicas, pages))
         cpu0, t0, load0 = _cpu(served), time.monotonic(), os.getloadavg()[0]
         crowd, killed_at, cpu1 = asyncio.run(_class_with_failover(
             served, students, seconds, window, kill and replicas > 1, seed, pages=pages, switch=switch))

@@ -4,14 +4,13 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..serve import free_port
+from ..serve import free_port, terminate
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -31,6 +30,12 @@ class Served:
 
     def replica(self, name: str) -> dict:
         return next(r for r in self.state["replicas"] if r["name"] == name)
+
+    def stop(self) -> int:
+        """SIGTERM to aeviz serve (once; SIGKILL after 90 s): its exit code, also kept in exit_code."""
+        if self.exit_code is None:
+            self.exit_code = terminate(self.proc, 90)
+        return self.exit_code
 
     def output(self) -> str:
         return (self.logs / "serve.out").read_text(errors="replace")
@@ -63,13 +68,7 @@ def serving(replicas: int, logs: Path, *args: str, start_s: float = 300.0, env: 
         served.state = json.loads((logs / "serve.json").read_text())
         yield served
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-        try:
-            served.exit_code = proc.wait(90)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            served.exit_code = proc.wait()
+        served.stop()
 
 
 def alive(pid: int) -> bool:

@@ -541,6 +541,22 @@ def percentile(values: list[float], q: float) -> float | None:
     return v[lo] + (v[min(lo + 1, len(v) - 1)] - v[lo]) * (pos - lo)
 
 
+async def warm(url: str, replicas: int = 1, pages: tuple[str, ...] = ("", "compare")) -> set[str]:
+    """Before a class: one student per replica at once (HAProxy's leastconn spreads them) loads the default page
+    and visits the others, so the class does not pay for the first imports; the replicas that answered."""
+    crowd = [Student(url, seed=10_000 + i, pages=pages, timeout_s=240) for i in range(replicas)]
+
+    async def visit(s: Student):
+        await s.connect()
+        await s.load()
+        for _ in pages[1:]:
+            await s.switch_page()
+        await s.close()
+
+    await asyncio.gather(*(visit(s) for s in crowd), return_exceptions=True)
+    return {r for s in crowd for r in s.stats.replicas}
+
+
 async def class_session(base_url: str, students: int, seconds: float, seed: int = 0, stagger_s: float = 2.0,
                         training: int = 0, **student_kw) -> list[Student]:
     """`students` students on base_url for `seconds`, their starts spread over stagger_s; the students.

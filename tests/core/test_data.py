@@ -170,14 +170,16 @@ def test_a_generator_continues_its_stream_and_a_seed_restarts_it(grey):
     assert torch.equal(first, corrupt(grey, "masking", 0.3, seed=2)) and not torch.equal(first, second)
 
 
-def test_stored_splits_are_scikit_learns_and_mnist_loads_without_it():
+def test_stored_splits_are_scikit_learns_and_mnist_loads_without_it(tmp_path):
     stored = sorted(data.SPLITS.glob("*.npz"))
     assert [p.stem for p in stored] == ["mnist"]
     x, y = data._mnist_arrays()
     train, test = data.split_indices(y, 1000)
-    with np.load(stored[0]) as f:
+    made = data.save_split("mnist", y, 1000, folder=tmp_path)  # made again as the shipped file was
+    with np.load(stored[0]) as f, np.load(made) as again:
         np.testing.assert_array_equal(f["train"], train)
         np.testing.assert_array_equal(f["test"], test)
+        assert all(np.array_equal(f[k], again[k]) for k in ("train", "test"))
     code = ("import sys; from aeviz import data; d = data.load('mnist'); "
             "print(len(d.x_train), len(d.x_test), 'sklearn' in sys.modules)")
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
