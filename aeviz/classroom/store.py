@@ -439,13 +439,13 @@ def members_full_message(code: str, limit: int) -> str:
     return f"Room {code} is full ({limit} students); no one else can join."
 
 
-def _size(n: int) -> str:
+def size_text(n: float) -> str:
     """'12.3 MB', or '40 kB' below 0.1 MB."""
     return f"{n / 1e6:.1f} MB" if n >= 100_000 else f"{n / 1e3:.0f} kB"
 
 
 def dataset_too_big_message(size: int, limit: int) -> str:
-    return (f"This dataset is {_size(size)} as stored, over the limit of {_size(limit)} for a class dataset; read "
+    return (f"This dataset is {size_text(size)} as stored, over the limit of {size_text(limit)} for a class dataset; read "
             f"fewer rows or smaller images, then share it again.")
 
 

@@ -316,7 +316,7 @@ def _hashable(value):
 
 def codes(r: str | ModelRef) -> np.ndarray:
     """Test-set codes of a model: from its zoo file when it holds them, else computed once (per_model)."""
-    z = views(r).get("codes")
+    z = view(r, "codes")
     return z if z is not None else _codes(r)
 
 
@@ -516,3 +516,15 @@ def views(r: str | ModelRef) -> dict[str, np.ndarray]:
     """The zoo's precomputed views of a model (pca, umap, snapshots); empty for other models or a bad file."""
     r = ref(r)
     return _zoo_views(r.id, r.digest) if r.zoo else {}
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def _zoo_view(name: str, digest: str, key: str) -> np.ndarray | None:
+    return _zoo_views(name, digest).get(key)
+
+
+def view(r: str | ModelRef, key: str) -> np.ndarray | None:
+    """One of views(r) ("codes", "errors", ...), or None: cache_data hands out copies, and a caller that wants the
+    codes should not copy every map and snapshot with them on every run."""
+    r = ref(r)
+    return _zoo_view(r.id, r.digest, key) if r.zoo else None

@@ -23,10 +23,11 @@ def render() -> None:
     st.caption("An autoencoder squeezes each input through a small code z and rebuilds it. Here you see where "
                "every test sample lands in that code space, and what the decoder makes of any point in it.")
     chooser = st.container()  # filled last: the map is what a class waits for, the chooser can follow
+    shared = classroom.shared_dataset()  # read from the room store once per run: the header and two tabs show it
     key = state.current_id()
     if key is None:
         with chooser:
-            _chooser()
+            _chooser(shared)
         st.info("There is no model yet: train one above.")
         return
     try:
@@ -34,9 +35,9 @@ def render() -> None:
     except DatasetUnavailable as err:
         st.error(str(err))
         with chooser:
-            _chooser()
+            _chooser(shared)
         return
-    _header(ctx)
+    _header(ctx, shared)
     link.load(ctx, views.code_range(ctx))
     idx = _selection(ctx)
     left, right = st.columns([3, 2], gap="large")
@@ -49,7 +50,7 @@ def render() -> None:
     _views(ctx, idx)
     link.save(ctx, idx)
     with chooser:
-        _chooser()
+        _chooser(shared)
 
 
 def _context(model_id: str) -> Ctx:
@@ -59,11 +60,11 @@ def _context(model_id: str) -> Ctx:
     return Ctx(r, model, d, state.codes(r), d.y_test.numpy())
 
 
-def _header(ctx: Ctx) -> None:
+def _header(ctx: Ctx, shared: classroom.RoomDataset | None) -> None:
     c = ctx.model.config
     metrics = getattr(ctx.model, "metrics", {}) or {}
     where = "trained or uploaded in this session" if not ctx.pretrained else "from the pretrained zoo"
-    shown = classroom.data_label(c.dataset, classroom.shared_dataset())
+    shown = classroom.data_label(c.dataset, shared)
     st.markdown(f"#### `{ctx.ref.name}` · {c.objective} objective, {c.arch} nets, "
                 f"{classroom.plain(shown)} data · {where}")
     cols = st.columns(5)
@@ -101,16 +102,17 @@ def _take_home(ctx: Ctx) -> None:
 
 # --- choosing a model ----------------------------------------------------------------------------------
 
-def _chooser() -> None:
+def _chooser(shared: classroom.RoomDataset | None) -> None:
+    """shared: the room's dataset (classroom.shared_dataset()), or None."""
     with st.expander("Choose a model: the pretrained zoo, your own training run, or an upload",
                      expanded=not state.ids()):
         zoo, train, mine, upload = st.tabs(["Pretrained zoo", "Train your own", "Your data", "Upload a checkpoint"])
         with zoo:
             _zoo()
         with train:
-            _train_form()
+            _train_form(shared)
         with mine:
-            yourdata.render()
+            yourdata.render(shared)
         with upload:
             st.markdown("Use **Upload a checkpoint** in the sidebar: an aeviz `.safetensors` file (for example one "
                         "you downloaded after training here). A wrong or broken file gets one sentence and the "
@@ -157,10 +159,10 @@ def _on_zoo_pick() -> None:
         state.select(names[rows[0]])
 
 
-def _train_form() -> None:
+def _train_form(shared: classroom.RoomDataset | None) -> None:
     st.caption("The defaults (an MLP with a 2-D code, 10 epochs) train in well under a minute. Training runs in "
                "the background: keep exploring, and press Stop at any time to keep the weights so far.")
-    shared = _class_dataset()
+    shared = _class_dataset(shared)
     room = [shared.name] if shared is not None else []
     offline = room + [n for n, e in data.REGISTRY.items() if e.offline] + [n for n in yourdata.names() if n not in room]
     c = st.columns(4)
@@ -191,10 +193,9 @@ def _train_form() -> None:
     training.train_with_progress(mc, tc, key="ex_train", name=f"{objective}-{arch}-z{latent}-{dataset}")
 
 
-def _class_dataset():
-    """The dataset the teacher shared with this student's room, made loadable by name here (the training worker
-    loads it so); None outside a room, when none is shared, or with one sentence when it cannot be read."""
-    shared = classroom.shared_dataset()
+def _class_dataset(shared: classroom.RoomDataset | None) -> classroom.RoomDataset | None:
+    """The dataset the teacher shared with this student's room (`shared`), made loadable by name here (the training
+    worker loads it so); None outside a room, when none is shared, or with one sentence when it cannot be read."""
     if shared is None:
         return None
     try:

@@ -164,7 +164,7 @@ def render_traversal(ctx: Ctx, idx: int) -> None:
 
 def errors(ctx: Ctx) -> np.ndarray:
     """Reconstruction MSE of every test sample (from the zoo file when it holds them)."""
-    err = state.views(ctx.ref).get("errors")
+    err = state.view(ctx.ref, "errors")
     return err if err is not None else _errors(ctx.ref)
 
 

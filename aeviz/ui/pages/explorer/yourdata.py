@@ -19,6 +19,7 @@ import streamlit as st
 
 from aeviz import userdata as ud
 from aeviz import workspace
+from aeviz.classroom.store import size_text
 from aeviz.config import ModelConfig, TrainConfig
 from aeviz.data import Dataset, DatasetUnavailable
 from aeviz.ui import classroom, state, training
@@ -44,13 +45,14 @@ CAPS = (f"At most {UPLOAD_MB} MB a file; {ud.MAX_ROWS:,} samples (rows, series, 
         f"{ud.MAX_SIDE}×{ud.MAX_SIDE} pixels.")
 
 
-def render() -> None:
-    """The tab: the student's kept datasets, the upload box, the options, a preview and the Train button."""
+def render(shared: classroom.RoomDataset | None) -> None:
+    """The tab: the student's kept datasets, the upload box, the options, a preview and the Train button. shared: the
+    room's dataset (classroom.shared_dataset(), read once by the page), or None."""
     st.caption("Bring your own data: a CSV or TSV table with a header (numeric columns are features, one column may "
                "hold labels), a time series (one per row, or one long series cut into windows), `.npy`/`.npz` "
                "arrays (`x`, optional `y`) or a `.zip` of PNG/JPEG images (subfolders are labels). " + CAPS)
     _kept()
-    _class_data()
+    _class_data(shared)
     st.file_uploader("Your data file", type=TYPES, key=_box(), on_change=_on_upload, max_upload_size=UPLOAD_MB,
                      help="Read here, in memory; nothing is kept until you train on it.")
     if st.session_state.get("ex_data_note"):
@@ -60,12 +62,8 @@ def render() -> None:
         st.error(error)
     if ds is not None:
         _preview(ds)
-        _share(ds)
+        _share(ds, shared)
         _train(ds)
-
-
-def _mb(size: float) -> str:
-    return f"{size / 1e6:.1f} MB" if size >= 100_000 else f"{size / 1e3:.0f} kB"
 
 
 # --- the source: an upload, or a dataset kept earlier -----------------------------------------------------
@@ -114,7 +112,7 @@ def _current() -> tuple[Dataset | None, str | None]:
     if st.session_state.get(FILE):
         name, raw, digest = st.session_state[FILE]
         c1, c2 = st.columns([4, 1])
-        c1.markdown(f"Reading **{name}** ({_mb(len(raw))})")
+        c1.markdown(f"Reading **{name}** ({size_text(len(raw))})")
         c2.button("Forget this file", key="ex_data_forget", on_click=_forget_file, icon=":material/close:")
         try:
             options = _options(name, raw, digest)
@@ -299,9 +297,8 @@ def register(ds: Dataset) -> str:
 
 # --- the class's dataset: the teacher shares it, everyone in the room uses it -------------------------------------
 
-def _class_data() -> None:
+def _class_data(shared: classroom.RoomDataset | None) -> None:
     """The dataset the teacher shared with the room, for everyone in it."""
-    shared = classroom.shared_dataset()
     if shared is None:
         return
     with st.container(border=True, key="ex_data_class_box"):
@@ -312,12 +309,11 @@ def _class_data() -> None:
                  help="Look at it and train on it here, or pick it under 'Train your own'.")
 
 
-def _share(ds: Dataset) -> None:
+def _share(ds: Dataset, shared: classroom.RoomDataset | None) -> None:
     """The teacher's control: share the dataset shown with the room, in place of the one shared before."""
     s = classroom.seat()
     if s is None or not s.teacher:
         return
-    shared = classroom.shared_dataset()
     source = (ds.extras.get("preprocessing") or {}).get("source") or {}
     title_key = f"ex_data_title::{ds.name}"
     if title_key not in st.session_state:
@@ -339,7 +335,7 @@ def _share(ds: Dataset) -> None:
                  help="Every student of the room finds it where data are chosen and can train on it; the board "
                       "compares their entries on its test samples.")
         st.caption(f"The split and scaled arrays are shared, not your file: at most "
-                   f"{_mb(classroom.store().limits.bytes_per_dataset)}. Only you, with the room's teacher "
+                   f"{size_text(classroom.store().limits.bytes_per_dataset)}. Only you, with the room's teacher "
                    "secret, can replace it (share another) or remove it (on the Class board).")
         out = st.session_state.pop("ex_data_share_out", None)
         if out:
@@ -365,7 +361,7 @@ def _kept() -> None:
                    "last use (your page address finds them again). Pick one to look at it and train again.")
         for e in entries:
             c1, c2, c3 = st.columns([6, 1, 1])
-            c1.markdown(f"**{e.name}** · {_mb(e.size)} · {time.strftime('%d %b %H:%M', time.localtime(e.saved))}")
+            c1.markdown(f"**{e.name}** · {size_text(e.size)} · {time.strftime('%d %b %H:%M', time.localtime(e.saved))}")
             c2.button("Use", key=f"ex_data_use::{e.id}", on_click=_use_kept, args=(e.id, e.name))
             c3.button("Delete", key=f"ex_data_del::{e.id}", on_click=_delete_kept, args=(e.id,),
                       icon=":material/delete:")
