@@ -122,13 +122,23 @@ def views(model: Autoencoder, data: Dataset) -> dict[str, np.ndarray]:
     """What the app would otherwise compute when a student first opens the model: the test codes and each test
     sample's reconstruction error (a cold model switch spent most of its time on these forward passes), and for
     latent > 2 the PCA and UMAP maps of the codes, so the app never waits on UMAP."""
+    out = _code_views(model, data)
+    return out | _maps(model, out["codes"])
+
+
+def _code_views(model: Autoencoder, data: Dataset) -> dict[str, np.ndarray]:
+    """The test codes and each test sample's reconstruction error."""
     codes = A.embed(model, data.x_test).astype(np.float32)
     x = data.x_test.numpy()
     x_hat = A.decode(model, codes).reshape(x.shape)  # reconstruct() would encode the test set a second time
-    out = {"codes": codes, "errors": A.per_sample_mse(x, x_hat).astype(np.float32)}
-    if model.config.latent_dim > 2:
-        out |= {"pca": A.project(codes, "pca"), "umap": A.project(codes, "umap", seed=0)}
-    return out
+    return {"codes": codes, "errors": A.per_sample_mse(x, x_hat).astype(np.float32)}
+
+
+def _maps(model: Autoencoder, codes: np.ndarray) -> dict[str, np.ndarray]:
+    """For latent > 2, the PCA and UMAP maps of the codes (UMAP takes seconds: computed here, not in the app)."""
+    if model.config.latent_dim <= 2:
+        return {}
+    return {"pca": A.project(codes, "pca"), "umap": A.project(codes, "umap", seed=0)}
 
 
 def refresh_views(out_dir: Path = PRETRAINED, only: list[str] | None = None) -> list[Path]:
@@ -142,10 +152,13 @@ def refresh_views(out_dir: Path = PRETRAINED, only: list[str] | None = None) -> 
             continue
         model = load(card.path)
         old = load_views(card)
-        new = views(model, load_data(model.config.dataset)) if {"codes", "errors"} - set(old) else {}
-        if new:
-            save_file(new | old, str(card.views_path))
-            written.append(card.views_path)
+        if not {"codes", "errors"} - set(old):
+            continue
+        new = _code_views(model, load_data(model.config.dataset))
+        if {"pca", "umap"} - set(old):  # only a file without its maps pays for UMAP
+            new |= _maps(model, new["codes"])
+        save_file(new | old, str(card.views_path))
+        written.append(card.views_path)
     return written
 
 

@@ -221,3 +221,20 @@ def test_a_card_after_training_keeps_what_it_can_when_a_figure_fails():
     card = zoo.trained_card(model, broken)
     assert card == {"params": model.n_params, "test_mse": pytest.approx(zoo.test_mse(model, data.x_test.numpy()))}
     assert zoo.trained_card(model, data) == zoo.model_card(model, data)
+
+
+def test_refresh_views_adds_codes_and_errors_and_keeps_the_maps_a_file_has(tmp_path, monkeypatch):
+    from safetensors.numpy import save_file
+
+    torch.manual_seed(0)
+    model = aeviz.build(ModelConfig(dataset="digits", input_shape=(1, 8, 8), latent_dim=3, hidden=(16,))).eval()
+    aeviz.save(model, tmp_path / "tiny.safetensors", metrics={"test_mse": 0.1})
+    kept = np.full((360, 2), 7.0, np.float32)  # not what UMAP would give: a recomputed map would show
+    save_file({"pca": kept, "umap": kept}, str(tmp_path / "tiny.views.safetensors"))
+    monkeypatch.setattr(zoo.A, "project", lambda *a, **k: pytest.fail("a map the file has was computed again"))
+    (written,) = zoo.refresh_views(tmp_path)
+    got = load_file(str(written))
+    assert set(got) == {"codes", "errors", "pca", "umap"} and got["codes"].shape == (360, 3)
+    np.testing.assert_array_equal(got["umap"], kept)
+    np.testing.assert_array_equal(got["pca"], kept)
+    assert zoo.refresh_views(tmp_path) == []  # nothing left to add

@@ -323,7 +323,7 @@ def _maps(s: classroom.Seat, entries, drawn) -> None:
     fig = _maps_figure(tuple((e.sha256, t) for (e, _), (t, _, _) in zip(drawn, maps)), maps, data.label_names)
     st.plotly_chart(fig, key="board_maps", config={"displaylogo": False, "displayModeBar": False})
     lo, hi = plots.shared_box(maps)
-    state.explain(f"The same {len(board.map_points(data))} test samples in every map, each at its code (2-D codes as they are, "
+    state.explain(f"The same {len(maps[0][1])} test samples in every map, each at its code (2-D codes as they are, "
                   "longer codes by PCA), on the same axes: a VAE's KL term pulls its cloud towards the origin, a larger "
                   f"β pulls harder. Every map spans the same box, across from {lo[0]:.2f} to {hi[0]:.2f} and up from "
                   f"{lo[1]:.2f} to {hi[1]:.2f}; the light cross is the origin.")

@@ -188,8 +188,8 @@ def _train_form(shared: classroom.RoomDataset | None) -> None:
     except (aeviz.ConfigError, aeviz.DatasetUnavailable) as err:
         st.error(str(err))
         return
-    if dataset in room and st.session_state.get("ex_train::start"):  # pressed on this run
-        yourdata.register(state.dataset(dataset))  # kept with the student's models: it outlives the room
+    if dataset in room and not yourdata.register_on_start("ex_train", state.dataset(dataset)):
+        return  # kept with the student's models, it outlives the room; it could not be stored: one sentence
     training.train_with_progress(mc, tc, key="ex_train", name=f"{objective}-{arch}-z{latent}-{dataset}")
 
 

@@ -267,14 +267,23 @@ def _train(ds: Dataset) -> None:
                f"units) with a 2-D code, {tc.epochs} epochs of mean squared error"
                + (" (more than 20 because the data are few)" if tc.epochs > 20 else "") + ". It becomes the sidebar's "
                "model; for other settings use the 'Train your own' tab, which lists this data once you trained on it.")
-    if st.session_state.get(f"{TRAIN_KEY}::start"):  # pressed on this run: the worker loads the data by name
-        try:
-            register(ds)
-        except OSError as err:
-            st.error(f"The data could not be stored for training ({err}); try again.")
-            return
+    if not register_on_start(TRAIN_KEY, ds):
+        return
     training.train_with_progress(mc, tc, key=TRAIN_KEY, name=f"ae-mlp-z2-{ds.name.removeprefix(ud.PREFIX)}",
                                  label="Train on this data")
+
+
+def register_on_start(key: str, ds: Dataset) -> bool:
+    """When the Train button `key` was pressed on this run, register ds first (the worker loads the data by name);
+    False, with one sentence, when it could not be stored."""
+    if not st.session_state.get(f"{key}::start"):
+        return True
+    try:
+        register(ds)
+    except OSError as err:
+        st.error(f"The data could not be stored for training ({err}); try again.")
+        return False
+    return True
 
 
 def register(ds: Dataset) -> str:
