@@ -5,7 +5,11 @@ loaded from the internet. The drawing comes back when a stroke ends.
 """
 from __future__ import annotations
 
+import base64
+import hashlib
 import math
+import threading
+from collections import OrderedDict
 
 import numpy as np
 import streamlit as st
@@ -51,6 +55,45 @@ def png(img: np.ndarray) -> bytes:
     return out.getvalue()
 
 
+_URLS: OrderedDict[bytes, str] = OrderedDict()  # an image array's digest -> its data: URL, for every session
+_URLS_MAX = 4096
+_URLS_LOCK = threading.Lock()
+
+
+def image_url(img) -> str:
+    """PNG bytes, or a grayscale or RGB image array (uint8, or floats clipped to [0, 1]), as a `data:` URL.
+
+    st.image hands a URL through untouched, so a picture given this way travels inside its element: no media file
+    for the server to store and no request per picture for the browser and the server to make (a model switch
+    showed 25 pictures, and they took the server longer than the run itself). An element of 10 kB or more is
+    cached by the browser, so a rerun that shows the same pictures sends only its hash. Arrays are encoded once
+    per content, for every session."""
+    if isinstance(img, (bytes, bytearray)):
+        return "data:image/png;base64," + base64.b64encode(img).decode("ascii")
+    a = np.ascontiguousarray(img)
+    h = hashlib.blake2b(repr((a.shape, a.dtype.str)).encode(), digest_size=16)
+    h.update(a.data)
+    key = h.digest()
+    with _URLS_LOCK:
+        url = _URLS.get(key)
+        if url is not None:
+            _URLS.move_to_end(key)
+            return url
+    url = image_url(png(a))
+    with _URLS_LOCK:
+        _URLS[key] = url
+        while len(_URLS) > _URLS_MAX:
+            _URLS.popitem(last=False)
+    return url
+
+
+def image(images, caption=None, width="content", where=None) -> None:
+    """st.image (or `where`.image) of one picture or a list of them, each PNG bytes or an image array, sent inside
+    the element as data: URLs (image_url)."""
+    urls = [image_url(i) for i in images] if isinstance(images, list) else image_url(images)
+    (where or st).image(urls, caption=caption, width=width)
+
+
 @st.cache_data(max_entries=2048, show_spinner=False)
 def mosaic_png(images: np.ndarray, ncols: int, zoom: int) -> bytes:
     """Images tiled in rows of ncols and scaled up `zoom` times with sharp pixels, as PNG bytes; cached by content
@@ -80,11 +123,11 @@ def show_images(images, captions, width: int = 140) -> None:
     cols = st.columns(len(images))
     for col, img, cap in zip(cols, images, captions):
         one = plots.as_images(np.asarray(img)[None])[0]
-        col.image(plots.upscale(one, width // one.shape[-1]), caption=cap, clamp=True, width=width)
+        image(plots.upscale(one, width // one.shape[-1]), caption=cap, width=width, where=col)
 
 
 def show_grid(images, ncols: int, width: int = 700, caption: str | None = None) -> None:
     """A mosaic of images, scaled up without smoothing."""
     tiles = plots.tile(images, ncols)
     mosaic = plots.upscale(tiles, width // tiles.shape[-1])
-    st.image(mosaic, caption=caption, clamp=True, width="content")  # its own width, at most the column's
+    image(mosaic, caption=caption)  # its own width, at most the column's

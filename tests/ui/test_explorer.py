@@ -7,13 +7,16 @@ session_state key ("ex_map"): AppTest cannot click inside a plotly canvas.
 """
 from __future__ import annotations
 
+import base64
 import json
 import re
 import sys
 import time
+from io import BytesIO
 
 import numpy as np
 import pytest
+from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 import aeviz
@@ -212,6 +215,11 @@ def test_reconstructions_sort_worst_and_best_with_their_errors():
     at = _app("ae-mlp-z2")
     worst = [float(c.split("MSE ")[1]) for c in at.image[-1].captions]
     assert len(worst) == 24 and worst == sorted(worst, reverse=True)
+    # the pictures travel inside the element (no media file, no request per picture), each one PNG: a pair of digits
+    urls = at.image[-1].value
+    assert len(urls) == 24 and all(u.startswith("data:image/png;base64,") for u in urls)
+    pair = np.asarray(Image.open(BytesIO(base64.b64decode(urls[0].split(",", 1)[1]))))
+    assert pair.dtype == np.uint8 and pair.shape[0] == 56 and pair.shape[1] > 2 * 56 - 8
     at.radio(key="ex_rec_order").set_value("best first").run()
     best = [float(c.split("MSE ")[1]) for c in at.image[-1].captions]
     assert best == sorted(best) and best[0] < worst[-1]

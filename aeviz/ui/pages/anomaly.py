@@ -211,7 +211,7 @@ def _galleries(r: dict, t: float) -> None:
         if len(idx) == 0:
             st.caption("None at this threshold.")
             continue
-        st.image([_column(r["x"][i], r["x_hat"][i], err[i], vmax) for i in idx], width=72,
+        widgets.image([_column(r["x"][i], r["x_hat"][i], err[i], vmax) for i in idx], width=72,
                  caption=[f"{r['y'][i]} · {r['scores'][i]:.3g}" for i in idx])
 
 
@@ -300,7 +300,7 @@ def _probe_view(r: dict, model, probes: dict[str, np.ndarray]) -> None:
                    f"well as a normal digit, so their error cannot tell them apart.")
     x_hat = analysis.reconstruct(model, x)
     err = anomaly.pixel_errors(x, x_hat)
-    st.image([_column(x[i], x_hat[i], err[i], _vmax(err)) for i in range(len(x))], width=84,
+    widgets.image([_column(x[i], x_hat[i], err[i], _vmax(err)) for i in range(len(x))], width=84,
              caption=[f"{name} · {v:.3g}" for name, v in zip(probes, s)])
     normal = r["scores"][~r["is_anomaly"]]
     rows = [{"input": name, "score": float(v), "above % of normal test images": anomaly.percentile_of(v, normal),

@@ -299,7 +299,7 @@ def _reconstructions(keys: list[str], ds: str, state: compare.State) -> None:
     slots = st.columns(2 + compare.MAX_MODELS)  # the same column width for 2 or 4 models
     for col, (title, images) in zip(slots, columns.items()):
         col.markdown(f"**{title}**")
-        col.image(_big(images, 1), output_format="PNG")
+        widgets.image(_big(images, 1), where=col)
 
 
 def _with_share(fragment: str, then=None):
@@ -384,7 +384,7 @@ def _maps(keys: list[str], ds: str) -> None:
         st.caption(f"Test image #{idx[0]} is highlighted in every map." if len(idx) == 1 else
                    f"{len(idx)} test images highlighted in every map" + (" (the first 16 below)." if len(idx) > 16 else "."))
         if _drawable(data) and len(idx):
-            st.image(_big(data.x_test[idx[:16]].numpy(), 16), output_format="PNG")
+            widgets.image(_big(data.x_test[idx[:16]].numpy(), 16))
     _save(_state())
 
 
@@ -462,7 +462,7 @@ def _same_code_views(groups: dict[int, list[str]], webs: dict, ds: str) -> None:
 def _row(title: str, image: bytes) -> None:
     left, right = st.columns([1, 6], vertical_alignment="center")
     left.markdown(f"**{title}**")
-    right.image(image, output_format="PNG")
+    widgets.image(image, where=right)
 
 
 def _prior_samples(keys: list[str], ds: str, seed: int) -> None:

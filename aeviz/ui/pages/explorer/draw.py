@@ -8,6 +8,7 @@ import streamlit as st
 
 from aeviz import plots
 from aeviz.data import Dataset
+from aeviz.ui import widgets
 from aeviz.userdata import unscale
 
 MAX_BARS = 40  # features per row drawn as bars; longer vectors are drawn as a line
@@ -155,7 +156,7 @@ def sample(data: Dataset, x, caption: str, key: str, size: int = 140) -> None:
     """Draw one sample of the dataset's kind."""
     k = kind(data)
     if k == "image":
-        st.image(pixels(x, size), caption=caption)
+        widgets.image(pixels(x, size), caption=caption)
     elif k == "signal":
         st.plotly_chart(signal_figure({caption: x}, height=200, columns=series_columns(data)), key=key)
     else:
@@ -168,8 +169,8 @@ def pair(data: Dataset, x, x_hat, key: str, size: int = 140) -> None:
     k = kind(data)
     if k == "image":
         a, b = st.columns(2)
-        a.image(pixels(x, size), caption="original x")
-        b.image(pixels(x_hat, size), caption="reconstruction x̂")
+        widgets.image(pixels(x, size), caption="original x", where=a)
+        widgets.image(pixels(x_hat, size), caption="reconstruction x̂", where=b)
     elif k == "signal":
         st.plotly_chart(signal_figure({"original x": x, "reconstruction x̂": x_hat},
                                       columns=series_columns(data)), key=key)

@@ -6,7 +6,7 @@ import streamlit as st
 import torch
 
 from aeviz import analysis, losses, plots
-from aeviz.ui import state
+from aeviz.ui import state, widgets
 from aeviz.ui.components import latent
 from aeviz.ui.pages.explorer import draw
 from aeviz.ui.pages.explorer.latent_map import Ctx, span
@@ -66,7 +66,7 @@ def _interpolation(ctx: Ctx, idx: int) -> None:
         z_t = analysis.path_point(ctx.z[a], ctx.z[b], t, method)
         st.caption(f"{caption} · drag t along the path: at t = {t:.2f}, z = {code_text(z_t)}")
     elif ctx.kind == "image":
-        st.image(draw.mosaic(analysis.decode(ctx.model, path), steps, size=84), caption=caption)
+        widgets.image(draw.mosaic(analysis.decode(ctx.model, path), steps, size=84), caption=caption)
     elif ctx.kind == "signal":
         x_hat = analysis.decode(ctx.model, path)
         st.plotly_chart(draw.signal_figure({f"t={t:.2f}": r for t, r in zip(np.linspace(0, 1, steps), x_hat)}),
@@ -138,7 +138,7 @@ def _samples(ctx: Ctx) -> None:
 
 def _draw_many(ctx: Ctx, x: np.ndarray, caption: str) -> None:
     if ctx.kind == "image":
-        st.image(draw.mosaic(x, 8, size=56), caption=caption)
+        widgets.image(draw.mosaic(x, 8, size=56), caption=caption)
     elif ctx.kind == "signal":
         st.plotly_chart(draw.signal_figure({f"sample {i}": s for i, s in enumerate(x[:6])}, title=caption),
                         key="ex_samples_sig")
@@ -193,7 +193,7 @@ def _ladder_column(name: str) -> None:
     if mse is not None:
         st.caption(f"test MSE {mse:.4f}")
     x = model.sample(16, 1.0, torch.Generator().manual_seed(0)).numpy()
-    st.image(draw.mosaic(x, 4, size=48), caption="16 samples at T = 1")
+    widgets.image(draw.mosaic(x, 4, size=48), caption="16 samples at T = 1")
     z = state.codes(name)
     lo, hi = span(z, True)
     fig = plots.latent_scatter(z, data.y_test.numpy(), data.label_names, height=300)

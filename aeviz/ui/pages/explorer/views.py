@@ -150,7 +150,7 @@ def render_traversal(ctx: Ctx, idx: int) -> None:
     x_hat = analysis.decode(ctx.model, codes)
     names = ", ".join(f"z{d + 1}" for d in dims)
     if ctx.kind == "image":
-        st.image(draw.mosaic(x_hat, steps, size=56), caption=f"Rows, top to bottom: {names}")
+        widgets.image(draw.mosaic(x_hat, steps, size=56), caption=f"Rows, top to bottom: {names}")
     elif ctx.kind == "signal":
         for d, rows in zip(dims[:4], x_hat.reshape(len(dims), steps, -1)[:4]):
             st.plotly_chart(draw.signal_figure({f"t={t:+.1f}": r for t, r in zip(np.linspace(-2, 2, steps), rows)},
@@ -190,7 +190,7 @@ def render_reconstructions(ctx: Ctx) -> None:
     x = ctx.data.x_test.numpy()[order]
     captions = [f"#{i} · MSE {err[i]:.4f}" for i in order]
     if ctx.kind == "image":
-        st.image(_pairs(ctx.ref, x, ctx.z[order]), caption=captions, width=120, output_format="PNG")
+        st.image(_pairs(ctx.ref, x, ctx.z[order]), caption=captions, width=120)
     else:
         _other_pairs(ctx, x, analysis.decode(ctx.model, ctx.z[order]), captions, err)
     st.plotly_chart(plots.checked(_error_histogram(ctx.ref, err)), key="ex_rec_hist")
@@ -213,8 +213,8 @@ def _other_pairs(ctx: Ctx, x: np.ndarray, x_hat: np.ndarray, captions: list[str]
 
 @state.per_model(max_entries=128)
 def _pairs(model, x: np.ndarray, z: np.ndarray) -> list[bytes]:
-    """Each sample beside its reconstruction, as PNGs (cached: a rerun does not decode or encode them again)."""
-    return [widgets.png(draw.mosaic(np.stack([a, b]), 2, size=56)) for a, b in zip(x, analysis.decode(model, z))]
+    """Each sample beside its reconstruction, as data: URLs (cached: a rerun does not decode or encode them again)."""
+    return [widgets.image_url(draw.mosaic(np.stack([a, b]), 2, size=56)) for a, b in zip(x, analysis.decode(model, z))]
 
 
 @state.per_model

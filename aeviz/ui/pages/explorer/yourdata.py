@@ -22,7 +22,7 @@ from aeviz import workspace
 from aeviz.classroom.store import size_text
 from aeviz.config import ModelConfig, TrainConfig
 from aeviz.data import Dataset, DatasetUnavailable
-from aeviz.ui import classroom, state, training
+from aeviz.ui import classroom, state, training, widgets
 from aeviz.ui.pages.explorer import draw
 
 FILE = "ex_data_file"  # upload(): (file name, bytes, sha256) being read; kept across reruns (the box empties itself)
@@ -235,8 +235,8 @@ def _preview(ds: Dataset) -> None:
         st.caption(f"• {note}")
     kind = draw.kind(ds)
     if kind == "image":
-        st.image(draw.mosaic(ds.x_train[:16].numpy(), 8, size=48), caption="The first 16 training images, as the "
-                 "model sees them")
+        widgets.image(draw.mosaic(ds.x_train[:16].numpy(), 8, size=48),
+                      caption="The first 16 training images, as the model sees them")
     elif kind == "signal":
         st.plotly_chart(draw.signal_figure({f"training sample {i}": ds.x_train[i].numpy() for i in range(3)},
                                            columns=draw.series_columns(ds)), key="ex_data_preview")

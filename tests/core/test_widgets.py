@@ -1,0 +1,39 @@
+"""widgets.image_url: pictures sent inside their element as data: URLs, encoded once per content."""
+from __future__ import annotations
+
+import base64
+from io import BytesIO
+
+import numpy as np
+from PIL import Image
+
+from aeviz.ui import widgets
+
+
+def _decode(url: str) -> np.ndarray:
+    head, b64 = url.split(",", 1)
+    assert head == "data:image/png;base64"
+    return np.asarray(Image.open(BytesIO(base64.b64decode(b64))))
+
+
+def test_an_array_comes_back_from_its_data_url_pixel_for_pixel_and_is_encoded_once():
+    rng = np.random.default_rng(0)
+    grey = rng.integers(0, 256, (28, 28), dtype=np.uint8)
+    rgb = rng.integers(0, 256, (30, 10, 3), dtype=np.uint8)
+    np.testing.assert_array_equal(_decode(widgets.image_url(grey)), grey)
+    np.testing.assert_array_equal(_decode(widgets.image_url(rgb)), rgb)
+    floats = np.array([[-0.5, 0.0, 0.5, 1.0, 2.0]], np.float32)  # clipped to [0, 1] like st.image(clamp=True)
+    np.testing.assert_array_equal(_decode(widgets.image_url(floats)), [[0, 0, 128, 255, 255]])
+    assert widgets.image_url(grey.copy()) is widgets.image_url(grey)  # the same content: the cached string
+    # the same bytes in another shape or type are another picture
+    assert _decode(widgets.image_url(grey.reshape(14, 56))).shape == (14, 56)
+    png = widgets.png(grey)
+    assert widgets.image_url(png) == "data:image/png;base64," + base64.b64encode(png).decode()
+
+
+def test_the_cache_of_encoded_pictures_stays_bounded(monkeypatch):
+    monkeypatch.setattr(widgets, "_URLS_MAX", 3)
+    monkeypatch.setattr(widgets, "_URLS", type(widgets._URLS)())
+    for v in range(5):
+        widgets.image_url(np.full((4, 4), v, np.uint8))
+    assert len(widgets._URLS) == 3
