@@ -161,7 +161,20 @@ def _fit(model: Autoencoder, tensors: dict[str, torch.Tensor], name: str) -> Non
     problems = [p for p in problems if p]
     if problems:
         raise CheckpointError(f"{name}: its tensors do not fit its config ({'; '.join(problems)}).")
-    model.load_state_dict(tensors)
+    model.load_state_dict({k: tensors[k].to(v.dtype) for k, v in want.items()}, assign=True)
+
+
+def _built(config: ModelConfig, tensors: dict[str, torch.Tensor], name: str) -> Autoencoder:
+    """The model for config holding tensors. Its layers are made on the meta device and take the loaded tensors
+    as they are: a model built for real draws random initial weights first (14 ms for a zoo MLP, on every first
+    visit of a model) only to overwrite them."""
+    with torch.device("meta"):
+        model = build(config)
+    _fit(model, tensors, name)
+    if any(t.is_meta for t in (*model.parameters(), *model.buffers())):  # something the file does not hold
+        model = build(config)
+        _fit(model, tensors, name)
+    return model
 
 
 def load(source: str | Path | bytes, name: str | None = None) -> Autoencoder:
@@ -178,8 +191,7 @@ def load(source: str | Path | bytes, name: str | None = None) -> Autoencoder:
         tensors = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as err:
         raise CheckpointError(f"{name} is not a valid .safetensors file ({err}).") from err
-    model = build(config)
-    _fit(model, tensors, name)
+    model = _built(config, tensors, name)
     model.metrics, model.history = metrics, history
     model.train_config, model.preprocessing = read_extras(path, name)
     return model.eval()
