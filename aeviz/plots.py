@@ -1,6 +1,8 @@
 """Plotly figure builders (go.Figure in, nothing drawn here) and image tiling for the UI."""
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import plotly.graph_objects as go
 import plotly.io as pio
@@ -77,37 +79,108 @@ SVG_POINTS = 2000  # up to this many points a map is drawn as SVG: a WebGL conte
 # element that the browser restyles on every rerun: a page that reruns often with several maps asks for WebGL
 
 
-def latent_scatter(xy, labels, label_names=(), title: str = "", selected: int | None = None,
-                   axis_titles=("z₁", "z₂"), height: int = 480, webgl: bool | None = None) -> go.Figure:
+def typed(a) -> dict | list:
+    """An array as plotly.js's typed-array spec (base64 bytes), as go.Figure.to_dict() writes it."""
+    from _plotly_utils.utils import to_typed_array_spec
+
+    return to_typed_array_spec(np.asarray(a))
+
+
+def untyped(v) -> np.ndarray:
+    """The array a typed-array spec (typed()) holds."""
+    if isinstance(v, dict) and "bdata" in v:
+        import base64
+
+        shape = [int(n) for n in str(v.get("shape", "-1")).split(",")]  # plotly writes "3, 4"
+        return np.frombuffer(base64.b64decode(v["bdata"]), np.dtype(v["dtype"])).reshape(shape)
+    return np.asarray(v)
+
+
+@functools.cache
+def _template() -> dict:
+    """The default template as to_dict() writes it into every figure (read-only: every spec shares it)."""
+    return pio.templates[pio.templates.default].to_plotly_json()
+
+
+def spec_layout(title: str = "", height: int = 420, **kw) -> dict:
+    """_layout's settings as a layout dict, for figures written as dicts (see latent_scatter_spec)."""
+    return {"template": _template(), "margin": {"l": 10, "r": 10, "t": 40 if title else 10, "b": 10},
+            "legend": {"itemsizing": "constant"}, "title": {"text": title}, "height": height, **kw}
+
+
+def latent_scatter_spec(xy, labels, label_names=(), title: str = "", axis_titles=("z₁", "z₂"), height: int = 480,
+                        webgl: bool | None = None) -> dict:
     """Test samples on a 2-D map, one trace per class; hover shows label and index. webgl: draw with WebGL rather
-    than SVG (default: beyond SVG_POINTS points)."""
+    than SVG (default: beyond SVG_POINTS points).
+
+    Written as the dict go.Figure.to_dict() would give (tests/core/test_plots.py checks that plotly takes it back
+    unchanged): plotly's objects validate every property as it is set, and built that way a map of 5,000 points
+    cost ~60 ms, on the first visit of every model in every server; as a dict, about 1 ms."""
     xy = np.asarray(xy)
     labels = np.asarray(labels)
     idx = np.arange(len(xy))
-    fig = go.Figure()
-    Scatter = go.Scattergl if (len(xy) > SVG_POINTS if webgl is None else webgl) else go.Scatter
+    kind = "scattergl" if (len(xy) > SVG_POINTS if webgl is None else webgl) else "scatter"
+
+    def trace(m, name: str, marker: dict, hover: str) -> dict:
+        return {"customdata": typed(idx[m]), "hovertemplate": hover, "marker": marker, "mode": "markers",
+                "name": name, "x": typed(xy[m, 0]), "y": typed(xy[m, 1]), "type": kind}
+
     if label_names:
-        for k, name in enumerate(label_names):
-            m = labels == k
-            if m.any():
-                fig.add_trace(Scatter(
-                    x=xy[m, 0], y=xy[m, 1], mode="markers", name=str(name), customdata=idx[m],
-                    marker=dict(size=5, color=PALETTE[k % 10], opacity=0.75),
-                    hovertemplate=f"label {name}<br>index %{{customdata}}<extra></extra>"))
+        traces = [trace(labels == k, str(name), {"color": PALETTE[k % 10], "opacity": 0.75, "size": 5},
+                        f"label {name}<br>index %{{customdata}}<extra></extra>")
+                  for k, name in enumerate(label_names) if (labels == k).any()]
     elif len(labels) and np.ptp(labels) == 0:  # no labels at all (a user's file without a label column): one colour
-        fig.add_trace(Scatter(x=xy[:, 0], y=xy[:, 1], mode="markers", customdata=idx, name="samples",
-                                   marker=dict(size=5, color=PALETTE[0], opacity=0.75),
-                                   hovertemplate="index %{customdata}<extra></extra>"))
+        traces = [trace(slice(None), "samples", {"color": PALETTE[0], "opacity": 0.75, "size": 5},
+                        "index %{customdata}<extra></extra>")]
     else:  # continuous colour, e.g. the position along a swiss roll
-        fig.add_trace(Scatter(
-            x=xy[:, 0], y=xy[:, 1], mode="markers", customdata=idx, name="samples",
-            marker=dict(size=5, color=labels, colorscale="Viridis", showscale=True, colorbar=dict(title="t")),
-            hovertemplate="t=%{marker.color:.2f}<br>index %{customdata}<extra></extra>"))
+        traces = [trace(slice(None), "samples", {"color": typed(labels), "colorbar": {"title": {"text": "t"}},
+                                                 "colorscale": colorscale("Viridis"), "showscale": True, "size": 5},
+                        "t=%{marker.color:.2f}<br>index %{customdata}<extra></extra>")]
+    layout = spec_layout(title, height, xaxis={"title": {"text": axis_titles[0]}, "zeroline": False},
+                         yaxis={"title": {"text": axis_titles[1]}, "zeroline": False})
+    return {"data": traces, "layout": layout}
+
+
+@functools.cache
+def colorscale(name: str) -> list:
+    """A named colorscale as the [[position, colour], ...] list plotly writes for it."""
+    from plotly.colors import get_colorscale
+
+    return [[float(p), c] for p, c in get_colorscale(name)]
+
+
+def latent_scatter(xy, labels, label_names=(), title: str = "", selected: int | None = None,
+                   axis_titles=("z₁", "z₂"), height: int = 480, webgl: bool | None = None) -> go.Figure:
+    """latent_scatter_spec as a figure (to add to), with the selected sample marked."""
+    fig = go.Figure(latent_scatter_spec(xy, labels, label_names, title, axis_titles, height, webgl))
     if selected is not None:
-        add_marker(fig, xy[selected], f"selected #{selected}")
-    fig.update_xaxes(title=axis_titles[0], zeroline=False)
-    fig.update_yaxes(title=axis_titles[1], zeroline=False)
-    return _layout(fig, title, height)
+        add_marker(fig, np.asarray(xy)[selected], f"selected #{selected}")
+    return fig
+
+
+def image_layer(image, lo, hi, opacity: float = 0.6) -> dict:
+    """A [0,1] grayscale image (e.g. a decoded latent grid) as a layout image under a 2-D map over [lo, hi], dark on
+    white (a PNG data: URL)."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.fromarray(((1.0 - np.clip(image, 0.0, 1.0)) * 255).astype(np.uint8)).save(out, format="PNG")
+    return {"layer": "below", "opacity": opacity, "sizex": float(hi[0] - lo[0]), "sizey": float(hi[1] - lo[1]),
+            "sizing": "stretch", "source": "data:image/png;base64," + base64.b64encode(out.getvalue()).decode(),
+            "x": float(lo[0]), "xref": "x", "y": float(hi[1]), "yref": "y"}
+
+
+def prior_contours(lo, hi, n: int = 60) -> dict:
+    """Filled contours of the prior N(0, I) density over [lo, hi], as a trace dict (draw it first: beneath)."""
+    x, y = np.linspace(lo[0], hi[0], n), np.linspace(lo[1], hi[1], n)
+    density = np.exp(-0.5 * (x[None, :] ** 2 + y[:, None] ** 2)) / (2 * np.pi)
+    return {"colorscale": colorscale("Blues"), "contours": {"coloring": "fill"},
+            "hovertemplate": "prior density %{z:.3f}<extra></extra>", "line": {"width": 0.5}, "name": "prior N(0, I)",
+            "ncontours": 8, "opacity": 0.45, "showscale": False, "x": typed(x), "y": typed(y), "z": typed(density),
+            "type": "contour"}
 
 
 def marker(xy, name: str, color: str = "black", symbol: str = "x") -> dict:
@@ -189,19 +262,22 @@ def step_curve(step_loss, title: str = "Loss per step") -> go.Figure:
     return _layout(fig, title, 280)
 
 
+def histogram_spec(groups: dict[str, np.ndarray], title: str = "", x_title: str = "", bins: int = 50) -> dict:
+    """Overlaid histograms of named groups, written as a figure dict (as latent_scatter_spec, and for the same
+    reason)."""
+    traces = [{"marker": {"color": PALETTE[i % 10]}, "name": name, "nbinsx": bins, "opacity": 0.6,
+               "x": typed(values), "type": "histogram"} for i, (name, values) in enumerate(groups.items())]
+    return {"data": traces, "layout": spec_layout(title, 320, barmode="overlay", xaxis={"title": {"text": x_title}},
+                                                  yaxis={"title": {"text": "count"}})}
+
+
 def histogram(groups: dict[str, np.ndarray], title: str = "", x_title: str = "", bins: int = 50,
               vline: float | None = None) -> go.Figure:
     """Overlaid histograms of named groups, with an optional vertical line (a threshold)."""
-    fig = go.Figure()
-    for i, (name, values) in enumerate(groups.items()):
-        fig.add_trace(go.Histogram(x=np.asarray(values), name=name, nbinsx=bins, opacity=0.6,
-                                   marker_color=PALETTE[i % 10]))
-    fig.update_layout(barmode="overlay")
+    fig = go.Figure(histogram_spec(groups, title, x_title, bins))
     if vline is not None:
         fig.add_vline(x=vline, line=dict(color="black", dash="dash"))
-    fig.update_xaxes(title=x_title)
-    fig.update_yaxes(title="count")
-    return _layout(fig, title, 320)
+    return fig
 
 
 def roc_figure(curves: dict[str, tuple[np.ndarray, np.ndarray, float]], title: str = "ROC curve") -> go.Figure:
@@ -231,21 +307,13 @@ def line_chart(x, series: dict[str, np.ndarray], x_title: str, y_title: str, tit
 
 def add_image_layer(fig: go.Figure, image, lo, hi, opacity: float = 0.6) -> go.Figure:
     """Lay a [0,1] grayscale image (e.g. a decoded latent grid) under a 2-D map over [lo, hi], dark on white."""
-    from PIL import Image
-
-    img = Image.fromarray(((1.0 - np.clip(image, 0.0, 1.0)) * 255).astype(np.uint8))
-    fig.add_layout_image(source=img, xref="x", yref="y", x=lo[0], y=hi[1], sizex=hi[0] - lo[0],
-                         sizey=hi[1] - lo[1], sizing="stretch", layer="below", opacity=opacity)
+    fig.add_layout_image(image_layer(image, lo, hi, opacity))
     return fig
 
 
 def add_prior_contours(fig: go.Figure, lo, hi, n: int = 60) -> go.Figure:
     """Filled contours of the prior N(0, I) density over [lo, hi], drawn beneath every other trace."""
-    x, y = np.linspace(lo[0], hi[0], n), np.linspace(lo[1], hi[1], n)
-    density = np.exp(-0.5 * (x[None, :] ** 2 + y[:, None] ** 2)) / (2 * np.pi)
-    fig.add_trace(go.Contour(x=x, y=y, z=density, name="prior N(0, I)", showscale=False, ncontours=8,
-                             colorscale="Blues", opacity=0.45, contours=dict(coloring="fill"), line=dict(width=0.5),
-                             hovertemplate="prior density %{z:.3f}<extra></extra>"))
+    fig.add_trace(prior_contours(lo, hi, n))
     fig.data = (fig.data[-1], *fig.data[:-1])
     return fig
 

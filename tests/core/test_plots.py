@@ -70,3 +70,28 @@ def test_a_map_is_svg_up_to_svg_points_and_webgl_beyond_or_when_asked():
     assert kinds(plots.SVG_POINTS) == {"scatter"}
     assert kinds(plots.SVG_POINTS + 1) == {"scattergl"}
     assert kinds(30, webgl=True) == {"scattergl"} and kinds(plots.SVG_POINTS + 1, webgl=False) == {"scatter"}
+
+
+@pytest.mark.parametrize("case", ["classes", "one colour", "continuous"])
+def test_a_map_written_as_a_dict_is_what_plotly_would_write(case):
+    """latent_scatter_spec skips plotly's objects (60 ms per map): plotly must take the dict back unchanged, every
+    property valid and nothing coerced."""
+    import plotly.graph_objects as go
+
+    rng = np.random.default_rng(0)
+    xy = rng.normal(size=(3000, 2)).astype(np.float32)
+    labels, names = {"classes": (np.arange(3000) % 4, ("a", "b", "c", "d")), "one colour": (np.zeros(3000), ()),
+                     "continuous": (rng.random(3000), ())}[case]
+    spec = plots.latent_scatter_spec(xy, labels, names, title="t", axis_titles=("u", "v"), height=300)
+    assert go.Figure(spec).to_dict() == spec
+    assert [t["type"] for t in spec["data"]] == ["scattergl"] * len(names or "x")  # 3,000 > SVG_POINTS
+    idx = np.concatenate([plots.untyped(t["customdata"]) for t in spec["data"]])
+    assert sorted(idx.tolist()) == list(range(3000))
+    first = spec["data"][0]
+    np.testing.assert_array_equal(plots.untyped(first["x"]), xy[plots.untyped(first["customdata"]), 0])
+    hist = plots.histogram_spec({"normal": rng.random(50), "odd": rng.random(20)}, "errors", "MSE", bins=20)
+    assert go.Figure(hist).to_dict() == hist
+    assert plots.histogram({"normal": rng.random(50)}, vline=0.5).layout.shapes[0].x0 == 0.5
+    layer = plots.image_layer(np.zeros((4, 4)), (-1, -2), (3, 5))
+    assert (layer["x"], layer["y"], layer["sizex"], layer["sizey"]) == (-1.0, 5.0, 4.0, 7.0)
+    assert layer["source"].startswith("data:image/png;base64,")

@@ -151,12 +151,10 @@ def _map(model, ds, title, zoo_name, proj):
     title = title if z <= 2 else f"{title}<br><sub>{PROJ_NAMES[method]} of the {z}-D codes</sub>"
     axes = ("z₁", "z₂") if z <= 2 else tuple(f"{PROJ_NAMES[method]} {i}" for i in (1, 2))
     # WebGL: a seed or a setting reruns the page, and as SVG four maps are ~4,000 elements to restyle each time
-    built = plots.latent_scatter(xy, data.y_test.numpy(), data.label_names, title, height=420, axis_titles=axes,
-                                 webgl=True)
-    fig = built.to_dict()
-    for trace, source in zip(fig["data"], built.data):  # to_dict packs arrays as base64; _dim_others needs numbers
-        if source.customdata is not None:
-            trace["customdata"] = np.asarray(source.customdata)
+    fig = plots.latent_scatter_spec(xy, data.y_test.numpy(), data.label_names, title, height=420, axis_titles=axes,
+                                    webgl=True)
+    for trace in fig["data"]:  # packed as base64 (plots.typed); _dim_others needs the numbers
+        trace["customdata"] = plots.untyped(trace["customdata"])
     fig["layout"]["template"] = {"layout": fig["layout"]["template"]["layout"]}  # trace defaults cost, add nothing
     # A click selects only outside box and lasso mode (Streamlit turns it off there): start panning, as the Explorer
     fig["layout"].update(dragmode="pan", clickmode="event+select", margin={"l": 10, "r": 10, "t": 60, "b": 10},

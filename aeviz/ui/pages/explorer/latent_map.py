@@ -150,24 +150,28 @@ def figure(ctx: Ctx, xy: np.ndarray, axis_titles, background: str, height: int =
 @state.per_model(max_entries=64)
 def _map_spec(model: Autoencoder, xy: np.ndarray, labels: np.ndarray, label_names: tuple, axis_titles: tuple,
               background: str, box: tuple | None, height: int) -> dict:
-    fig = plots.latent_scatter(xy, labels, label_names, axis_titles=axis_titles, height=height)
+    """The map as a figure dict (written as a dict: built as plotly objects, it cost ~100 ms on a model's first
+    visit; tests/ui/test_explorer.py checks plotly takes it back unchanged)."""
+    spec = plots.latent_scatter_spec(xy, labels, label_names, axis_titles=axis_titles, height=height)
+    layout = spec["layout"]
     if box is not None:  # the span fixes the axes (the latent pad beside the map uses the same ones)
         lo, hi = box
         if background == "decoded":
-            plots.add_image_layer(fig, decoded_plane(model, lo, hi, PLANE_N), lo, hi)
+            layout["images"] = [plots.image_layer(decoded_plane(model, lo, hi, PLANE_N), lo, hi)]
         elif background == "prior":
-            plots.add_prior_contours(fig, lo, hi)
-        fig.update_xaxes(range=[lo[0], hi[0]], constrain="domain")
-        fig.update_yaxes(range=[lo[1], hi[1]], scaleanchor="x", scaleratio=1, constrain="domain")
+            spec["data"].insert(0, plots.prior_contours(lo, hi))
+        layout["xaxis"].update(range=[lo[0], hi[0]], constrain="domain")
+        layout["yaxis"].update(range=[lo[1], hi[1]], scaleanchor="x", scaleratio=1, constrain="domain")
     # a click selects a point (the page reads it); plotly's own highlight of it would outlive the next selection
     # made elsewhere (the number box, a link, the teacher), so selected and unselected points look the same
-    fig.update_traces(selected=dict(marker=dict(opacity=0.75)), unselected=dict(marker=dict(opacity=0.75)),
-                      selector=lambda t: t.type in ("scatter", "scattergl") and t.mode == "markers")
+    for trace in spec["data"]:
+        if trace["type"] in ("scatter", "scattergl") and trace.get("mode") == "markers":
+            trace.update(selected={"marker": {"opacity": 0.75}}, unselected={"marker": {"opacity": 0.75}})
     # datarevision: plotly.js then trusts that the data arrays did not change when the page hands it the same chart
     # again (the chart is a new one whenever the figure changes); uirevision keeps the student's zoom and pan
-    fig.update_layout(dragmode="pan", clickmode="event+select", legend=dict(orientation="h", y=1.02, yanchor="bottom"),
-                      datarevision=0, uirevision="map")
-    return fig.to_dict()
+    layout["legend"].update(orientation="h", y=1.02, yanchor="bottom")
+    layout.update(dragmode="pan", clickmode="event+select", datarevision=0, uirevision="map")
+    return spec
 
 
 def decoded_plane(model: Autoencoder, lo: tuple, hi: tuple, n: int) -> np.ndarray:

@@ -219,8 +219,8 @@ def _pairs(model, x: np.ndarray, z: np.ndarray) -> list[bytes]:
 
 @state.per_model
 def _error_histogram(model, err: np.ndarray) -> dict:
-    return plots.histogram({"test samples": err}, title="Reconstruction error over the test set",
-                           x_title="MSE per sample").to_dict()
+    return plots.histogram_spec({"test samples": err}, title="Reconstruction error over the test set",
+                                x_title="MSE per sample")
 
 
 def _points_errors(ctx: Ctx, err: np.ndarray) -> go.Figure:
