@@ -4,7 +4,7 @@ import importlib
 import streamlit as st
 
 import aeviz  # noqa: F401  (sets OMP/MKL threads to 1 before torch starts: many students share the cores)
-from aeviz.ui import classroom, state
+from aeviz.ui import classroom, heap, state
 from aeviz.ui.components import replica
 
 st.set_page_config(page_title="aeviz: autoencoder lab", page_icon=state.ICON, layout="wide")
@@ -15,6 +15,7 @@ def page(module: str, title: str, icon: str, url_path: str, default: bool = Fals
     for the imports of the pages they have not opened (the Use pages' alone cost ~0.2 s of CPU)."""
     def render() -> None:
         importlib.import_module(f"aeviz.ui.pages.{module}").render()
+        heap.settle(module)  # the page's modules and what its first run cached live as long as the server
 
     render.__name__ = module
     return st.Page(render, title=title, icon=icon, url_path=url_path, default=default)

@@ -274,6 +274,7 @@ class JobPool:
             try:
                 j.proc = subprocess.Popen([sys.executable, "-c", WORKER, str(child.fileno())], env=_worker_env(),
                                           pass_fds=[child.fileno()], stdin=subprocess.DEVNULL)
+                _lower_priority(j.proc.pid)
                 parent.send({"mc": to_json(j.mc), "tc": to_json(j.tc), "dataset": j.dataset})
             except OSError as err:  # no memory or processes left: this job fails, the pool goes on
                 j.end("failed", error=f"Training could not start ({err}); press Train to try again.")
@@ -511,20 +512,24 @@ def _main(fd: int) -> None:
         os._exit(code)
 
 
-def _lower_priority() -> None:
+def _lower_priority(pid: int = 0) -> None:
     """Trainings yield the CPU to the class. By default a worker runs under Linux's SCHED_IDLE: it gets a core only
     while no student's rerun (nor anything else) wants one, so a busy class's clicks never wait for an epoch and a
     training takes what is left; at niceness 10, three trainings still doubled a 30-student class's p95
-    (`aeviz bench class`). AEVIZ_WORKER_NICE=N runs workers at niceness N instead (0: as the server)."""
+    (`aeviz bench class`). AEVIZ_WORKER_NICE=N runs workers at niceness N instead (0: as the server).
+
+    pid: the process to lower (0: this one). The server lowers each worker as it starts it, so that the worker's
+    own start (importing torch: a second of CPU) does not compete with the class either; the worker does it again."""
     nice = os.environ.get("AEVIZ_WORKER_NICE", "").strip()
     if not nice and hasattr(os, "SCHED_IDLE"):
         try:
-            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+            os.sched_setscheduler(pid, os.SCHED_IDLE, os.sched_param(0))
             return
         except OSError:
             pass
     try:
-        os.nice(max(0, int(nice or "10")))
+        level = max(0, int(nice or "10"))
+        os.setpriority(os.PRIO_PROCESS, pid, max(level, os.getpriority(os.PRIO_PROCESS, pid)))
     except (OSError, ValueError):
         pass
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import gc
 import os
 import subprocess
 import sys
@@ -233,6 +234,10 @@ def bench(students: int = 10, seconds: float = 30.0, training: float = 0.1, seed
         with (one_server(tmp) if replicas == 1 else replicated(tmp, replicas)) as (url, pids, stop, log_tail):
             asyncio.run(warm(url, replicas))  # so the class does not pay for the first imports
             _yield_to_the_server()
+            # the simulated class is one process: each full garbage collection of its imports (100-170 ms) stopped
+            # every student's clock at once; freezing them leaves collections only what the class makes
+            gc.collect()
+            gc.freeze()
             sampler = Sampler(pids)
             load0 = os.getloadavg()[0]
             start = time.monotonic()
