@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import threading
 import time
+import warnings
 
 import numpy as np
 import torch
@@ -11,6 +12,11 @@ from . import losses
 from .models import Autoencoder
 
 UMAP_LOCK = threading.Lock()  # numba's default threading layer can abort the process on concurrent fits
+
+
+# Shared caches hand out read-only arrays (ui.state.per_model(copy=False)); inference only reads its inputs, and
+# torch would warn about every one it wraps without a copy.
+warnings.filterwarnings("ignore", message="The given NumPy array is not writable", category=UserWarning)
 
 
 def _tensor(x) -> torch.Tensor:

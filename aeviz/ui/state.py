@@ -270,21 +270,27 @@ def add_shared(m: Autoencoder, name: str) -> ModelRef:
     return store[model_id][0]
 
 
-def per_model(fn=None, *, show_spinner: bool | str = False, max_entries: int = 64):
+def per_model(fn=None, *, show_spinner: bool | str = False, max_entries: int = 64, copy: bool = True):
     """Cache fn(model, *args) once per model: for everyone (st.cache_data) when the model is shared, in the
     student's session when it is their own; keyed by the weights digest and the (hashable) arguments.
 
     The wrapped function takes a ref or an id in place of the model.
+
+    copy=False: a shared model's value is handed out as it is (st.cache_resource) instead of unpickled afresh on
+    every call (a few ms per Explorer run for codes, weights and figures), with its arrays made read-only: for
+    values the pages only read, as they already must for a student's own models (kept as they are).
     """
     if fn is None:
-        return functools.partial(per_model, show_spinner=show_spinner, max_entries=max_entries)
+        return functools.partial(per_model, show_spinner=show_spinner, max_entries=max_entries, copy=copy)
     fn_id = f"{fn.__module__}.{fn.__qualname__}"
 
     def shared(fn_id: str, model_id: str, digest: str, args: tuple, kwargs: tuple):
-        return fn(model(model_id), *args, **dict(kwargs))
+        value = fn(model(model_id), *args, **dict(kwargs))
+        return value if copy else _read_only(value)
 
     shared.__module__, shared.__qualname__ = fn.__module__, f"{fn.__qualname__}.per_model"
-    shared = st.cache_data(show_spinner=show_spinner, max_entries=max_entries)(shared)
+    cache = st.cache_data if copy else st.cache_resource
+    shared = cache(show_spinner=show_spinner, max_entries=max_entries)(shared)
 
     @functools.wraps(fn)
     def wrapper(r: str | ModelRef, *args, **kwargs):
@@ -305,6 +311,19 @@ def per_model(fn=None, *, show_spinner: bool | str = False, max_entries: int = 6
     return wrapper
 
 
+def _read_only(value):
+    """value, with every numpy array in it (through dicts, lists and tuples) made read-only."""
+    if isinstance(value, np.ndarray):
+        value.setflags(write=False)
+    elif isinstance(value, dict):
+        for v in value.values():
+            _read_only(v)
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            _read_only(v)
+    return value
+
+
 def _hashable(value):
     """A dict key for per_model's session cache: arrays by their bytes' hash, containers element by element."""
     if isinstance(value, np.ndarray):
@@ -320,7 +339,7 @@ def codes(r: str | ModelRef) -> np.ndarray:
     return z if z is not None else _codes(r)
 
 
-@per_model
+@per_model(copy=False)
 def _codes(m: Autoencoder) -> np.ndarray:
     return analysis.embed(m, dataset(m.config.dataset).x_test)
 

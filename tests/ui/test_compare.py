@@ -250,8 +250,11 @@ def test_metrics_table_shows_each_models_numbers_and_marks_the_best():
     assert list(df.columns) == [*keys, "best"]
     data = load("mnist")
     mse = {k: model_card(aeviz.load(io.PRETRAINED / f"{k}.safetensors"), data)["test_mse"] for k in keys}
-    assert [df.loc["test MSE ↓", k] for k in keys] == [f"{mse[k]:.4f}" for k in keys]
-    assert df.loc["test MSE ↓", "best"] == min(mse, key=mse.get)
+    winner = min(mse, key=mse.get)
+    assert [df.loc["test MSE ↓", k] for k in keys] == [f"{mse[k]:.4f}" + (" ★" if k == winner else "") for k in keys]
+    assert df.loc["test MSE ↓", "best"] == winner
+    assert all(" ★" not in v for v in df.loc["latent size", keys])  # no better or worse: nothing starred
+    assert any("starred (★)" in c.value for c in at.caption)
     assert df.loc["negative ELBO (nats, VAEs) ↓", "ae-mlp-z2"] == "—"
     assert df.loc["negative ELBO (nats, VAEs) ↓", "best"] in keys[1:]
     assert "denoising PSNR (dB) ↑" in df.index and "latent size" in df.index

@@ -48,7 +48,7 @@ def _component():
     return st.components.v2.component(NAME, js="latent.js", css="latent.css")
 
 
-@ui_state.per_model(max_entries=32)
+@ui_state.per_model(max_entries=32, copy=False)
 def _web(model, encoder: bool) -> WebModel:
     return webmodel.exported(model, encoder)
 

@@ -29,7 +29,7 @@ ZOOM = 4  # pixels per image pixel: browsers blur small images when they scale t
 W = {"models": "cmp_models", "noise": "cmp_noise", "level": "cmp_level", "seed": "cmp_seed",
      "steps": "cmp_steps", "interp": "cmp_interp", "cls": "cmp_cls", "proj": "cmp_proj"}  # widget key of each State field
 PAIR = ("cmp_pair_a", "cmp_pair_b")
-BEST_CSS = "background-color: #c9efd3; font-weight: 600"
+BEST = "★"  # after the best value of each row of the metrics table
 PROJ_NAMES = {"pca": "PCA", "umap": "UMAP"}
 SHARE, MAPS, INTERP = "cmp_share_box", "cmp_maps_box", "cmp_interp_box"  # fragment keys, for st.rerun
 THIS_COMPUTER = {"localhost", "127.0.0.1", "::1", "0.0.0.0", "::"}  # hosts that no one else can open
@@ -111,12 +111,22 @@ def _show_notes(state: compare.State) -> None:
 
 # --- per-model arrays, cached ----------------------------------------------------------------------------------
 
-@st.cache_data(show_spinner=False, max_entries=32)
+@st.cache_resource(show_spinner=False, max_entries=32)
 def _noisy_test(ds: str, noise: str, level: float, seed: int) -> np.ndarray:
-    return corrupt(ui.dataset(ds).x_test, noise, level, seed).numpy()
+    """The noisy test set, made once for every session and handed out read-only (as cache_data it was copied,
+    15 MB for MNIST, on every call)."""
+    x = corrupt(ui.dataset(ds).x_test, noise, level, seed).numpy()
+    x.setflags(write=False)
+    return x
 
 
-@ui.per_model(max_entries=128)
+@st.cache_data(show_spinner=False, max_entries=32)
+def _noisy_psnr(ds: str, noise: str, level: float, seed: int) -> float:
+    """What the noisy images themselves score against the clean ones."""
+    return analysis.psnr(ui.dataset(ds).x_test.numpy(), _noisy_test(ds, noise, level, seed))
+
+
+@ui.per_model(max_entries=128, copy=False)
 def _summary(model, ds):
     """The model card's figures: the ones saved with the model when it is compared on its own data (zoo models and
     trainings here store model_card's result; tests/core/test_zoo checks they match a recomputation), else
@@ -126,19 +136,19 @@ def _summary(model, ds):
     return compare.summary(model, stored if own else zoo.model_card(model, ui.dataset(ds)))
 
 
-@ui.per_model(max_entries=128)
+@ui.per_model(max_entries=128, copy=False)
 def _denoise(model, ds, noise, level, seed):
     return compare.denoising_psnr(model, ui.dataset(ds).x_test, _noisy_test(ds, noise, level, seed))
 
 
-@ui.per_model(max_entries=128)
+@ui.per_model(max_entries=128, copy=False)
 def _recon(model, ds, noise, level, seed):
     data = ui.dataset(ds)
     idx = compare.picks(len(data.x_test), N_IMAGES, seed)
     return analysis.reconstruct(model, _noisy_test(ds, noise, level, seed)[idx]).reshape(len(idx), *data.sample_shape)
 
 
-@ui.per_model(max_entries=64)
+@ui.per_model(max_entries=64, copy=False)
 def _map(model, ds, title, zoo_name, proj):
     """(map as a plain figure dict, projection used): built once, as plotly objects cost ~100 ms per map per run.
 
@@ -162,12 +172,12 @@ def _map(model, ds, title, zoo_name, proj):
     return fig, method
 
 
-@ui.per_model(max_entries=128)
+@ui.per_model(max_entries=128, copy=False)
 def _interp(model, ds, pair, steps, method):
     return compare.interpolation(model, ui.dataset(ds), pair, steps, method)
 
 
-@ui.per_model(max_entries=128)
+@ui.per_model(max_entries=128, copy=False)
 def _prior(model, ds, seed):
     return compare.prior_samples(model, N_SAMPLES, seed, ui.dataset(ds).sample_shape)
 
@@ -370,8 +380,8 @@ def _maps(keys: list[str], ds: str) -> None:
         fig, method = _map(key, ds, ui.name(key), key if ui.ref(key).zoo else "", proj)
         if key in wide and method != proj:
             fallback.append(ui.name(key))
-        fig = _dim_others(fig, idx)
-        fig["layout"]["showlegend"] = key == keys[-1]  # one key for all maps; the last map gives up some width
+        fig = _dim_others({**fig, "layout": {**fig["layout"], "showlegend": key == keys[-1]}}, idx)  # a copy: the
+        # cached figure is every session's; one legend for all maps, the last map gives up some width
         select = "ignore" if ui.frozen() else _with_share(MAPS, functools.partial(_on_select, f"cmp_map::{key}"))
         col.plotly_chart(plots.checked(fig), key=f"cmp_map::{key}", on_select=select,
                          selection_mode=("points", "box", "lasso"), config={"displaylogo": False})
@@ -483,11 +493,10 @@ def _metrics(keys: list[str], ds: str, state: compare.State) -> None:
                 rows[metric][ui.name(key)] = value
             rows["denoise_psnr"][ui.name(key)] = (_denoise(key, ds, state.noise, state.level, state.seed)
                                          if state.level > 0 else None)
-    st.dataframe(_styled(rows), width="stretch")
-    clean = ui.dataset(ds).x_test.numpy()
-    baseline = analysis.psnr(clean, _noisy_test(ds, state.noise, state.level, state.seed)) if state.level > 0 else None
-    ui.explain("↓ lower is better, ↑ higher is better; the best value in each row is shaded and named in the "
-                   "last column. k-NN accuracy: how often the 5 nearest training codes share a test image's class. "
+    st.dataframe(_formatted(rows), width="stretch")
+    baseline = _noisy_psnr(ds, state.noise, state.level, state.seed) if state.level > 0 else None
+    ui.explain(f"↓ lower is better, ↑ higher is better; the best value in each row is starred ({BEST}) and named "
+                   "in the last column. k-NN accuracy: how often the 5 nearest training codes share a test image's class. "
                    + (f"Denoising PSNR scores each model's output for the same noisy images against the clean ones; "
                       f"the noisy images themselves score {baseline:.2f} dB." if baseline is not None else
                       "Raise the noise level to add a denoising row."),
@@ -495,27 +504,23 @@ def _metrics(keys: list[str], ds: str, state: compare.State) -> None:
                    r"-\mathrm{ELBO} = -\mathbb{E}_{q(z|x)}\log p(x|z) + \mathrm{KL}(q(z|x)\,\|\,\mathcal{N}(0,I))")
 
 
-def _styled(rows: dict) -> pd.io.formats.style.Styler:
-    """Each row in its own number format (as text: st.dataframe shows missing numbers as 'None'), best cells shaded."""
-    shown, shade = _formatted(rows)
-    return shown.style.apply(lambda r: shade[r.name], axis=1, subset=[c for c in shown.columns if c != "best"])
-
-
-@st.cache_data(max_entries=256)
-def _formatted(rows: dict) -> tuple[pd.DataFrame, dict[str, list[str]]]:
-    """The table as text and the shading of the best cells, built once per set of values for every session
-    (pandas' cell-by-cell formatting cost more than the rest of the page's rerun)."""
+@st.cache_resource(max_entries=256)
+def _formatted(rows: dict) -> pd.DataFrame:
+    """The table as text, each row in its own number format and the best values starred (st.dataframe shows missing
+    numbers as 'None'); built once per set of values for every session and handed out as it is. It used to shade the
+    best cells through a pandas Styler: Streamlit applies a Styler's formats and styles cell by cell on every run,
+    the largest single cost of a Compare run (10 of 34 ms)."""
     df = compare.table(rows)
     models = [c for c in df.columns if c != "best"]
-    shown, shade = df.astype(object), {}
+    shown = df.astype(object)
     for metric, values in rows.items():
         label = compare.row_label(metric)
         if label in df.index:
             m = compare.METRICS[metric]
-            shown.loc[label, models] = [m.fmt.format(v) if v == v else "—" for v in df.loc[label, models]]
             winners = compare.best(values, m.better)
-            shade[label] = [BEST_CSS if c in winners else "" for c in models]
-    return shown, shade
+            shown.loc[label, models] = [(m.fmt.format(v) if v == v else "—") + (f" {BEST}" if c in winners else "")
+                                        for c, v in zip(models, df.loc[label, models])]
+    return shown
 
 
 # --- the page -------------------------------------------------------------------------------------------------

@@ -147,7 +147,7 @@ def figure(ctx: Ctx, xy: np.ndarray, axis_titles, background: str, height: int =
     return plots.checked(spec)
 
 
-@state.per_model(max_entries=64)
+@state.per_model(max_entries=64, copy=False)
 def _map_spec(model: Autoencoder, xy: np.ndarray, labels: np.ndarray, label_names: tuple, axis_titles: tuple,
               background: str, box: tuple | None, height: int) -> dict:
     """The map as a figure dict (written as a dict: built as plotly objects, it cost ~100 ms on a model's first

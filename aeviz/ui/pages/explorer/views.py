@@ -168,7 +168,7 @@ def errors(ctx: Ctx) -> np.ndarray:
     return err if err is not None else _errors(ctx.ref)
 
 
-@state.per_model
+@state.per_model(copy=False)
 def _errors(model) -> np.ndarray:
     x = state.dataset(model.config.dataset).x_test.numpy()
     return analysis.per_sample_mse(x, analysis.reconstruct(model, x))
@@ -211,13 +211,13 @@ def _other_pairs(ctx: Ctx, x: np.ndarray, x_hat: np.ndarray, captions: list[str]
         st.plotly_chart(_points_errors(ctx, err), key="ex_rec_points")
 
 
-@state.per_model(max_entries=128)
+@state.per_model(max_entries=128, copy=False)
 def _pairs(model, x: np.ndarray, z: np.ndarray) -> list[bytes]:
     """Each sample beside its reconstruction, as data: URLs (cached: a rerun does not decode or encode them again)."""
     return [widgets.image_url(draw.mosaic(np.stack([a, b]), 2, size=56)) for a, b in zip(x, analysis.decode(model, z))]
 
 
-@state.per_model
+@state.per_model(copy=False)
 def _error_histogram(model, err: np.ndarray) -> dict:
     return plots.histogram_spec({"test samples": err}, title="Reconstruction error over the test set",
                                 x_title="MSE per sample")
