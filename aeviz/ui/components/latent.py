@@ -25,6 +25,10 @@ asset_dir), so they are served as files and cached by the browser, not resent wi
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -69,6 +73,30 @@ def _noop() -> None:
 def _floats(a, digits: int | None = None) -> list[float]:
     a = np.asarray(a, dtype=np.float64).ravel()
     return (np.round(a, digits) if digits is not None else a).tolist()
+
+
+_JSON: OrderedDict[bytes, str] = OrderedDict()  # an array's digest -> its numbers as a JSON list, for every session
+_JSON_LOCK = threading.Lock()
+
+
+def _json_numbers(a, digits: int | None = None, integers: bool = False) -> str:
+    """An array's numbers as one JSON list in a string (the page parses it). The pad's 1,500 test codes and their
+    labels travel with every release of the pad: as lists, Streamlit checked each one for being a dataframe and
+    encoded 4,500 numbers on every run (3.5 of a release's 10 ms); as a string made once per content, nothing."""
+    a = np.ascontiguousarray(a)
+    h = hashlib.blake2b(repr((a.shape, a.dtype.str, digits, integers)).encode(), digest_size=16)
+    h.update(a.data)
+    key = h.digest()
+    with _JSON_LOCK:
+        if key in _JSON:
+            _JSON.move_to_end(key)
+            return _JSON[key]
+    text = json.dumps(np.asarray(a, int).ravel().tolist() if integers else _floats(a, digits), separators=(",", ":"))
+    with _JSON_LOCK:
+        _JSON[key] = text
+        while len(_JSON) > 256:
+            _JSON.popitem(last=False)
+    return text
 
 
 def _as_list(models: Models) -> list[WebModel]:
@@ -177,8 +205,8 @@ def latent_pad(models: Models, *, key: str, x_range: tuple[float, float], y_rang
     if any(m.latent_dim != 2 for m in models):
         raise ValueError("the latent pad needs models with a 2-D latent space; use latent_sliders for more")
     data = {"x_range": _floats(x_range), "y_range": _floats(y_range), "size": int(size), "image_size": int(image_size),
-            "codes": _floats(codes, 3) if codes is not None else [],
-            "labels": np.asarray(labels, dtype=int).ravel().tolist() if labels is not None else []}
+            "codes": _json_numbers(codes, 3) if codes is not None else "[]",
+            "labels": _json_numbers(labels, integers=True) if labels is not None else "[]"}
     return _view("pad", models, key, _floats(z), titles, on_change, carried, **data)
 
 
