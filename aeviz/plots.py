@@ -232,16 +232,26 @@ def loss_curves(history: dict, title: str = "Loss per epoch", log_y: bool = Fals
     return powers_of_ten(_layout(fig, title, 320)) if log_y else _layout(fig, title, 320)
 
 
+def live_loss_spec(steps, terms: dict) -> dict:
+    """Every loss term per optimiser step on a log scale (terms differ by orders of magnitude); the total dashed.
+    Written as a figure dict (as latent_scatter_spec): the live panel rebuilds it whenever new steps arrive."""
+    traces, values = [], []
+    for term, name, v in drawn_terms(terms):
+        line = {"color": TERM_COLORS[term]} if term in TERM_COLORS else {}
+        line |= {"dash": "dash" if term == "loss" else "solid"}
+        traces.append({"line": line, "mode": "lines", "name": name, "x": typed(np.asarray(steps)), "y": typed(v),
+                       "type": "scatter"})
+        values.append(v)
+    # plotly hides the legend of a single trace, which may be "recon = loss": showlegend
+    return {"data": traces, "layout": spec_layout("Loss terms, live", 320, showlegend=True,
+                                                  xaxis={"title": {"text": "optimiser step"}},
+                                                  yaxis={"title": {"text": "loss term per sample (log scale)"},
+                                                         **log_axis(values)})}
+
+
 def live_loss(steps, terms: dict) -> go.Figure:
-    """Every loss term per optimiser step on a log scale (terms differ by orders of magnitude); the total dashed."""
-    fig = go.Figure()
-    for term, name, values in drawn_terms(terms):
-        fig.add_trace(go.Scatter(x=np.asarray(steps), y=values, mode="lines", name=name,
-                                 line=dict(color=TERM_COLORS.get(term), dash="dash" if term == "loss" else "solid")))
-    fig.update_xaxes(title="optimiser step")
-    fig.update_yaxes(title="loss term per sample (log scale)")
-    fig.update_layout(showlegend=True)  # plotly hides the legend of a single trace, which may be "recon = loss"
-    return powers_of_ten(_layout(fig, "Loss terms, live", 320))
+    """live_loss_spec as a figure."""
+    return go.Figure(live_loss_spec(steps, terms))
 
 
 def _test_epochs(epochs: list[int], n: int) -> list[int]:
@@ -390,23 +400,26 @@ def signal_figure(x, x_hat, errors, smoothed, threshold: float, spans, truth, ti
     return _layout(fig, title, 460)
 
 
-def powers_of_ten(fig, axis: str = "y"):
-    """A log axis whose large and small numbers are all written as powers of ten (never 1B beside 10¹⁸).
+def log_axis(values) -> dict:
+    """The settings of a log axis over these values whose large and small numbers are all written as powers of
+    ten (never 1B beside 10¹⁸).
 
     Labels sit only at 10^k (minor 2s and 5s confuse a class) when the data spans two powers of ten or more, at
     every few k beyond 8 of them (a diverging loss spans 20); within a narrower range plotly's own few ticks stay,
     else the axis would have one label or none.
     """
-    values = [np.asarray(v, np.float64).ravel() for v in (getattr(t, axis, None) for t in fig.data) if v is not None]
+    values = [np.asarray(v, np.float64).ravel() for v in values if v is not None]
     values = np.concatenate(values) if values else np.zeros(0)
     values = values[np.isfinite(values) & (values > 0)]
     powers = np.floor(np.log10(values.max())) - np.ceil(np.log10(values.min())) if values.size else 0
-    (fig.update_yaxes if axis == "y" else fig.update_xaxes)(type="log", exponentformat="power",
-                                                            **({"dtick": int(np.ceil(powers / 8))} if powers >= 1 else {}))
+    return {"exponentformat": "power", "type": "log", **({"dtick": int(np.ceil(powers / 8))} if powers >= 1 else {})}
+
+
+def powers_of_ten(fig, axis: str = "y"):
+    """log_axis on a figure's x or y axis, over its traces' values."""
+    settings = log_axis([getattr(t, axis, None) for t in fig.data])
+    (fig.update_yaxes if axis == "y" else fig.update_xaxes)(**settings)
     return fig
-
-
-
 
 
 def shared_box(maps: list[tuple[str, np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:

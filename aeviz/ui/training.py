@@ -160,26 +160,25 @@ def _live(key: str, live_map: bool, select: bool) -> None:
 
 
 def _unless_same(slot: str, signature: tuple, build) -> dict:
-    """The figure (as a plain dict) rebuilt only when its data changed: most polls find nothing new, and building
-    plotly objects is the panel's main cost on the server."""
+    """The figure dict that build() writes, rebuilt only when its data changed: most polls find nothing new."""
     kept = st.session_state.get(slot)
     if kept is None or kept[0] != signature:
-        kept = st.session_state[slot] = (signature, build().to_dict())
+        kept = st.session_state[slot] = (signature, build())
     return kept[1]
 
 
 def live_chart(steps: list[int], terms: dict[str, list[float]]):
     """Every loss term per optimiser step (as far as every term has arrived)."""
     n = min([len(steps), *(len(v) for v in terms.values())])
-    return plots.live_loss(steps[:n], {k: v[:n] for k, v in terms.items()})
+    return plots.live_loss_spec(steps[:n], {k: v[:n] for k, v in terms.items()})
 
 
 def _snapshot_figure(s: jobs.JobStatus):
     k = min(len(s.snapshots), len(s.snapshot_epochs)) - 1
     data = state.dataset(s.dataset)
-    return plots.latent_scatter(s.snapshots[k], data.y_test.numpy(), data.label_names, height=320,
-                                title=f"Latent map after epoch {s.snapshot_epochs[k]}",
-                                axis_titles=_axis_titles(s.mc.latent_dim))
+    return plots.latent_scatter_spec(s.snapshots[k], data.y_test.numpy(), data.label_names, height=320,
+                                     title=f"Latent map after epoch {s.snapshot_epochs[k]}",
+                                     axis_titles=_axis_titles(s.mc.latent_dim))
 
 
 def _axis_titles(latent_dim: int) -> tuple[str, str]:

@@ -89,6 +89,9 @@ def test_a_map_written_as_a_dict_is_what_plotly_would_write(case):
     assert sorted(idx.tolist()) == list(range(3000))
     first = spec["data"][0]
     np.testing.assert_array_equal(plots.untyped(first["x"]), xy[plots.untyped(first["customdata"]), 0])
+    live = plots.live_loss_spec(np.arange(1, 51), {"loss": np.geomspace(5, 0.01, 50), "kl": np.ones(50),
+                                                   "other": np.ones(50)})  # a term without a colour of its own
+    assert go.Figure(live).to_dict() == live and live["layout"]["yaxis"]["type"] == "log"
     hist = plots.histogram_spec({"normal": rng.random(50), "odd": rng.random(20)}, "errors", "MSE", bins=20)
     assert go.Figure(hist).to_dict() == hist
     assert plots.histogram({"normal": rng.random(50)}, vline=0.5).layout.shapes[0].x0 == 0.5
