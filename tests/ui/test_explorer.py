@@ -11,6 +11,7 @@ import base64
 import json
 import re
 import sys
+import threading
 import time
 from io import BytesIO
 
@@ -460,3 +461,48 @@ def test_the_map_written_as_a_dict_is_what_plotly_would_write(background):
     assert ("images" in layout) == (background == "decoded") and (spec["data"][0]["type"] == "contour") == (
         background == "prior")
     assert all(t["selected"] == t["unselected"] for t in spec["data"] if t["type"] != "contour")
+
+
+def test_a_zoo_model_prepared_in_advance_opens_without_building_its_map_or_pictures(monkeypatch):
+    """explorer.warm (run for the whole zoo in the background by the first Explorer run of a server) makes what a
+    model's first visit needs, so a class's model switches find it made."""
+    import streamlit as st
+
+    from aeviz import plots
+    from aeviz.ui.pages import explorer
+    from aeviz.ui.pages.explorer import draw
+
+    for thread in threading.enumerate():  # an earlier test's warm-up of the zoo would build maps meanwhile
+        if thread.name == "aeviz-warm-zoo":
+            thread.join(timeout=300)
+    built = []
+    for module, name in ((plots, "latent_scatter_spec"), (plots, "histogram_spec"), (draw, "mosaic")):
+        original = getattr(module, name)
+        monkeypatch.setattr(module, name, lambda *a, _f=original, _n=name, **k: built.append(_n) or _f(*a, **k))
+    monkeypatch.setattr(explorer, "warm_zoo", lambda: False)  # no background thread in this test
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    assert not _app("vae-mlp-z2-b4").exception
+    assert {"latent_scatter_spec", "histogram_spec", "mosaic"} <= set(built)  # cold: the first visit builds them
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    explorer.warm("vae-mlp-z2-b4")
+    built.clear()
+    at = _app("vae-mlp-z2-b4")
+    assert not at.exception and built == []
+    assert len(at.image[-1].captions) == 24 and at.get("plotly_chart")
+
+
+def test_the_first_explorer_run_prepares_the_whole_zoo_once(monkeypatch):
+    from aeviz.ui.pages import explorer
+
+    done = []
+    monkeypatch.setattr(explorer, "warm", done.append)
+    monkeypatch.setattr(explorer, "_WARMING", threading.Lock())
+    monkeypatch.setattr(explorer, "_warmed", [])
+    assert explorer.warm_zoo() is True and explorer.warm_zoo() is False
+    for _ in range(100):
+        if len(explorer._warmed) == len(explorer.state.cards()):
+            break
+        time.sleep(0.05)
+    assert done == list(explorer.state.cards()) == explorer._warmed

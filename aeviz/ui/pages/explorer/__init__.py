@@ -1,6 +1,10 @@
 """The Explorer: pick, upload or train a model; see its latent map; select, slide, interpolate, sample."""
 from __future__ import annotations
 
+import sys
+import threading
+import time
+
 import numpy as np
 import streamlit as st
 
@@ -51,6 +55,7 @@ def render() -> None:
     link.save(ctx, idx)
     with chooser:
         _chooser(shared)
+    warm_zoo()  # once per server: the other zoo models' first visits
 
 
 def _context(model_id: str) -> Ctx:
@@ -246,7 +251,7 @@ def _map(ctx: Ctx, idx: int) -> None:
     two_d = ctx.z.shape[1] <= 2
     c1, c2 = st.columns([3, 2])
     if two_d:
-        options = list(BACKGROUNDS) if ctx.kind == "image" else ["nothing", "prior density"]
+        options = _backgrounds(ctx)
         background = BACKGROUNDS[c1.radio("Beneath the points", options, horizontal=True, key="ex_bg",
                                           disabled=state.frozen(),
                                           help="The decoded plane shows what the decoder draws at every point; "
@@ -263,11 +268,64 @@ def _map(ctx: Ctx, idx: int) -> None:
     xy = latent_map.projection(ctx, method)
     if xy is None:
         return
-    pad = two_d and ctx.kind != "points" and latent.web_model(ctx.ref) is not None  # the pad marks the selection
-    fig = latent_map.figure(ctx, xy, titles, background, selected=None if pad else idx)
+    fig = latent_map.figure(ctx, xy, titles, background, selected=None if _pad_marks(ctx) else idx)
     st.plotly_chart(fig, on_select="ignore" if state.frozen() else "rerun", selection_mode="points", key="ex_map",
                     config={"scrollZoom": True})
     _map_note(ctx, two_d, background)
+
+
+def _backgrounds(ctx: Ctx) -> list[str]:
+    """What a 2-D map can show beneath its points, the default first."""
+    return list(BACKGROUNDS) if ctx.kind == "image" else ["nothing", "prior density"]
+
+
+def _pad_marks(ctx: Ctx) -> bool:
+    """Whether a latent pad beside the map shows the selected code (else the map marks it itself)."""
+    return ctx.z.shape[1] <= 2 and ctx.kind != "points" and latent.web_model(ctx.ref) is not None
+
+
+def warm(model_id: str) -> None:
+    """Compute, for every session, what the first visit of a shared model's Explorer needs with its default
+    settings: the map (with its decoded plane), the reconstruction pairs and their histogram, the weights for the
+    browser. No widget is drawn and no session is touched (warm_zoo runs it in a thread of its own)."""
+    ctx = _context(model_id)
+    if ctx.z.shape[1] <= 2:
+        xy, titles, background = latent_map.projection(ctx, "z"), ("z₁", "z₂"), BACKGROUNDS[_backgrounds(ctx)[0]]
+    else:
+        label = next(iter(PROJECTIONS))
+        xy, titles, background = latent_map.projection(ctx, PROJECTIONS[label]), (f"{label} 1", f"{label} 2"), "none"
+    if xy is not None:
+        latent_map.figure(ctx, xy, titles, background)  # the cached map; a selection mark is added per run
+    if ctx.kind != "points":
+        latent.web_model(ctx.ref)
+    views.warm_reconstructions(ctx)
+
+
+_WARMING = threading.Lock()
+_warmed: list[str] = []
+
+
+def warm_zoo() -> bool:
+    """Warm (warm()) every zoo model in a background thread, once per server: a class's model switches then find
+    their maps and pictures made (a first visit cost its student ~50 ms of the server's CPU, and each replica pays
+    it for each model). Started by the first Explorer run; whether this call started it."""
+    if not _WARMING.acquire(blocking=False):
+        return False
+    names = list(state.cards())
+
+    def run() -> None:
+        t = time.perf_counter()
+        for name in names:
+            try:
+                warm(name)
+                _warmed.append(name)
+            except Exception as err:  # a model that cannot be warmed is computed on its first visit, as before
+                print(f"aeviz: could not prepare {name} in advance ({type(err).__name__}: {err})", file=sys.stderr)
+        print(f"aeviz: prepared {len(_warmed)} zoo models for the Explorer in {time.perf_counter() - t:.1f} s",
+              file=sys.stderr)
+
+    threading.Thread(target=run, name="aeviz-warm-zoo", daemon=True).start()
+    return True
 
 
 def _map_note(ctx: Ctx, two_d: bool, background: str) -> None:

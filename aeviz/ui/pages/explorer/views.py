@@ -174,6 +174,20 @@ def _errors(model) -> np.ndarray:
     return analysis.per_sample_mse(x, analysis.reconstruct(model, x))
 
 
+def _order(err: np.ndarray, order_by: str) -> np.ndarray:
+    """The 24 samples shown, in the chosen order."""
+    return {"worst first": np.argsort(-err), "best first": np.argsort(err)}.get(order_by, np.arange(len(err)))[:24]
+
+
+def warm_reconstructions(ctx: Ctx) -> None:
+    """The default Reconstructions tab's pictures and histogram, made for every session (explorer.warm)."""
+    err = errors(ctx)
+    if ctx.kind == "image":
+        order = _order(err, "worst first")
+        _pairs(ctx.ref, ctx.data.x_test.numpy()[order], ctx.z[order])
+    _error_histogram(ctx.ref, err)
+
+
 def render_reconstructions(ctx: Ctx) -> None:
     """Originals beside their reconstructions, best or worst first, each with its error."""
     state.explain("Each pair is a test sample (left) and what the autoencoder rebuilds from its code (right), "
@@ -186,7 +200,7 @@ def render_reconstructions(ctx: Ctx) -> None:
     order_by = c3.radio("Order", ["worst first", "best first", "by index"], horizontal=True, key="ex_rec_order",
                         disabled=ctx.kind == "points" or state.frozen(),
                         help="Points are all drawn at once, coloured by their error.")
-    order = {"worst first": np.argsort(-err), "best first": np.argsort(err)}.get(order_by, np.arange(len(err)))[:24]
+    order = _order(err, order_by)
     x = ctx.data.x_test.numpy()[order]
     captions = [f"#{i} · MSE {err[i]:.4f}" for i in order]
     if ctx.kind == "image":
