@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import threading
 import time
-import warnings
 
 import numpy as np
 import torch
@@ -14,13 +13,11 @@ from .models import Autoencoder
 UMAP_LOCK = threading.Lock()  # numba's default threading layer can abort the process on concurrent fits
 
 
-# Shared caches hand out read-only arrays (ui.state.per_model(copy=False)); inference only reads its inputs, and
-# torch would warn about every one it wraps without a copy.
-warnings.filterwarnings("ignore", message="The given NumPy array is not writable", category=UserWarning)
-
-
 def _tensor(x) -> torch.Tensor:
-    return torch.as_tensor(np.asarray(x, dtype=np.float32)) if not isinstance(x, torch.Tensor) else x.float()
+    if isinstance(x, torch.Tensor):
+        return x.float()
+    a = np.asarray(x, dtype=np.float32)
+    return torch.as_tensor(a if a.flags.writeable else a.copy())  # shared caches hand out read-only arrays
 
 
 def _device(model: torch.nn.Module) -> torch.device:
