@@ -58,6 +58,8 @@ async def _session(url: str, pid: int, reps: int) -> dict:
     out["preset"] = await _measure(pid, s.switch_preset, reps) if s.presets else {}
     await s.switch_page()  # back on the Explorer
     out["model"] = await _measure(pid, s.switch_model, reps) if s.models else {}
+    if "ex_train::start" not in s.buttons and s.chooser:
+        await s.open_chooser()  # the Train button is in the "Choose a model" box
     if "ex_train::start" in s.buttons:
         await s.press_train()
         fragment = next(iter(s.timers), None)

@@ -148,7 +148,7 @@ class Student:
             additional_headers={"Cookie": cookie} if cookie else None, max_size=MAX_MESSAGE, open_timeout=30)
         self.cache, self.sliders, self.request, self.run_id = {}, {}, None, ""  # a new server knows nothing of us
         self.buttons, self.presets, self.timers = {}, None, {}
-        self.pad, self.map_id, self.models = None, "", None
+        self.pad, self.map_id, self.models, self.chooser = None, "", None, ""
         self.lost = asyncio.Event()
         self.reader = asyncio.create_task(self._read())
 
@@ -214,13 +214,18 @@ class Student:
             self.sliders = {k: s for k, s in self.sliders.items() if s.fragment not in fragments}
         else:  # a full run: every widget and run_every fragment is registered again by its deltas
             self.sliders, self.buttons, self.presets, self.timers = {}, {}, None, {}
-            self.pad, self.map_id, self.models = None, "", None
+            self.pad, self.map_id, self.models, self.chooser = None, "", None, ""
         if self.request and not self.request.run:
             self.request.run = run
 
     def _on_delta(self, delta) -> None:
         if self.request and self.request.run == self.run_id:
             self.request.deltas += 1
+        if delta.WhichOneof("type") == "add_block":
+            block = delta.add_block
+            if block.WhichOneof("type") == "expandable" and block.expandable.id.endswith("-ex_chooser"):
+                self.chooser = block.expandable.id  # "Choose a model", where the Train button is
+            return
         if delta.WhichOneof("type") != "new_element":
             return
         el = delta.new_element
@@ -402,12 +407,23 @@ class Student:
             return await self.load("page")
         return await self._send("page", self.pages[self.rng.choice(targets)])
 
+    def _chooser_state(self) -> list:
+        from streamlit.proto.WidgetStates_pb2 import WidgetState
+
+        return [WidgetState(id=self.chooser, bool_value=True)] if self.chooser else []
+
+    async def open_chooser(self) -> float | None:
+        """Open the Explorer's "Choose a model" box (its content runs only while open): a full rerun."""
+        return await self._send("open", self.page_hash, "", [*self._slider_states(), *self._chooser_state()])
+
     async def press_train(self) -> float | None:
-        """Press the Explorer's Train button: a full rerun whose state carries the button's trigger."""
+        """Press the Explorer's Train button: a full rerun whose state carries the button's trigger (and the open
+        box around it, as a browser sends every widget's state)."""
         from streamlit.proto.WidgetStates_pb2 import WidgetState
 
         self.want_train = False
-        states = [*self._slider_states(), WidgetState(id=self.buttons["ex_train::start"], trigger_value=True)]
+        states = [*self._slider_states(), *self._chooser_state(),
+                  WidgetState(id=self.buttons["ex_train::start"], trigger_value=True)]
         return await self._send("train", self.page_hash, "", states)
 
     async def switch_preset(self) -> float | None:
@@ -428,6 +444,8 @@ class Student:
         """One action, its latency recorded."""
         if self.want_train and "ex_train::start" in self.buttons:
             kind, ms = "train", await self.press_train()
+        elif self.want_train and self.chooser:
+            kind, ms = "open", await self.open_chooser()
         elif self.presets and self.rng.random() < self.preset_p:
             kind, ms = "preset", await self.switch_preset()
         elif self.pad and (r := self.rng.random()) >= self.switch:

@@ -39,6 +39,7 @@ def _app():
 def seated(code: str, name: str, secret: str | None = None, board: bool = False) -> AppTest:
     member, token = classroom.store().join(code, name)
     at = AppTest.from_function(_app, default_timeout=120)
+    at.session_state["ex_chooser"] = True  # the "Choose a model" box opened: the Train and Your data tabs
     at.session_state["room_seat"] = Seat(member.code, member.name, token, member.id, secret)
     at.session_state["room_params"] = {"room": code, "seat": token}
     at.session_state["on_board"] = board

@@ -50,10 +50,13 @@ def _first(pred) -> str:
     return hits[0]
 
 
-def _app(model: str | None = None, sidebar: bool = True) -> AppTest:
+def _app(model: str | None = None, sidebar: bool = True, chooser: bool = False) -> AppTest:
     """The page as app.py draws it. Without the sidebar for session models: AppTest cannot rerun a picker
-    whose format_func reads session state (it calls format_func outside the session)."""
+    whose format_func reads session state (it calls format_func outside the session). chooser: with the
+    "Choose a model" box open (its tabs run only then)."""
     at = AppTest.from_function(_page, default_timeout=60, kwargs={"sidebar": sidebar})
+    if chooser:
+        at.session_state["ex_chooser"] = True
     if model:
         at.session_state["model"] = model
     return at.run()
@@ -384,7 +387,7 @@ def test_upload_a_good_and_a_bad_file(tmp_path):
 
 
 def test_train_one_epoch_then_explore_it_and_its_history():
-    at = _app(sidebar=False)
+    at = _app(sidebar=False, chooser=True)
     at.selectbox(key="ex_t_data").set_value("digits")
     at.number_input(key="ex_t_epochs").set_value(1)
     at.selectbox(key="ex_t_obj").set_value("variational").run()
@@ -402,7 +405,7 @@ def test_train_one_epoch_then_explore_it_and_its_history():
 
 
 def test_stop_keeps_the_model_trained_so_far():
-    at = _app(sidebar=False)
+    at = _app(sidebar=False, chooser=True)
     at.selectbox(key="ex_t_data").set_value("digits")
     at.number_input(key="ex_t_epochs").set_value(500).run()
     at.button(key="ex_train::start").click().run()
@@ -416,7 +419,7 @@ def test_stop_keeps_the_model_trained_so_far():
 
 
 def test_nonsense_settings_get_one_sentence():
-    at = _app(sidebar=False)
+    at = _app(sidebar=False, chooser=True)
     at.selectbox(key="ex_t_data").set_value("swiss-roll")
     at.selectbox(key="ex_t_arch").set_value("conv").run()
     assert at.error[0].value.startswith("The convolutional nets need images")
@@ -506,3 +509,27 @@ def test_the_first_explorer_run_prepares_the_whole_zoo_once(monkeypatch):
             break
         time.sleep(0.05)
     assert done == list(explorer.state.cards()) == explorer._warmed
+
+
+def test_the_chooser_runs_only_while_open_keeps_its_form_and_stays_while_a_training_runs():
+    at = _app(sidebar=False)
+    assert not at.exception and "ex_train::start" not in [b.key for b in at.button] and not at.dataframe
+    at.session_state["ex_chooser"] = True  # the student opens "Choose a model"
+    at.run()
+    assert at.button(key="ex_train::start") and at.dataframe  # the Train tab and the zoo table
+    at.number_input(key="ex_t_epochs").set_value(500)
+    at.selectbox(key="ex_t_data").set_value("digits")
+    at.selectbox(key="ex_t_obj").set_value("sparse").run()
+    at.session_state["ex_chooser"] = False
+    at.run()
+    assert "ex_t_epochs" not in [w.key for w in at.number_input]
+    at.session_state["ex_chooser"] = True
+    at.run()
+    assert at.number_input(key="ex_t_epochs").value == 500 and at.selectbox(key="ex_t_obj").value == "sparse"
+    at.button(key="ex_train::start").click().run()
+    job = at.session_state["ex_train::job"]
+    at.session_state["ex_chooser"] = False  # closed while it trains: its progress (and Stop) keep running
+    at.run()
+    assert at.button(key="ex_train::stop")
+    at.button(key="ex_train::stop").click().run()
+    assert job.wait(60).state == "stopped"

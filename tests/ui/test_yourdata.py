@@ -33,6 +33,7 @@ def _page(sidebar: bool = True):
 
 def _app(sidebar: bool = True, token: str | None = None) -> AppTest:
     at = AppTest.from_function(_page, default_timeout=60, kwargs={"sidebar": sidebar})
+    at.session_state["ex_chooser"] = True  # the "Choose a model" box, where the Your data tab is, opened
     if token:
         at.query_params["me"] = token
     return at.run()
