@@ -1,6 +1,7 @@
 """The Explorer: pick, upload or train a model; see its latent map; select, slide, interpolate, sample."""
 from __future__ import annotations
 
+import logging
 import re
 import sys
 import threading
@@ -318,6 +319,7 @@ def warm(model_id: str) -> None:
 
 
 _WARMING = threading.Lock()
+WARM_THREAD = "aeviz-warm-zoo"
 _warmed: list[str] = []
 
 
@@ -340,7 +342,10 @@ def warm_zoo() -> bool:
         print(f"aeviz: prepared {len(_warmed)} zoo models for the Explorer in {time.perf_counter() - t:.1f} s",
               file=sys.stderr)
 
-    threading.Thread(target=run, name="aeviz-warm-zoo", daemon=True).start()
+    # the thread belongs to no session; Streamlit would log that once for every cached call it makes
+    logging.getLogger("streamlit.runtime.scriptrunner_utils.script_run_context").addFilter(
+        lambda record: record.threadName != WARM_THREAD)
+    threading.Thread(target=run, name=WARM_THREAD, daemon=True).start()
     return True
 
 
