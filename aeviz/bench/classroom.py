@@ -252,11 +252,11 @@ def bench(students: int = 10, seconds: float = 30.0, training: float = 0.1, seed
             sims0 = time.process_time()
             crowd = asyncio.run(class_session(url, students, seconds, seed=seed, stagger_s=stagger_s,
                                               training=n_train))
+            sampler.stop.set()  # the class is over: its CPU per second ends here, not when Chromium has closed
+            sampler.join()
             if chromium:
                 chromium.join(timeout=60)
             sims_cpu = time.process_time() - sims0  # the simulated class (and Playwright's client thread)
-            sampler.stop.set()
-            sampler.join()
             load1 = os.getloadavg()[0]
             rss_hwm = sum(rss_mb(p, "VmHWM") for p in pids)
             exit_status = stop()
