@@ -20,7 +20,8 @@ def test_settle_freezes_once_per_name_and_leaves_later_objects_to_the_collector(
         assert heap.settle("page") is True
         frozen = gc.get_freeze_count()
         assert frozen > before
-        assert heap.settle("page") is False and gc.get_freeze_count() == frozen  # once per name
+        # once per name: nothing more is frozen (the count only drops, as frozen objects die in other threads)
+        assert heap.settle("page") is False and gc.get_freeze_count() <= frozen
         later = [[] for _ in range(1000)]
         assert all(gc.is_tracked(x) for x in later)
         assert len(gc.get_objects()) < frozen  # a full collection walks what came later, not the frozen heap
