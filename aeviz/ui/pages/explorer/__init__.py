@@ -345,7 +345,9 @@ def warm_zoo() -> bool:
     # the thread belongs to no session; Streamlit would log that once for every cached call it makes
     logging.getLogger("streamlit.runtime.scriptrunner_utils.script_run_context").addFilter(
         lambda record: record.threadName != WARM_THREAD)
-    threading.Thread(target=run, name=WARM_THREAD, daemon=True).start()
+    # not a daemon: the interpreter waits for it (half a second) at exit, where a daemon thread still inside torch
+    # aborted the process ("terminate called without an active exception") instead of exiting 0
+    threading.Thread(target=run, name=WARM_THREAD, daemon=False).start()
     return True
 
 

@@ -1,0 +1,37 @@
+"""A server stopped while it prepares the zoo in the background (the first Explorer run starts that) exits 0."""
+from __future__ import annotations
+
+import asyncio
+import re
+import signal
+import time
+
+from aeviz.bench.browser import free_port
+from aeviz.bench.classroom import _wait_healthy, start_class_server
+from aeviz.bench.students import Student
+
+
+def test_a_server_stopped_while_it_prepares_the_zoo_exits_cleanly(tmp_path):
+    port, log = free_port(), tmp_path / "server.log"
+    url = f"http://127.0.0.1:{port}"
+    server = start_class_server(port, tmp_path / "data", log)
+    try:
+        _wait_healthy(url, server, time.monotonic() + 120)
+
+        async def first_screen() -> None:
+            s = Student(url, seed=1, timeout_s=120)
+            await s.connect()
+            assert await s.load() > 0
+            await s.close()
+
+        asyncio.run(first_screen())
+        server.send_signal(signal.SIGTERM)  # the warm-up has just started: about half a second of work
+        rc = server.wait(60)
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+    text = log.read_text()
+    assert rc == 0, text
+    assert "terminate called" not in text and "Traceback" not in text, text
+    assert re.search(r"aeviz: prepared \d+ zoo models for the Explorer in [\d.]+ s", text), text
