@@ -55,9 +55,35 @@ def png(img: np.ndarray) -> bytes:
     return out.getvalue()
 
 
-_URLS: OrderedDict[bytes, str] = OrderedDict()  # an image array's digest -> its data: URL, for every session
-_URLS_MAX = 4096
-_URLS_LOCK = threading.Lock()
+class ContentMemo:
+    """What was made from an array, kept by the array's content (shape, dtype and bytes, plus `extra`) for every
+    session; the `size` most recently used."""
+
+    def __init__(self, size: int):
+        self.size, self._items, self._lock = size, OrderedDict(), threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def get(self, a, make, *extra):
+        """The value kept for this content, else make() (outside the lock: two sessions may both make it once)."""
+        a = np.ascontiguousarray(a)
+        h = hashlib.blake2b(repr((a.shape, a.dtype.str, extra)).encode(), digest_size=16)
+        h.update(a.data)
+        key = h.digest()
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+        value = make(a)
+        with self._lock:
+            self._items[key] = value
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+        return value
+
+
+_URLS = ContentMemo(4096)  # an image array's content -> its data: URL
 
 
 def image_url(img) -> str:
@@ -70,21 +96,7 @@ def image_url(img) -> str:
     per content, for every session."""
     if isinstance(img, (bytes, bytearray)):
         return "data:image/png;base64," + base64.b64encode(img).decode("ascii")
-    a = np.ascontiguousarray(img)
-    h = hashlib.blake2b(repr((a.shape, a.dtype.str)).encode(), digest_size=16)
-    h.update(a.data)
-    key = h.digest()
-    with _URLS_LOCK:
-        url = _URLS.get(key)
-        if url is not None:
-            _URLS.move_to_end(key)
-            return url
-    url = image_url(png(a))
-    with _URLS_LOCK:
-        _URLS[key] = url
-        while len(_URLS) > _URLS_MAX:
-            _URLS.popitem(last=False)
-    return url
+    return _URLS.get(img, lambda a: image_url(png(a)))
 
 
 def image(images, caption=None, width="content", where=None) -> None:

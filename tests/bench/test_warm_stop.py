@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import asyncio
 import re
-import signal
 import time
 
 from aeviz.bench.browser import free_port
 from aeviz.bench.classroom import _wait_healthy, start_class_server
 from aeviz.bench.students import Student
+from aeviz.serve import terminate
 
 
 def test_a_server_stopped_while_it_prepares_the_zoo_exits_cleanly(tmp_path):
@@ -25,12 +25,8 @@ def test_a_server_stopped_while_it_prepares_the_zoo_exits_cleanly(tmp_path):
             await s.close()
 
         asyncio.run(first_screen())
-        server.send_signal(signal.SIGTERM)  # the warm-up has just started: about half a second of work
-        rc = server.wait(60)
     finally:
-        if server.poll() is None:
-            server.kill()
-            server.wait()
+        rc = terminate(server, 60)  # SIGTERM: the warm-up has just started, about half a second of work
     text = log.read_text()
     assert rc == 0, text
     assert "terminate called" not in text and "Traceback" not in text, text

@@ -32,8 +32,7 @@ def test_an_array_comes_back_from_its_data_url_pixel_for_pixel_and_is_encoded_on
 
 
 def test_the_cache_of_encoded_pictures_stays_bounded(monkeypatch):
-    monkeypatch.setattr(widgets, "_URLS_MAX", 3)
-    monkeypatch.setattr(widgets, "_URLS", type(widgets._URLS)())
+    monkeypatch.setattr(widgets, "_URLS", widgets.ContentMemo(3))
     for v in range(5):
         widgets.image_url(np.full((4, 4), v, np.uint8))
     assert len(widgets._URLS) == 3

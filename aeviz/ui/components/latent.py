@@ -25,10 +25,7 @@ asset_dir), so they are served as files and cached by the browser, not resent wi
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
-import threading
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -36,6 +33,7 @@ import streamlit as st
 
 from aeviz import webmodel
 from aeviz.ui import state as ui_state
+from aeviz.ui.widgets import ContentMemo
 from aeviz.webmodel import WebExportError, WebModel
 
 NAME = "aeviz.latent"
@@ -75,28 +73,15 @@ def _floats(a, digits: int | None = None) -> list[float]:
     return (np.round(a, digits) if digits is not None else a).tolist()
 
 
-_JSON: OrderedDict[bytes, str] = OrderedDict()  # an array's digest -> its numbers as a JSON list, for every session
-_JSON_LOCK = threading.Lock()
+_JSON = ContentMemo(256)  # an array's content -> its numbers as a JSON list
 
 
 def _json_numbers(a, digits: int | None = None, integers: bool = False) -> str:
     """An array's numbers as one JSON list in a string (the page parses it). The pad's 1,500 test codes and their
     labels travel with every release of the pad: as lists, Streamlit checked each one for being a dataframe and
     encoded 4,500 numbers on every run (3.5 of a release's 10 ms); as a string made once per content, nothing."""
-    a = np.ascontiguousarray(a)
-    h = hashlib.blake2b(repr((a.shape, a.dtype.str, digits, integers)).encode(), digest_size=16)
-    h.update(a.data)
-    key = h.digest()
-    with _JSON_LOCK:
-        if key in _JSON:
-            _JSON.move_to_end(key)
-            return _JSON[key]
-    text = json.dumps(np.asarray(a, int).ravel().tolist() if integers else _floats(a, digits), separators=(",", ":"))
-    with _JSON_LOCK:
-        _JSON[key] = text
-        while len(_JSON) > 256:
-            _JSON.popitem(last=False)
-    return text
+    return _JSON.get(a, lambda a: json.dumps(np.asarray(a, int).ravel().tolist() if integers else _floats(a, digits),
+                                             separators=(",", ":")), digits, integers)
 
 
 def _as_list(models: Models) -> list[WebModel]:

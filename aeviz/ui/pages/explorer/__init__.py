@@ -278,8 +278,7 @@ def _map(ctx: Ctx, idx: int) -> None:
         label = c1.radio("Projection of the codes", list(PROJECTIONS), horizontal=True, key="ex_proj",
                          disabled=state.frozen(),
                          help="PCA is linear and instant; UMAP and t-SNE keep neighbours together but take seconds.")
-        method, background = PROJECTIONS[label], "none"
-        titles = (f"{label} 1", f"{label} 2")
+        (method, titles), background = _projected(label), "none"
     c2.number_input("Selected test sample #", 0, len(ctx.z) - 1, key="ex_idx", disabled=state.frozen(),
                     help="Or click a point on the map.")
     xy = latent_map.projection(ctx, method)
@@ -289,6 +288,11 @@ def _map(ctx: Ctx, idx: int) -> None:
     st.plotly_chart(fig, on_select="ignore" if state.frozen() else "rerun", selection_mode="points", key="ex_map",
                     config={"scrollZoom": True})
     _map_note(ctx, two_d, background)
+
+
+def _projected(label: str) -> tuple[str, tuple[str, str]]:
+    """(method, axis titles) of a map of longer codes drawn by the projection with this label."""
+    return PROJECTIONS[label], (f"{label} 1", f"{label} 2")
 
 
 def _backgrounds(ctx: Ctx) -> list[str]:
@@ -309,8 +313,8 @@ def warm(model_id: str) -> None:
     if ctx.z.shape[1] <= 2:
         xy, titles, background = latent_map.projection(ctx, "z"), ("z₁", "z₂"), BACKGROUNDS[_backgrounds(ctx)[0]]
     else:
-        label = next(iter(PROJECTIONS))
-        xy, titles, background = latent_map.projection(ctx, PROJECTIONS[label]), (f"{label} 1", f"{label} 2"), "none"
+        method, titles = _projected(next(iter(PROJECTIONS)))  # the radio's default
+        xy, background = latent_map.projection(ctx, method), "none"
     if xy is not None:
         latent_map.figure(ctx, xy, titles, background)  # the cached map; a selection mark is added per run
     if ctx.kind != "points":
