@@ -21,11 +21,13 @@ import aeviz
 from aeviz import userdata
 from aeviz.classroom import LimitError, NotFound, RoomDataset, RoomStore, StoreError, View, open_store
 from aeviz.data import Dataset
-from aeviz.ui import state
+from aeviz.ui import state, widgets
 
 ROOM_PARAM, SEAT_PARAM = "room", "seat"  # query parameters: the room's code (shareable), the student's token (not)
 POLL_S = 0.5  # how often a student's page asks the store whether the teacher did something
 TEACHER_NAME = "Teacher"  # the teacher's own seat on the board (a student typing it gets "Teacher (2)")
+ROOM_BOX = "room_box"  # the open state of the "Class room: join or teach" box
+OUTSIDE_KEPT = re.compile(r"room_(join_code|join_name|claim_code)")  # what that box keeps while closed (no secrets)
 ENTRY = "entry:"  # a board entry in a pushed view: entry:<id>, resolved by each student in their own room
 NO_SIDEBAR_MODEL = {"compare", "board"}  # pages that show their own choice of models, not the sidebar's
 
@@ -126,6 +128,8 @@ def follow(page, pages: dict) -> None:
     ss["room_pages"] = {page_id(p): p for section in pages.values() for p in section}
     invite = st.query_params.get(ROOM_PARAM)
     if invite and seat() is None:
+        if ss.get("room_invite") != invite:
+            ss[ROOM_BOX] = True  # a room's link opens the join box (once: the student may close it)
         ss["room_invite"] = invite
         _rejoin(invite, st.query_params.get(SEAT_PARAM))
     s = seat()
@@ -531,9 +535,14 @@ def _show_note() -> None:
 
 
 def _outside() -> None:
+    """The "Class room: join or teach" box: its content runs only while it is open (closed, its dozen widgets were
+    an eighth of every run of every page); what was typed into it (not the secrets) is kept while it is closed."""
     ss = st.session_state
     invite = ss.get("room_invite")
-    with st.expander("Class room: join or teach", icon=":material/school:", expanded=bool(invite)):
+    with widgets.lazy_expander("Class room: join or teach", ROOM_BOX, OUTSIDE_KEPT, icon=":material/school:",
+                               expanded=bool(invite)) as box:
+        if box is None:
+            return
         join, teach = st.tabs(["Join a class", "Teach a class"])
         with join:
             if not invite:

@@ -25,11 +25,13 @@ from aeviz.config import ModelConfig, TrainConfig
 from aeviz.data import Dataset, DatasetUnavailable
 from aeviz.data import load as load_data
 from aeviz.models import Autoencoder
+from aeviz.ui import widgets
 from aeviz.uses import is_image_model, sweep
 
 DEFAULT_MODEL = "ae-mlp-z2"
 ICON = str(Path(__file__).parent / "static" / "icon.png")  # served by the app: no font server needed offline
 MAX_UPLOAD_MB = 20
+UPLOAD_BOX = "upload_box"  # the sidebar's "Upload a checkpoint" box: open or closed
 MINE_CACHE = 64  # per-model results a session keeps for its own models (oldest dropped first)
 SHARED, MINE = "shared", "mine"
 TOKEN_PARAM = "me"  # the query parameter that carries a student's token
@@ -415,7 +417,9 @@ def sidebar() -> None:
                      help="Pretrained models load at once; models you train or upload are yours: other students "
                           "do not see them.")
         _your_models()
-        with st.expander("Upload a checkpoint"):
+        with widgets.lazy_expander("Upload a checkpoint", UPLOAD_BOX) as box:  # its content runs while it is open
+            if box is None:
+                return
             st.file_uploader(f"An aeviz .safetensors file (at most {MAX_UPLOAD_MB} MB)", type=["safetensors"],
                              key=_upload_key(), on_change=_on_upload)
             note = st.session_state.get("upload_note")

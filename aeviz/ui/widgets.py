@@ -6,8 +6,10 @@ loaded from the internet. The drawing comes back when a stroke ends.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import math
+import re
 import threading
 from collections import OrderedDict
 
@@ -37,6 +39,30 @@ def slider_grid(lo: float, hi: float, steps: int = 100) -> tuple[float, float, f
     if hi <= lo:
         hi = round(lo + step, places)
     return lo, hi, step, f"%.{max(2, places)}f"
+
+
+@contextlib.contextmanager
+def lazy_expander(label: str, key: str, keep: re.Pattern | None = None, *, expanded: bool = False,
+                  icon: str | None = None, busy: bool = False):
+    """An expander whose content runs only while it is open (or `busy`, e.g. while a training inside it runs):
+    closed, as most boxes are most of the time, its widgets cost a run nothing (each element is a message that
+    Streamlit builds, hashes and sends on every run). Yields the expander to draw into, or None while closed.
+
+    Streamlit forgets a widget's value once a run leaves the widget out, so the values of the widgets whose keys
+    match `keep` are set aside after each run of the content and given back when the box is opened again."""
+    ss = st.session_state
+    box = st.expander(label, expanded=expanded, icon=icon, key=key, on_change="rerun")
+    if not (box.open or busy):
+        yield None
+        return
+    kept = f"{key}::kept"
+    for k, v in ss.get(kept, {}).items():
+        if k not in ss:
+            ss[k] = v
+    with box:
+        yield box
+    if keep is not None:
+        ss[kept] = {k: ss[k] for k in ss if isinstance(k, str) and keep.fullmatch(k)}
 
 
 def png(img: np.ndarray) -> bytes:

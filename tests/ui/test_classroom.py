@@ -16,16 +16,19 @@ pytestmark = pytest.mark.skipif(not (PRETRAINED / "ae-mlp-z2.safetensors").exist
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
 
 
-def tab(params: dict | None = None) -> AppTest:
-    """A new browser tab on the app (its own session), opened at an address with these query parameters."""
+def tab(params: dict | None = None, box: bool = False) -> AppTest:
+    """A new browser tab on the app (its own session), opened at an address with these query parameters; box: with
+    the sidebar's "Class room: join or teach" box open (its content runs only then)."""
     at = AppTest.from_file(APP, default_timeout=120)
     at.query_params.update(params or {})
+    if box:
+        at.session_state[classroom.ROOM_BOX] = True
     return at.run()
 
 
 def open_room(capsys) -> tuple[AppTest, str, str]:
     """A teacher's tab with a new room: (tab, code, the secret the console printed)."""
-    teacher = tab()
+    teacher = tab(box=True)
     capsys.readouterr()
     teacher.button(key="room_open").click().run()
     assert not teacher.exception
@@ -51,6 +54,28 @@ def param(at: AppTest, key: str) -> str | None:
 
 def sidebar_text(at: AppTest) -> str:
     return "\n".join(m.value for m in at.sidebar.markdown)
+
+
+def test_the_room_box_runs_only_while_open_keeps_what_was_typed_but_not_secrets_and_a_room_link_opens_it(capsys):
+    at = tab()
+    assert not at.exception and not at.sidebar.text_input and not at.sidebar.button  # closed: nothing inside runs
+    at.session_state[classroom.ROOM_BOX] = True  # the student opens it
+    at.run()
+    assert [b.key for b in at.sidebar.button] == ["room_join", "room_open", "room_claim"]
+    at.text_input(key="room_join_code").input("k7qm")
+    at.text_input(key="room_join_name").input("Ada")
+    at.text_input(key="room_claim_secret").input("s" * 32).run()
+    at.session_state[classroom.ROOM_BOX] = False
+    at.run()
+    assert not at.sidebar.text_input
+    at.session_state[classroom.ROOM_BOX] = True
+    at.run()
+    assert at.text_input(key="room_join_code").value == "k7qm" and at.text_input(key="room_join_name").value == "Ada"
+    assert not at.text_input(key="room_claim_secret").value  # a secret is not kept once the box is closed
+
+    teacher, code, _ = open_room(capsys)
+    invited = tab({"room": code})  # the room's link: the box is open, with the room's code in it
+    assert f"Room **{code}**" in sidebar_text(invited) and invited.button(key="room_join")
 
 
 def test_a_teacher_opens_a_room_and_the_secret_stays_out_of_every_address(capsys):

@@ -50,13 +50,15 @@ def _first(pred) -> str:
     return hits[0]
 
 
-def _app(model: str | None = None, sidebar: bool = True, chooser: bool = False) -> AppTest:
+def _app(model: str | None = None, sidebar: bool = True, chooser: bool = False, upload: bool = False) -> AppTest:
     """The page as app.py draws it. Without the sidebar for session models: AppTest cannot rerun a picker
     whose format_func reads session state (it calls format_func outside the session). chooser: with the
-    "Choose a model" box open (its tabs run only then)."""
+    "Choose a model" box open (its tabs run only then); upload: with the sidebar's "Upload a checkpoint" open."""
     at = AppTest.from_function(_page, default_timeout=60, kwargs={"sidebar": sidebar})
     if chooser:
         at.session_state["ex_chooser"] = True
+    if upload:
+        at.session_state["upload_box"] = True
     if model:
         at.session_state["model"] = model
     return at.run()
@@ -366,6 +368,9 @@ def test_upload_a_good_and_a_bad_file(tmp_path):
     model, hist = aeviz.train(aeviz.config_for("digits", hidden=(16,)), aeviz.TrainConfig(epochs=1), d)
     good = io.to_bytes(model, {"test_mse": 0.1}, hist.to_dict())
     at = _app()
+    assert not at.sidebar.file_uploader  # closed, the box runs nothing
+    at.session_state["upload_box"] = True  # the student opens it
+    at.run()
     at.sidebar.file_uploader[0].set_value(("mine.safetensors", good, "application/octet-stream")).run()
     model_id = at.session_state["model"]
     assert model_id == f"mine:{state_digest(model)}" and _shown(at) == "mine"
@@ -373,7 +378,7 @@ def test_upload_a_good_and_a_bad_file(tmp_path):
     assert not at.sidebar.file_uploader[0].value  # a handled file leaves the box
     assert not at.exception and _latent_view(at)["mode"] == "pad"
 
-    at = _app("vae-mlp-z2" if "vae-mlp-z2" in CARDS else None)
+    at = _app("vae-mlp-z2" if "vae-mlp-z2" in CARDS else None, upload=True)
     before = _shown(at)
     at.sidebar.file_uploader[0].set_value(("broken.safetensors", b"\x80\x04 not a checkpoint",
                                            "application/octet-stream")).run()

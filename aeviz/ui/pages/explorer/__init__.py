@@ -13,7 +13,7 @@ import streamlit as st
 import aeviz
 from aeviz import config, data, io, workspace
 from aeviz.data import DatasetUnavailable
-from aeviz.ui import classroom, state, training
+from aeviz.ui import classroom, state, training, widgets
 from aeviz.ui.components import latent
 from aeviz.ui.pages.explorer import generate, latent_map, link, views, yourdata
 from aeviz.ui.pages.explorer.latent_map import PROJECTIONS, Ctx
@@ -21,8 +21,8 @@ from aeviz.ui.pages.explorer.latent_map import PROJECTIONS, Ctx
 VIEWS = ("Reconstructions", "Traversal", "Interpolation", "Sampling (VAE)", "Latent history")
 BACKGROUNDS = {"decoded images": "decoded", "prior density": "prior", "nothing": "none"}
 LEARNING_RATES = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 1.0, 10.0)
-CHOOSER, KEPT = "ex_chooser", "ex_chooser_kept"  # the chooser's open state; its form's values while it is closed
-FORM = re.compile(r"ex_t_[a-z]+|ex_data_(ignore|label|missing|side|stride|what|window)::[0-9a-f]+")  # kept keys
+CHOOSER = "ex_chooser"  # the chooser's open state
+FORM = re.compile(r"ex_t_[a-z]+|ex_data_(ignore|label|missing|side|stride|what|window)::[0-9a-f]+")  # kept closed
 
 
 def render() -> None:
@@ -116,17 +116,12 @@ def _chooser(shared: classroom.RoomDataset | None) -> None:
 
     Its content runs only while it is open (or a training in it runs, so that its progress keeps coming): closed, as
     it is on every student's page most of the time, it cost a fifth of every Explorer run (the zoo table, the
-    training form, the Your data tab). The form's choices are kept while it is closed (KEPT)."""
-    ss = st.session_state
-    box = st.expander("Choose a model: the pretrained zoo, your own training run, or an upload",
-                      expanded=not state.ids(), key=CHOOSER, on_change="rerun")
+    training form, the Your data tab). The form's choices are kept while it is closed (FORM)."""
     busy = any(j is not None and j.running for j in (training.job("ex_train"), training.job(yourdata.TRAIN_KEY)))
-    if not (box.open or busy):
-        return
-    for k, v in ss.get(KEPT, {}).items():  # what the form held before the box was closed
-        if k not in ss:
-            ss[k] = v
-    with box:
+    with widgets.lazy_expander("Choose a model: the pretrained zoo, your own training run, or an upload", CHOOSER,
+                               FORM, expanded=not state.ids(), busy=busy) as box:
+        if box is None:
+            return
         zoo, train, mine, upload = st.tabs(["Pretrained zoo", "Train your own", "Your data", "Upload a checkpoint"])
         with zoo:
             _zoo()
@@ -138,7 +133,6 @@ def _chooser(shared: classroom.RoomDataset | None) -> None:
             st.markdown("Use **Upload a checkpoint** in the sidebar: an aeviz `.safetensors` file (for example one "
                         "you downloaded after training here). A wrong or broken file gets one sentence and the "
                         "current model stays.")
-    ss[KEPT] = {k: ss[k] for k in ss if isinstance(k, str) and FORM.fullmatch(k)}
 
 
 def _zoo() -> None:
@@ -319,6 +313,7 @@ def warm(model_id: str) -> None:
         latent_map.figure(ctx, xy, titles, background)  # the cached map; a selection mark is added per run
     if ctx.kind != "points":
         latent.web_model(ctx.ref)
+    views.code_range(ctx)
     views.warm_reconstructions(ctx)
 
 

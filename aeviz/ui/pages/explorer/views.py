@@ -22,11 +22,21 @@ def code_text(z) -> str:
     return "(" + ", ".join(f"{v:.2f}" for v in z[:16]) + more + ")"
 
 
+_RANGES = widgets.ContentMemo(64)  # test codes -> their slider ranges (a run asked three or four times)
+
+
 def code_range(ctx: Ctx) -> tuple[np.ndarray, np.ndarray]:
-    """Per-dimension slider ranges from the spread of the test codes, padded 10 %."""
-    lo, hi = np.percentile(ctx.z, 0.5, axis=0), np.percentile(ctx.z, 99.5, axis=0)
+    """Per-dimension slider ranges from the spread of the test codes, padded 10 % (read-only arrays)."""
+    return _RANGES.get(ctx.z, _spread)
+
+
+def _spread(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    lo, hi = np.percentile(z, 0.5, axis=0), np.percentile(z, 99.5, axis=0)
     pad = 0.1 * (hi - lo) + 1e-3
-    return (lo - pad).astype(np.float64), (hi + pad).astype(np.float64)
+    out = (lo - pad).astype(np.float64), (hi + pad).astype(np.float64)
+    for a in out:
+        a.setflags(write=False)
+    return out
 
 
 def ranked_dims(ctx: Ctx, idx: int) -> np.ndarray:
@@ -36,7 +46,7 @@ def ranked_dims(ctx: Ctx, idx: int) -> np.ndarray:
     return _influence_order(ctx.ref, ctx.z[idx], ctx.z.std(0) + 1e-6)
 
 
-@state.per_model(max_entries=32)
+@state.per_model(max_entries=256, copy=False)
 def _influence_order(model, z: np.ndarray, scale: np.ndarray) -> np.ndarray:
     return np.argsort(-analysis.dimension_influence(model, z, scale))
 
