@@ -29,6 +29,8 @@ def test_bench_class_runs_a_small_class_and_exits_cleanly():
     assert result["exit_status"] == 0
     assert result["interactions"] > 0 and result["server_rss_peak_mb"] > 0
     assert result["students_cpu_cores"] > 0 and result["browser_cpu_cores"] > 0  # what the bench itself costs
+    # the Chromium page, driven from a process of its own, joined and reported what it saw
+    assert result["browser_error"] is None and result["first_screen_s_during_class"] > 0, result
     assert any(k.endswith("_p95_ms") and k != "p95_ms" for k in result)  # per action kind
 
 
