@@ -76,36 +76,32 @@ def _header(ctx: Ctx, shared: classroom.RoomDataset | None) -> None:
     shown = classroom.data_label(c.dataset, shared)
     st.markdown(f"#### `{ctx.ref.name}` · {c.objective} objective, {c.arch} nets, "
                 f"{classroom.plain(shown)} data · {where}")
-    cols = st.columns(5)
-    cols[0].metric("latent size", c.latent_dim)
-    cols[1].metric("parameters", f"{ctx.model.n_params:,}")
-    mse = metrics.get("test_mse")
-    cols[2].metric("test MSE", f"{mse:.4f}" if mse is not None else "—",
-                   help="Mean squared error per value on the held-out test samples.")
-    ratio = metrics.get("mse_ratio")
-    cols[3].metric("MSE ÷ PCA's", f"{ratio:.2f}" if ratio is not None else "—",
-                   help="Test MSE divided by that of PCA with as many components: below 1 beats the linear baseline.")
-    nelbo = metrics.get("nelbo")
-    cols[4].metric("−ELBO (nats)", f"{nelbo:.1f}" if nelbo is not None else "—",
-                   help="Variational models only: the negative evidence lower bound per test sample.")
+    mse, ratio, nelbo = metrics.get("test_mse"), metrics.get("mse_ratio"), metrics.get("nelbo")
+    with st.container(horizontal=True):  # a row of one block (five columns were ten messages on every run)
+        st.metric("latent size", c.latent_dim)
+        st.metric("parameters", f"{ctx.model.n_params:,}")
+        st.metric("test MSE", f"{mse:.4f}" if mse is not None else "—",
+                  help="Mean squared error per value on the held-out test samples.")
+        st.metric("MSE ÷ PCA's", f"{ratio:.2f}" if ratio is not None else "—",
+                  help="Test MSE divided by that of PCA with as many components: below 1 beats the linear baseline.")
+        st.metric("−ELBO (nats)", f"{nelbo:.1f}" if nelbo is not None else "—",
+                  help="Variational models only: the negative evidence lower bound per test sample.")
     _take_home(ctx)
 
 
 def _take_home(ctx: Ctx) -> None:
     """The model's file and a notebook that trains it again, side by side."""
-    left, right, _ = st.columns([1, 1, 2])
     if ctx.pretrained:
         path = state.cards()[ctx.ref.id].path
         checkpoint, data = path.name, path.read_bytes
     else:
         m = ctx.model
         checkpoint, data = f"{ctx.ref.name}.safetensors", lambda: io.to_bytes(m, m.metrics, m.history)
-    with left:
+    with st.container(horizontal=True):
         st.download_button("Download the model (.safetensors)", key="ex_download", icon=":material/download:",
                            data=data, file_name=workspace.sanitize(checkpoint, ".safetensors") + ".safetensors",
                            mime="application/octet-stream",
                            help="The weights, config and metrics in one file: the sidebar's upload box loads it again.")
-    with right:
         training.notebook_button(ctx.model, checkpoint, key="ex_notebook")
 
 

@@ -167,10 +167,8 @@ def pair(data: Dataset, x, x_hat, key: str, size: int = 140) -> None:
     """A sample and its reconstruction, side by side (images) or overlaid (signals, points, table rows as bars,
     with the values in the file's units in a table under the bars)."""
     k = kind(data)
-    if k == "image":
-        a, b = st.columns(2)
-        widgets.image(pixels(x, size), caption="original x", where=a)
-        widgets.image(pixels(x_hat, size), caption="reconstruction x̂", where=b)
+    if k == "image":  # one element for both (two columns were five messages on every run)
+        widgets.image([pixels(x, size), pixels(x_hat, size)], caption=["original x", "reconstruction x̂"])
     elif k == "signal":
         st.plotly_chart(signal_figure({"original x": x, "reconstruction x̂": x_hat},
                                       columns=series_columns(data)), key=key)

@@ -204,10 +204,10 @@ def render_reconstructions(ctx: Ctx) -> None:
                    "with the mean squared error per value. The worst ones show what the bottleneck throws away.",
                    r"\mathrm{MSE}(x, \hat x) = \frac{1}{D}\sum_{i=1}^{D} (x_i - \hat x_i)^2")
     err = errors(ctx)
-    c1, c2, c3 = st.columns(3)
-    c1.metric("mean test MSE", f"{err.mean():.4f}")
-    c2.metric("PSNR", f"{10 * np.log10(1 / max(err.mean(), 1e-12)):.1f} dB")
-    order_by = c3.radio("Order", ["worst first", "best first", "by index"], horizontal=True, key="ex_rec_order",
+    row = st.container(horizontal=True)  # one block, not three columns
+    row.metric("mean test MSE", f"{err.mean():.4f}")
+    row.metric("PSNR", f"{10 * np.log10(1 / max(err.mean(), 1e-12)):.1f} dB")
+    order_by = row.radio("Order", ["worst first", "best first", "by index"], horizontal=True, key="ex_rec_order",
                         disabled=ctx.kind == "points" or state.frozen(),
                         help="Points are all drawn at once, coloured by their error.")
     order = _order(err, order_by)
