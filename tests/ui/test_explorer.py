@@ -538,3 +538,27 @@ def test_the_chooser_runs_only_while_open_keeps_its_form_and_stays_while_a_train
     assert at.button(key="ex_train::stop")
     at.button(key="ex_train::stop").click().run()
     assert job.wait(60).state == "stopped"
+
+
+@pytest.mark.skipif("ae-rnn-signals-z8" not in CARDS, reason="no signal model in the zoo")
+def test_a_signal_models_figures_are_built_once_and_are_what_plotly_would_write(monkeypatch):
+    """The signal model's Explorer drew seven line figures with plotly's objects on every run (~8 ms each, three
+    times a picture model's run): they are built once per content and handed over as plotly's dicts."""
+    import plotly.graph_objects as go
+
+    from aeviz.ui.pages.explorer import draw
+
+    built = []
+    original = draw.signal_figure
+    monkeypatch.setattr(draw, "signal_figure", lambda *a, **k: built.append(1) or original(*a, **k))
+    at = _app("ae-rnn-signals-z8")
+    assert not at.exception and _shown(at) == "ae-rnn-signals-z8"
+    charts = {c.proto.id.rsplit("-", 1)[-1]: c for c in at.get("plotly_chart")}
+    assert {f"ex_rec_sig_{j}" for j in range(6)} | {"ex_pair"} <= set(charts)
+    for key in [f"ex_rec_sig_{j}" for j in range(6)] + ["ex_pair"]:
+        spec = json.loads(charts[key].proto.spec)
+        assert [t["name"] for t in spec["data"]][:2] in (["x", "x̂"], ["original x", "reconstruction x̂"])
+        assert go.Figure(spec).to_dict()["data"][0]["type"] == "scatter"
+    built.clear()
+    at.run()  # a rerun (a release, a map click) builds none of them again
+    assert not at.exception and built == []
