@@ -1,6 +1,7 @@
 """`aeviz bench class` with a few students for a few seconds, on one server and on two replicas: the JSON's keys,
 nothing failed, a clean exit."""
 import json
+import os
 import subprocess
 import sys
 
@@ -42,3 +43,37 @@ def test_bench_class_on_two_replicas_behind_haproxy_exits_cleanly():
     assert result["failed"] == 0 and result["exceptions"] == 0 and result["disconnects"] == 0, result
     assert result["exit_status"] == 0  # aeviz serve's: 0 only when both replicas stopped cleanly
     assert result["interactions"] > 0 and result["server_rss_peak_mb"] > 0
+
+
+def test_the_class_benchs_chromium_never_runs_above_the_server(tmp_path):
+    """As root, Chromium lifts its compositor and IO threads to niceness -8, above the server's 0: the bench's page
+    runs without the capability to, and every one of its threads stays at the niceness it was started with."""
+    from pathlib import Path
+
+    from playwright.sync_api import sync_playwright
+
+    from aeviz.bench.browser import CHROMIUM_ARGS
+    from aeviz.bench.classroom import _below_the_server, descendants
+
+    def levels() -> list[int]:
+        """The niceness of every thread of this process's Chromium processes."""
+        out = []
+        for pid in descendants(os.getpid()):
+            try:
+                if b"chrom" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                    out += [int(t.joinpath("stat").read_text().rsplit(")", 1)[1].split()[16])
+                            for t in Path(f"/proc/{pid}/task").glob("*")]
+            except (OSError, IndexError):  # a process or thread that ended meanwhile
+                pass
+        return out
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=_below_the_server(str(tmp_path)), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            page.set_content("<canvas></canvas><p>a page</p>")
+            page.wait_for_timeout(500)
+            seen = levels()
+        finally:
+            browser.close()
+    assert seen and min(seen) >= os.nice(0), sorted(set(seen))
