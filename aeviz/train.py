@@ -272,6 +272,9 @@ def distributed(device: str | torch.device | None = "auto"):
     dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
     try:
         yield group(), dev
+        # every rank leaves together: a rank that tore its group down and exited while rank 0 still wrote the
+        # checkpoint aborted at exit now and then ("terminate called without an active exception", gloo's threads)
+        dist.barrier()
     finally:
         dist.destroy_process_group()
 
