@@ -60,7 +60,9 @@ def signal_figure(series: dict[str, np.ndarray], height: int = 220, title: str =
     steps = len(next(iter(curves.values())))
     fig = plots.line_chart(np.arange(steps), curves, "time step", "value", title=title)
     fig.update_traces(mode="lines")  # 128 markers per curve would hide the shape
-    return fig.update_layout(height=height, legend=dict(orientation="h", y=1.02, yanchor="bottom"))
+    # the legend at the top right: a title sits at the top left, and the two overlapped
+    return fig.update_layout(height=height, legend=dict(orientation="h", y=1.02, yanchor="bottom", x=1,
+                                                        xanchor="right"))
 
 
 def points_figure(data: Dataset, series: dict[str, np.ndarray], height: int = 320, title: str = "") -> go.Figure:
