@@ -288,7 +288,7 @@ def per_model(fn=None, *, show_spinner: bool | str = False, max_entries: int = 6
 
     def shared(fn_id: str, model_id: str, digest: str, args: tuple, kwargs: tuple):
         value = fn(model(model_id), *args, **dict(kwargs))
-        return value if copy else _read_only(value)
+        return value if copy else read_only(value)
 
     shared.__module__, shared.__qualname__ = fn.__module__, f"{fn.__qualname__}.per_model"
     cache = st.cache_data if copy else st.cache_resource
@@ -313,16 +313,17 @@ def per_model(fn=None, *, show_spinner: bool | str = False, max_entries: int = 6
     return wrapper
 
 
-def _read_only(value):
-    """value, with every numpy array in it (through dicts, lists and tuples) made read-only."""
+def read_only(value):
+    """value, with every numpy array in it (through dicts, lists and tuples) made read-only: for values cached once
+    and handed to every session as they are."""
     if isinstance(value, np.ndarray):
         value.setflags(write=False)
     elif isinstance(value, dict):
         for v in value.values():
-            _read_only(v)
+            read_only(v)
     elif isinstance(value, (list, tuple)):
         for v in value:
-            _read_only(v)
+            read_only(v)
     return value
 
 

@@ -115,9 +115,7 @@ def _show_notes(state: compare.State) -> None:
 def _noisy_test(ds: str, noise: str, level: float, seed: int) -> np.ndarray:
     """The noisy test set, made once for every session and handed out read-only (as cache_data it was copied,
     15 MB for MNIST, on every call)."""
-    x = corrupt(ui.dataset(ds).x_test, noise, level, seed).numpy()
-    x.setflags(write=False)
-    return x
+    return ui.read_only(corrupt(ui.dataset(ds).x_test, noise, level, seed).numpy())
 
 
 @st.cache_data(show_spinner=False, max_entries=32)

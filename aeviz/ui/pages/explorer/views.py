@@ -33,10 +33,7 @@ def code_range(ctx: Ctx) -> tuple[np.ndarray, np.ndarray]:
 def _spread(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     lo, hi = np.percentile(z, 0.5, axis=0), np.percentile(z, 99.5, axis=0)
     pad = 0.1 * (hi - lo) + 1e-3
-    out = (lo - pad).astype(np.float64), (hi + pad).astype(np.float64)
-    for a in out:
-        a.setflags(write=False)
-    return out
+    return state.read_only(((lo - pad).astype(np.float64), (hi + pad).astype(np.float64)))
 
 
 def ranked_dims(ctx: Ctx, idx: int) -> np.ndarray:
