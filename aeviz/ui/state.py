@@ -12,6 +12,8 @@ from __future__ import annotations
 import functools
 import hashlib
 import re
+import threading
+import weakref
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -293,12 +295,16 @@ def per_model(fn=None, *, show_spinner: bool | str = False, max_entries: int = 6
     shared.__module__, shared.__qualname__ = fn.__module__, f"{fn.__qualname__}.per_model"
     cache = st.cache_data if copy else st.cache_resource
     shared = cache(show_spinner=show_spinner, max_entries=max_entries)(shared)
+    front = None if copy else _Front(max_entries)
 
     @functools.wraps(fn)
     def wrapper(r: str | ModelRef, *args, **kwargs):
         r = ref(r)
         kw = tuple(sorted(kwargs.items()))
         if r.scope == SHARED:
+            if front is not None:
+                key = (r.id, r.digest, args, kw, tuple(map(type, args)), tuple(type(v) for _, v in kw))  # 1 != True
+                return front.get(key, lambda: shared(fn_id, r.id, r.digest, args, kw))
             return shared(fn_id, r.id, r.digest, args, kw)
         cache: OrderedDict = st.session_state.setdefault("per_model", OrderedDict())
         key = (fn_id, r.digest, _hashable(args), _hashable(kw))
@@ -311,6 +317,72 @@ def per_model(fn=None, *, show_spinner: bool | str = False, max_entries: int = 6
         return value
 
     return wrapper
+
+
+class _Front:
+    """A shared value's last `size` keys in a plain dict, in front of st.cache_resource: a hit is one lookup.
+
+    Streamlit's cache hashes every argument of every call with its own hasher (and records the call for replay):
+    with fifty per_model calls in an Explorer run and two hundred in a Compare run, that was a tenth of a run's
+    CPU (cProfile) for values already made. Keys with arrays in them (unhashable) go to Streamlit's cache, which
+    hashes their content. clear_caches() empties these with Streamlit's."""
+
+    def __init__(self, size: int):
+        self.size, self._items, self._lock = size, OrderedDict(), threading.Lock()
+        _FRONTS.add(self)
+
+    def get(self, key, make):
+        try:
+            hash(key)
+        except TypeError:
+            return make()
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+        value = make()  # outside the lock: Streamlit's cache makes it once for every session
+        with self._lock:
+            self._items[key] = value
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+        return value
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
+_FRONTS: weakref.WeakSet[_Front] = weakref.WeakSet()
+
+
+_MEMO = _Front(4096)
+
+
+def memo(r: str | ModelRef, key: tuple, make):
+    """make(), kept per model and `key` (hashable: what the value depends on besides the model), for pages whose
+    per_model functions take arrays derived on every run: a hit costs one dict lookup instead of hashing those
+    arrays. Shared models' values are kept for every session (the caller reads them, never writes), a student's
+    own in their session (up to MINE_CACHE)."""
+    r = ref(r)
+    if r.scope == SHARED:
+        return _MEMO.get((r.id, r.digest, key), make)
+    cache: OrderedDict = st.session_state.setdefault("per_model", OrderedDict())
+    k = ("memo", r.digest, key)
+    if k in cache:
+        cache.move_to_end(k)
+        return cache[k]
+    value = cache[k] = make()
+    while len(cache) > MINE_CACHE:
+        cache.popitem(last=False)
+    return value
+
+
+def clear_caches() -> None:
+    """Empty every cache of computed values: Streamlit's (st.cache_data, st.cache_resource) and per_model's."""
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    for front in list(_FRONTS):
+        front.clear()
 
 
 def read_only(value):

@@ -113,30 +113,38 @@ _URLS = ContentMemo(4096)  # an image array's content -> its data: URL
 
 
 def image_url(img) -> str:
-    """PNG bytes, or a grayscale or RGB image array (uint8, or floats clipped to [0, 1]), as a `data:` URL.
+    """PNG bytes, or a grayscale or RGB image array (uint8, or floats clipped to [0, 1]), as a `data:` URL (a string
+    is taken for a URL already and handed back as it is).
 
     st.image hands a URL through untouched, so a picture given this way travels inside its element: no media file
     for the server to store and no request per picture for the browser and the server to make (a model switch
     showed 25 pictures, and they took the server longer than the run itself). An element of 10 kB or more is
     cached by the browser, so a rerun that shows the same pictures sends only its hash. Arrays are encoded once
     per content, for every session."""
+    if isinstance(img, str):
+        return img  # a URL already (mosaic_url's)
     if isinstance(img, (bytes, bytearray)):
         return "data:image/png;base64," + base64.b64encode(img).decode("ascii")
     return _URLS.get(img, lambda a: image_url(png(a)))
 
 
 def image(images, caption=None, width="content", where=None) -> None:
-    """st.image (or `where`.image) of one picture or a list of them, each PNG bytes or an image array, sent inside
-    the element as data: URLs (image_url)."""
+    """st.image (or `where`.image) of one picture or a list of them, each a data: URL, PNG bytes or an image array,
+    sent inside the element as data: URLs (image_url)."""
     urls = [image_url(i) for i in images] if isinstance(images, list) else image_url(images)
     (where or st).image(urls, caption=caption, width=width)
 
 
-@st.cache_data(max_entries=2048, show_spinner=False)
-def mosaic_png(images: np.ndarray, ncols: int, zoom: int) -> bytes:
-    """Images tiled in rows of ncols and scaled up `zoom` times with sharp pixels, as PNG bytes; cached by content
-    for every session, so a rerun that shows the same pictures neither tiles nor encodes them again."""
-    return png(plots.upscale(plots.tile(images, ncols), zoom))
+_MOSAICS = ContentMemo(2048)  # images, ncols, zoom -> the mosaic's data: URL
+
+
+def mosaic_url(images, ncols: int, zoom: int) -> str:
+    """Images tiled in rows of ncols and scaled up `zoom` times with sharp pixels, as a PNG data: URL; made once per
+    content for every session, so a rerun that shows the same pictures neither tiles nor encodes them again. (It was
+    st.cache_data of the PNG bytes: Streamlit's hashing of the images and the copy it hands out, then base64 of the
+    bytes on every run, a tenth of a Compare run's CPU.)"""
+    return _MOSAICS.get(np.asarray(images), lambda a: image_url(png(plots.upscale(plots.tile(a, ncols), zoom))),
+                        ncols, zoom)
 
 
 def draw_digit(key: str, side: int = SIDE) -> np.ndarray | None:

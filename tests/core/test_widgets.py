@@ -36,3 +36,17 @@ def test_the_cache_of_encoded_pictures_stays_bounded(monkeypatch):
     for v in range(5):
         widgets.image_url(np.full((4, 4), v, np.uint8))
     assert len(widgets._URLS) == 3
+
+
+def test_a_mosaic_is_its_pictures_tiled_and_scaled_up_as_one_data_url_made_once_per_content():
+    from aeviz import plots
+
+    rng = np.random.default_rng(1)
+    images = rng.random((6, 28, 28)).astype(np.float32)
+    url = widgets.mosaic_url(images, 3, 2)
+    expected = (np.clip(plots.upscale(plots.tile(images, 3), 2), 0, 1) * 255).round().astype(np.uint8)
+    np.testing.assert_array_equal(_decode(url), expected)
+    assert _decode(url).shape == (2 * (2 * 28 + 1), 2 * (3 * 28 + 2))  # two rows of three (1-pixel gaps), twice the size
+    assert widgets.mosaic_url(images.copy(), 3, 2) is url  # the same content: the string made the first time
+    assert widgets.mosaic_url(images, 2, 2) is not url and _decode(widgets.mosaic_url(images, 2, 2)).shape == (172, 114)
+    assert widgets.image_url(url) is url  # a URL passes through st.image's helper untouched

@@ -4,7 +4,6 @@ import json
 
 import numpy as np
 import pytest
-import streamlit as st
 import torch
 from safetensors.numpy import save_file as save_numpy
 from streamlit.proto.WidgetStates_pb2 import WidgetState
@@ -45,12 +44,10 @@ def zoo(tmp_path_factory):
         _tiny_zoo(folder)
     saved = io.PRETRAINED
     io.PRETRAINED = folder
-    st.cache_resource.clear()
-    st.cache_data.clear()
+    state.clear_caches()
     yield folder
     io.PRETRAINED = saved
-    st.cache_resource.clear()
-    st.cache_data.clear()
+    state.clear_caches()
 
 
 def page():

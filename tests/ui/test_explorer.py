@@ -474,9 +474,8 @@ def test_the_map_written_as_a_dict_is_what_plotly_would_write(background):
 def test_a_zoo_model_prepared_in_advance_opens_without_building_its_map_or_pictures(monkeypatch):
     """explorer.warm (run for the whole zoo in the background by the first Explorer run of a server) makes what a
     model's first visit needs, so a class's model switches find it made."""
-    import streamlit as st
-
     from aeviz import plots
+    from aeviz.ui import state
     from aeviz.ui.pages import explorer
     from aeviz.ui.pages.explorer import draw
 
@@ -488,12 +487,10 @@ def test_a_zoo_model_prepared_in_advance_opens_without_building_its_map_or_pictu
         original = getattr(module, name)
         monkeypatch.setattr(module, name, lambda *a, _f=original, _n=name, **k: built.append(_n) or _f(*a, **k))
     monkeypatch.setattr(explorer, "warm_zoo", lambda: False)  # no background thread in this test
-    st.cache_data.clear()
-    st.cache_resource.clear()
+    state.clear_caches()
     assert not _app("vae-mlp-z2-b4").exception
     assert {"latent_scatter_spec", "histogram_spec", "mosaic"} <= set(built)  # cold: the first visit builds them
-    st.cache_data.clear()
-    st.cache_resource.clear()
+    state.clear_caches()
     explorer.warm("vae-mlp-z2-b4")
     built.clear()
     at = _app("vae-mlp-z2-b4")
@@ -562,3 +559,28 @@ def test_a_signal_models_figures_are_built_once_and_are_what_plotly_would_write(
     built.clear()
     at.run()  # a rerun (a release, a map click) builds none of them again
     assert not at.exception and built == []
+
+
+def test_a_rerun_finds_the_map_and_the_reconstructions_by_model_and_view_without_hashing_them(monkeypatch):
+    """The map's figure, the order of the samples shown, their pictures and the error histogram are kept per model
+    and view (state.memo): a rerun (a map click, a release) reaches none of the functions that make them, which took
+    the arrays they are made from and had Streamlit hash them on every run. Another order is made once."""
+    from aeviz.ui.pages.explorer import latent_map, views
+
+    at = _app("ae-mlp-z2")
+    assert not at.exception and _shown(at) == "ae-mlp-z2"
+    for thread in threading.enumerate():  # the first run's warm-up of the rest of the zoo makes their maps
+        if thread.name == "aeviz-warm-zoo":
+            thread.join(timeout=300)
+    pictures = [(i.captions, [u.url for u in i.proto.imgs]) for i in at.image]
+    called = []
+    for module, name in ((latent_map, "_map_spec"), (views, "_shown"), (views, "_pairs"), (views, "_error_histogram")):
+        original = getattr(module, name)
+        monkeypatch.setattr(module, name, lambda *a, _f=original, _n=name, **k: called.append(_n) or _f(*a, **k))
+    at.run()
+    assert not at.exception and called == []
+    assert [(i.captions, [u.url for u in i.proto.imgs]) for i in at.image] == pictures  # the same, in order
+    at.radio(key="ex_rec_order").set_value("best first").run()
+    assert not at.exception and called == ["_shown", "_pairs"]
+    mse = [float(c.split("MSE ")[1]) for c in at.image[-1].captions]
+    assert len(mse) == 24 and mse == sorted(mse)  # best first: the smallest errors, ascending

@@ -184,9 +184,9 @@ def _prior(model, ds, seed):
 
 # --- views ----------------------------------------------------------------------------------------------------
 
-def _big(images, ncols: int) -> bytes:
-    """A mosaic scaled up with sharp pixels (PNG, cached by content)."""
-    return widgets.mosaic_png(np.asarray(images), ncols, ZOOM)
+def _big(images, ncols: int) -> str:
+    """A mosaic scaled up with sharp pixels (a PNG data: URL, made once per content)."""
+    return widgets.mosaic_url(images, ncols, ZOOM)
 
 
 def _drawable(data) -> bool:
@@ -465,7 +465,7 @@ def _same_code_views(groups: dict[int, list[str]], webs: dict, ds: str) -> None:
                    f"{', '.join(titles)}; it starts at {titles[0]}'s code of test image #0 ({where}).")
 
 
-def _row(title: str, image: bytes) -> None:
+def _row(title: str, image: str) -> None:
     left, right = st.columns([1, 6], vertical_alignment="center")
     left.markdown(f"**{title}**")
     widgets.image(image, where=right)

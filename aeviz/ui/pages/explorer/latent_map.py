@@ -137,11 +137,16 @@ def figure(ctx: Ctx, xy: np.ndarray, axis_titles, background: str, height: int =
     selected code. Where no pad shares the map's axes (longer codes drawn by a projection, or a model the browser
     cannot run), pass `selected`: the map marks that sample itself, or a student would not see which point they
     picked."""
-    lo, hi = span(ctx.z, ctx.is_vae) if ctx.z.shape[1] == 2 else (None, None)
     background = background if ctx.z.shape[1] == 2 and (background != "decoded" or ctx.kind == "image") else "none"
-    spec = _map_spec(ctx.ref, np.asarray(xy), np.asarray(ctx.labels), tuple(ctx.data.label_names or ()),
-                     tuple(axis_titles), background, None if lo is None else (tuple(map(float, lo)), tuple(map(float, hi))),
-                     height)
+
+    def make() -> dict:
+        lo, hi = span(ctx.z, ctx.is_vae) if ctx.z.shape[1] == 2 else (None, None)
+        return _map_spec(ctx.ref, np.asarray(xy), np.asarray(ctx.labels), tuple(ctx.data.label_names or ()),
+                         tuple(axis_titles), background,
+                         None if lo is None else (tuple(map(float, lo)), tuple(map(float, hi))), height)
+
+    # the axis titles name the projection (xy): kept per model and view, not hashed from xy on every run
+    spec = state.memo(ctx.ref, ("map", tuple(axis_titles), background, height), make)
     if selected is not None:  # no pad on these axes to show it: the map marks it (and becomes a new chart)
         spec = {**spec, "data": [*spec["data"], plots.marker(xy[selected], f"selected #{selected}")]}
     return plots.checked(spec)

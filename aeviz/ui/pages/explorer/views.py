@@ -213,14 +213,22 @@ def render_reconstructions(ctx: Ctx) -> None:
     order_by = row.radio("Order", ["worst first", "best first", "by index"], horizontal=True, key="ex_rec_order",
                         disabled=ctx.kind == "points" or state.frozen(),
                         help="Points are all drawn at once, coloured by their error.")
-    order = _order(err, order_by)
-    x = ctx.data.x_test.numpy()[order]
-    captions = _captions(err, order)
+    # kept per model and order (state.memo): a rerun neither sorts the errors nor hashes the shown samples again
+    order, captions = state.memo(ctx.ref, ("shown", order_by), lambda: _shown(err, order_by))
     if ctx.kind == "image":
-        st.image(_pairs(ctx.ref, x, ctx.z[order]), caption=list(captions), width=120)
+        pairs = state.memo(ctx.ref, ("pairs", order_by),
+                           lambda: _pairs(ctx.ref, ctx.data.x_test.numpy()[order], ctx.z[order]))
+        st.image(pairs, caption=list(captions), width=120)
     else:
-        _other_pairs(ctx, x, order, captions, err)
-    st.plotly_chart(plots.checked(_error_histogram(ctx.ref, err)), key="ex_rec_hist")
+        _other_pairs(ctx, ctx.data.x_test.numpy()[order], order, captions, err)
+    hist = state.memo(ctx.ref, ("histogram",), lambda: _error_histogram(ctx.ref, err))
+    st.plotly_chart(plots.checked(hist), key="ex_rec_hist")
+
+
+def _shown(err: np.ndarray, order_by: str) -> tuple[np.ndarray, tuple[str, ...]]:
+    """The samples shown in this order, and their captions."""
+    order = _order(err, order_by)
+    return state.read_only(order), _captions(err, order)
 
 
 def _other_pairs(ctx: Ctx, x: np.ndarray, order: np.ndarray, captions: tuple[str, ...], err: np.ndarray) -> None:
