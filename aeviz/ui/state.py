@@ -355,7 +355,7 @@ class _Front:
 _FRONTS: weakref.WeakSet[_Front] = weakref.WeakSet()
 
 
-_MEMO = _Front(4096)
+_MEMO = _Front(256)  # what a page keeps per model and view: the zoo's default views take ~120 entries
 
 
 def memo(r: str | ModelRef, key: tuple, make):
