@@ -74,22 +74,38 @@ def _natural(name: str) -> tuple:
                  for t in re.findall(r"\d+(?:\.\d+)?|[^\d]+", name))
 
 
-@st.cache_resource(show_spinner=False)
 def cards() -> dict[str, io.Card]:
     """Pretrained model cards by name (metadata only), in natural order."""
+    return _ONCE.get("cards", _cards)
+
+
+def _zoo_refs() -> dict[str, ModelRef]:
+    """The zoo's refs; a zoo file's digest is that of its bytes (it never changes while the server runs)."""
+    return _ONCE.get("zoo_refs", _zoo_refs_made)
+
+
+def _class_models() -> dict[str, tuple[ModelRef, Autoencoder]]:
+    """Models trained on a page for everyone (seeded, so every student would get the same weights)."""
+    return _ONCE.get("class_models", _class_models_made)
+
+
+# The three above are made once per server by Streamlit's cache and then found by one lookup (_ONCE, emptied by
+# clear_caches()): every ref() asks for the zoo, and a Compare run made ~150 such calls, each a trip through
+# Streamlit's cache (cProfile: 9 ms of a Compare run's 88 under the profiler).
+
+@st.cache_resource(show_spinner=False)
+def _cards() -> dict[str, io.Card]:
     return {c.name: c for c in sorted(io.pretrained(), key=lambda c: _natural(c.name))}
 
 
 @st.cache_resource(show_spinner=False)
-def _zoo_refs() -> dict[str, ModelRef]:
-    """The zoo's refs; a zoo file's digest is that of its bytes (it never changes while the server runs)."""
+def _zoo_refs_made() -> dict[str, ModelRef]:
     return {name: ModelRef(name, name, hashlib.sha256(c.path.read_bytes()).hexdigest()[:16], SHARED)
             for name, c in cards().items()}
 
 
 @st.cache_resource(show_spinner=False)
-def _class_models() -> dict[str, tuple[ModelRef, Autoencoder]]:
-    """Models trained on a page for everyone (seeded, so every student would get the same weights)."""
+def _class_models_made() -> dict[str, tuple[ModelRef, Autoencoder]]:
     return {}
 
 
@@ -355,6 +371,7 @@ class _Front:
 _FRONTS: weakref.WeakSet[_Front] = weakref.WeakSet()
 
 
+_ONCE = _Front(8)  # cards(), _zoo_refs(), _class_models()
 _MEMO = _Front(256)  # what a page keeps per model and view: the zoo's default views take ~120 entries
 
 
@@ -375,6 +392,13 @@ def memo(r: str | ModelRef, key: tuple, make):
     while len(cache) > MINE_CACHE:
         cache.popitem(last=False)
     return value
+
+
+def forget_zoo() -> None:
+    """Read pretrained/ again on the next call of cards() (for tests that point io.PRETRAINED elsewhere)."""
+    _cards.clear()
+    _zoo_refs_made.clear()
+    _ONCE.clear()
 
 
 def clear_caches() -> None:

@@ -138,13 +138,31 @@ def image(images, caption=None, width="content", where=None) -> None:
 _MOSAICS = ContentMemo(2048)  # images, ncols, zoom -> the mosaic's data: URL
 
 
+_SAME_ARRAY: OrderedDict = OrderedDict()  # (id(images), ncols, zoom) -> (images, URL), read-only arrays only
+_SAME_ARRAY_LOCK = threading.Lock()
+
+
 def mosaic_url(images, ncols: int, zoom: int) -> str:
     """Images tiled in rows of ncols and scaled up `zoom` times with sharp pixels, as a PNG data: URL; made once per
     content for every session, so a rerun that shows the same pictures neither tiles nor encodes them again. (It was
     st.cache_data of the PNG bytes: Streamlit's hashing of the images and the copy it hands out, then base64 of the
-    bytes on every run, a tenth of a Compare run's CPU.)"""
-    return _MOSAICS.get(np.asarray(images), lambda a: image_url(png(plots.upscale(plots.tile(a, ncols), zoom))),
-                        ncols, zoom)
+    bytes on every run, a tenth of a Compare run's CPU.) A read-only array (a cached value every session is handed)
+    is found again by identity, without hashing its bytes: the entry holds the array, so its id is not reused."""
+    a = np.asarray(images)
+    key = (id(a), ncols, zoom)
+    if not a.flags.writeable:
+        with _SAME_ARRAY_LOCK:
+            hit = _SAME_ARRAY.get(key)
+            if hit is not None and hit[0] is a:
+                _SAME_ARRAY.move_to_end(key)
+                return hit[1]
+    url = _MOSAICS.get(a, lambda c: image_url(png(plots.upscale(plots.tile(c, ncols), zoom))), ncols, zoom)
+    if not a.flags.writeable:
+        with _SAME_ARRAY_LOCK:
+            _SAME_ARRAY[key] = (a, url)
+            while len(_SAME_ARRAY) > _MOSAICS.size:
+                _SAME_ARRAY.popitem(last=False)
+    return url
 
 
 def draw_digit(key: str, side: int = SIDE) -> np.ndarray | None:

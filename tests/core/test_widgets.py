@@ -50,3 +50,16 @@ def test_a_mosaic_is_its_pictures_tiled_and_scaled_up_as_one_data_url_made_once_
     assert widgets.mosaic_url(images.copy(), 3, 2) is url  # the same content: the string made the first time
     assert widgets.mosaic_url(images, 2, 2) is not url and _decode(widgets.mosaic_url(images, 2, 2)).shape == (172, 114)
     assert widgets.image_url(url) is url  # a URL passes through st.image's helper untouched
+
+
+def test_a_read_only_array_finds_its_mosaic_by_identity_and_a_copy_by_content(monkeypatch):
+    images = np.random.default_rng(2).random((4, 8, 8)).astype(np.float32)
+    images.setflags(write=False)  # as per_model(copy=False) hands out its values
+    hashed = []
+    original = widgets._MOSAICS.get
+    monkeypatch.setattr(widgets._MOSAICS, "get", lambda *a: hashed.append(1) or original(*a))
+    url = widgets.mosaic_url(images, 4, 3)
+    assert widgets.mosaic_url(images, 4, 3) is url and len(hashed) == 1  # the same array: no hashing of its bytes
+    copy = images.copy()  # writable, equal content: found by its bytes, the same picture
+    assert widgets.mosaic_url(copy, 4, 3) is url and len(hashed) == 2
+    assert widgets.mosaic_url(images, 2, 3) != url  # another layout is another picture

@@ -202,7 +202,7 @@ def test_time_series_tab_trains_a_model_when_none_is_pretrained(monkeypatch, tmp
     from aeviz.ui import state
 
     monkeypatch.setattr(io, "PRETRAINED", tmp_path)
-    state.cards.clear()
+    state.forget_zoo()
     try:
         at = _app()
         at.session_state["anomaly_tab"] = "Time series"
@@ -218,4 +218,4 @@ def test_time_series_tab_trains_a_model_when_none_is_pretrained(monkeypatch, tmp
         assert at.session_state["anomaly-signals::job"].tc.epochs == 1
         assert _metrics(at)["Event recall"].endswith("%")
     finally:
-        state.cards.clear()
+        state.forget_zoo()

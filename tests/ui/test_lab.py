@@ -29,8 +29,7 @@ TINY = {  # stand-ins with the zoo's names and objectives, used only while pretr
 def _clear_caches():
     from aeviz.ui import state
 
-    state.cards.clear()
-    state._zoo_refs.clear()
+    state.forget_zoo()
     state._zoo_model.clear()
 
 

@@ -86,3 +86,13 @@ def _memo_script(mine):
     a = state.memo(mine, ("x",), lambda: made.append(1) or {"v": 1})
     b = state.memo(mine, ("x",), lambda: made.append(1) or {"v": 2})
     st.session_state["out"] = (len(made), a is b)
+
+
+def test_the_zoo_is_read_once_and_found_by_a_lookup_until_forgotten():
+    cards, refs = state.cards(), state._zoo_refs()
+    assert "ae-mlp-z2" in cards and refs["ae-mlp-z2"].digest == state.ref("ae-mlp-z2").digest
+    st.cache_resource.clear()  # Streamlit's cache alone: the lookups still hold them
+    assert state.cards() is cards and state._zoo_refs() is refs
+    state.forget_zoo()
+    again = state.cards()
+    assert again is not cards and list(again) == list(cards)  # read again, the same zoo
