@@ -139,6 +139,7 @@ _MOSAICS = ContentMemo(2048)  # images, ncols, zoom -> the mosaic's data: URL
 
 
 _SAME_ARRAY: OrderedDict = OrderedDict()  # (id(images), ncols, zoom) -> (images, URL), read-only arrays only
+_SAME_ARRAY_SIZE = 512  # the arrays it holds stay alive: ~40 MB at most for Compare's 24 MNIST digits each
 _SAME_ARRAY_LOCK = threading.Lock()
 
 
@@ -160,7 +161,7 @@ def mosaic_url(images, ncols: int, zoom: int) -> str:
     if not a.flags.writeable:
         with _SAME_ARRAY_LOCK:
             _SAME_ARRAY[key] = (a, url)
-            while len(_SAME_ARRAY) > _MOSAICS.size:
+            while len(_SAME_ARRAY) > _SAME_ARRAY_SIZE:
                 _SAME_ARRAY.popitem(last=False)
     return url
 
