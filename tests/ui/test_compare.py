@@ -323,3 +323,30 @@ def test_codes_of_more_dimensions_get_shared_sliders_and_lone_sizes_a_note():
     at = run({"models": "ae-mlp-z2,ae-mlp-z16"})
     assert not _latent_views(at)
     assert any(i.value.startswith("No two of the chosen models have codes of the same size") for i in at.info)
+
+
+def test_every_presets_first_visit_finds_what_it_draws_made_in_advance(monkeypatch):
+    """warm_presets (run by the Explorer's warm-up thread after the zoo) makes each preset's pictures, maps and table
+    with the default settings: a first visit then decodes, interpolates, samples, builds and encodes nothing."""
+    import threading
+
+    from aeviz import analysis, plots
+    from aeviz.ui import widgets
+    from aeviz.ui.pages import compare as compare_page
+
+    for thread in threading.enumerate():  # an earlier test's warm-up would call the same functions meanwhile
+        if thread.name == "aeviz-warm-zoo":
+            thread.join(timeout=300)
+    state.clear_caches()
+    assert compare_page.warm_presets() == [p.title for p in compare.PRESETS]
+    made = []
+    for module, name in ((compare, "interpolation"), (compare, "prior_samples"), (analysis, "reconstruct"),
+                         (plots, "latent_scatter_spec"), (widgets, "png")):
+        original = getattr(module, name)
+        monkeypatch.setattr(module, name, lambda *a, _f=original, _n=name, **k: made.append(_n) or _f(*a, **k))
+    at = run()  # the default comparison: the first preset
+    assert not at.exception and at.selectbox(key="cmp_preset").value == compare.PRESETS[0].title
+    for preset in compare.PRESETS[1:]:
+        at.selectbox(key="cmp_preset").set_value(preset.title).run(timeout=120)
+        assert not at.exception and at.multiselect(key="cmp_models").value == list(preset.models)
+    assert made == []

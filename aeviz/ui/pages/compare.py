@@ -482,15 +482,21 @@ def _prior_samples(keys: list[str], ds: str, seed: int) -> None:
         _row(ui.name(key), _big(_prior(key, ds, seed), N_SAMPLES))
 
 
+def _rows(keys: list[str], ds: str, state: compare.State) -> dict:
+    """The metrics table's values: metric -> {model name: value}."""
+    rows = {k: {} for k in compare.METRICS}
+    for key in keys:
+        for metric, value in _summary(key, ds).items():
+            rows[metric][ui.name(key)] = value
+        rows["denoise_psnr"][ui.name(key)] = (_denoise(key, ds, state.noise, state.level, state.seed)
+                                              if state.level > 0 else None)
+    return rows
+
+
 def _metrics(keys: list[str], ds: str, state: compare.State) -> None:
     st.subheader("Metrics on the same test set")
     with st.spinner("Measuring each model on the test set…"):
-        rows = {k: {} for k in compare.METRICS}
-        for key in keys:
-            for metric, value in _summary(key, ds).items():
-                rows[metric][ui.name(key)] = value
-            rows["denoise_psnr"][ui.name(key)] = (_denoise(key, ds, state.noise, state.level, state.seed)
-                                         if state.level > 0 else None)
+        rows = _rows(keys, ds, state)
     st.dataframe(_formatted(rows), width="stretch")
     baseline = _noisy_psnr(ds, state.noise, state.level, state.seed) if state.level > 0 else None
     ui.explain(f"↓ lower is better, ↑ higher is better; the best value in each row is starred ({BEST}) and named "
@@ -519,6 +525,45 @@ def _formatted(rows: dict) -> pd.DataFrame:
             shown.loc[label, models] = [(m.fmt.format(v) if v == v else "—") + (f" {BEST}" if c in winners else "")
                                         for c, v in zip(models, df.loc[label, models])]
     return shown
+
+
+# --- prepared in advance ----------------------------------------------------------------------------------------
+
+def warm_presets() -> list[str]:
+    """Compute, for every session, what each preset's first visit draws with the default settings: the pictures
+    (reconstructions, interpolation, prior samples, as their data: URLs), the maps, the metrics table, the weights
+    and codes for the browser. In a class, a teacher's "open the β ladder" sends thirty first visits at once, and a
+    preset's first visit cost 130-170 ms of the server's CPU (`aeviz bench class`); the Explorer's warm-up thread
+    calls this after the zoo (no session, no widget). The presets prepared."""
+    cards, done = ui.cards(), []
+    for preset in compare.PRESETS:
+        state, _ = compare.apply_preset(preset, compare.State(), list(cards))
+        if len(state.models) < 2:
+            continue
+        ds = ui.model(state.models[0]).config.dataset
+        keys = [k for k in state.models if compare.comparable(ui.dataset(ds), ui.dataset(ui.model(k).config.dataset))]
+        data = ui.dataset(ds)
+        if len(keys) < 2:
+            continue
+        if _drawable(data):
+            idx = compare.picks(len(data.x_test), N_IMAGES, state.seed)
+            _big(data.x_test[idx].numpy(), 1)
+            if state.level > 0:
+                _big(_noisy_test(ds, state.noise, state.level, state.seed)[idx], 1)
+                _noisy_psnr(ds, state.noise, state.level, state.seed)
+            _big(data.x_test[list(state.pair)].numpy(), 2)
+        for key in keys:
+            if _drawable(data):
+                _big(_recon(key, ds, state.noise, state.level, state.seed), 1)
+                _big(_interp(key, ds, state.pair, state.steps, state.interp), state.steps)
+                if ui.model(key).has_prior:
+                    _big(_prior(key, ds, state.seed), N_SAMPLES)
+            _map(key, ds, ui.name(key), key, state.proj)
+            latent.web_model(key)
+            ui.codes(key)
+        _formatted(_rows(keys, ds, state))
+        done.append(preset.title)
+    return done
 
 
 # --- the page -------------------------------------------------------------------------------------------------

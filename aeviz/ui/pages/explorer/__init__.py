@@ -1,6 +1,7 @@
 """The Explorer: pick, upload or train a model; see its latent map; select, slide, interpolate, sample."""
 from __future__ import annotations
 
+import importlib
 import logging
 import re
 import sys
@@ -336,6 +337,13 @@ def warm_zoo() -> bool:
                 print(f"aeviz: could not prepare {name} in advance ({type(err).__name__}: {err})", file=sys.stderr)
         print(f"aeviz: prepared {len(_warmed)} zoo models for the Explorer in {time.perf_counter() - t:.1f} s",
               file=sys.stderr)
+        t = time.perf_counter()
+        try:  # then Compare's presets (imported here, not with the Explorer: the first screen does not need it)
+            done = importlib.import_module("aeviz.ui.pages.compare").warm_presets()
+            print(f"aeviz: prepared {len(done)} Compare presets in {time.perf_counter() - t:.1f} s", file=sys.stderr)
+        except Exception as err:  # computed on their first visits, as before
+            print(f"aeviz: could not prepare Compare's presets in advance ({type(err).__name__}: {err})",
+                  file=sys.stderr)
 
     # the thread belongs to no session; Streamlit would log that once for every cached call it makes
     logging.getLogger("streamlit.runtime.scriptrunner_utils.script_run_context").addFilter(
