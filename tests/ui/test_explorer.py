@@ -565,8 +565,10 @@ def test_a_rerun_finds_the_map_and_the_reconstructions_by_model_and_view_without
     """The map's figure, the order of the samples shown, their pictures and the error histogram are kept per model
     and view (state.memo): a rerun (a map click, a release) reaches none of the functions that make them, which took
     the arrays they are made from and had Streamlit hash them on every run. Another order is made once."""
+    from aeviz.ui import state
     from aeviz.ui.pages.explorer import latent_map, views
 
+    state.clear_caches()  # another test's visit would have made the other order already
     at = _app("ae-mlp-z2")
     assert not at.exception and _shown(at) == "ae-mlp-z2"
     for thread in threading.enumerate():  # the first run's warm-up of the rest of the zoo makes their maps
