@@ -12,7 +12,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import re
-import threading
 import weakref
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -322,20 +321,12 @@ def per_model(fn=None, *, show_spinner: bool | str = False, max_entries: int = 6
                 key = (r.id, r.digest, args, kw, tuple(map(type, args)), tuple(type(v) for _, v in kw))  # 1 != True
                 return front.get(key, lambda: shared(fn_id, r.id, r.digest, args, kw))
             return shared(fn_id, r.id, r.digest, args, kw)
-        cache: OrderedDict = st.session_state.setdefault("per_model", OrderedDict())
-        key = (fn_id, r.digest, _hashable(args), _hashable(kw))
-        if key in cache:
-            cache.move_to_end(key)
-            return cache[key]
-        value = cache[key] = fn(model(r), *args, **kwargs)
-        while len(cache) > MINE_CACHE:
-            cache.popitem(last=False)
-        return value
+        return _in_session((fn_id, r.digest, _hashable(args), _hashable(kw)), lambda: fn(model(r), *args, **kwargs))
 
     return wrapper
 
 
-class _Front:
+class _Front(widgets.Memo):
     """A shared value's last `size` keys in a plain dict, in front of st.cache_resource: a hit is one lookup.
 
     Streamlit's cache hashes every argument of every call with its own hasher (and records the call for replay):
@@ -344,28 +335,8 @@ class _Front:
     hashes their content. clear_caches() empties these with Streamlit's."""
 
     def __init__(self, size: int):
-        self.size, self._items, self._lock = size, OrderedDict(), threading.Lock()
+        super().__init__(size)
         _FRONTS.add(self)
-
-    def get(self, key, make):
-        try:
-            hash(key)
-        except TypeError:
-            return make()
-        with self._lock:
-            if key in self._items:
-                self._items.move_to_end(key)
-                return self._items[key]
-        value = make()  # outside the lock: Streamlit's cache makes it once for every session
-        with self._lock:
-            self._items[key] = value
-            while len(self._items) > self.size:
-                self._items.popitem(last=False)
-        return value
-
-    def clear(self) -> None:
-        with self._lock:
-            self._items.clear()
 
 
 _FRONTS: weakref.WeakSet[_Front] = weakref.WeakSet()
@@ -383,12 +354,16 @@ def memo(r: str | ModelRef, key: tuple, make):
     r = ref(r)
     if r.scope == SHARED:
         return _MEMO.get((r.id, r.digest, key), make)
+    return _in_session(("memo", r.digest, key), make)
+
+
+def _in_session(key, make):
+    """make(), kept in the student's session by key (their own models' values; the MINE_CACHE most recent)."""
     cache: OrderedDict = st.session_state.setdefault("per_model", OrderedDict())
-    k = ("memo", r.digest, key)
-    if k in cache:
-        cache.move_to_end(k)
-        return cache[k]
-    value = cache[k] = make()
+    if key in cache:
+        cache.move_to_end(key)
+        return cache[key]
+    value = cache[key] = make()
     while len(cache) > MINE_CACHE:
         cache.popitem(last=False)
     return value

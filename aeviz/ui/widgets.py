@@ -81,9 +81,9 @@ def png(img: np.ndarray) -> bytes:
     return out.getvalue()
 
 
-class ContentMemo:
-    """What was made from an array, kept by the array's content (shape, dtype and bytes, plus `extra`) for every
-    session; the `size` most recently used."""
+class Memo:
+    """Values by key for every session, the `size` most recently used; make() runs outside the lock (two sessions
+    may both make a value once). A key that cannot be hashed (arrays in it) is not kept: make() every time."""
 
     def __init__(self, size: int):
         self.size, self._items, self._lock = size, OrderedDict(), threading.Lock()
@@ -91,22 +91,36 @@ class ContentMemo:
     def __len__(self) -> int:
         return len(self._items)
 
-    def get(self, a, make, *extra):
-        """The value kept for this content, else make() (outside the lock: two sessions may both make it once)."""
-        a = np.ascontiguousarray(a)
-        h = hashlib.blake2b(repr((a.shape, a.dtype.str, extra)).encode(), digest_size=16)
-        h.update(a.data)
-        key = h.digest()
+    def get(self, key, make):
+        try:
+            hash(key)
+        except TypeError:
+            return make()
         with self._lock:
             if key in self._items:
                 self._items.move_to_end(key)
                 return self._items[key]
-        value = make(a)
+        value = make()
         with self._lock:
             self._items[key] = value
             while len(self._items) > self.size:
                 self._items.popitem(last=False)
         return value
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
+class ContentMemo(Memo):
+    """What was made from an array, kept by the array's content (shape, dtype and bytes, plus `extra`)."""
+
+    def get(self, a, make, *extra):
+        """The value kept for this content, else make(a)."""
+        a = np.ascontiguousarray(a)
+        h = hashlib.blake2b(repr((a.shape, a.dtype.str, extra)).encode(), digest_size=16)
+        h.update(a.data)
+        return super().get(h.digest(), lambda: make(a))
 
 
 _URLS = ContentMemo(4096)  # an image array's content -> its data: URL
@@ -138,9 +152,9 @@ def image(images, caption=None, width="content", where=None) -> None:
 _MOSAICS = ContentMemo(2048)  # images, ncols, zoom -> the mosaic's data: URL
 
 
-_SAME_ARRAY: OrderedDict = OrderedDict()  # (id(images), ncols, zoom) -> (images, URL), read-only arrays only
-_SAME_ARRAY_SIZE = 512  # the arrays it holds stay alive: ~40 MB at most for Compare's 24 MNIST digits each
-_SAME_ARRAY_LOCK = threading.Lock()
+# read-only arrays by identity: (id(images), ncols, zoom) -> (images, URL). Each entry holds its array, so the id is
+# not reused while it is kept; the arrays stay alive meanwhile: ~40 MB at most for Compare's 24-digit columns
+_SAME_ARRAY = Memo(512)
 
 
 def mosaic_url(images, ncols: int, zoom: int) -> str:
@@ -150,20 +164,13 @@ def mosaic_url(images, ncols: int, zoom: int) -> str:
     bytes on every run, a tenth of a Compare run's CPU.) A read-only array (a cached value every session is handed)
     is found again by identity, without hashing its bytes: the entry holds the array, so its id is not reused."""
     a = np.asarray(images)
-    key = (id(a), ncols, zoom)
-    if not a.flags.writeable:
-        with _SAME_ARRAY_LOCK:
-            hit = _SAME_ARRAY.get(key)
-            if hit is not None and hit[0] is a:
-                _SAME_ARRAY.move_to_end(key)
-                return hit[1]
-    url = _MOSAICS.get(a, lambda c: image_url(png(plots.upscale(plots.tile(c, ncols), zoom))), ncols, zoom)
-    if not a.flags.writeable:
-        with _SAME_ARRAY_LOCK:
-            _SAME_ARRAY[key] = (a, url)
-            while len(_SAME_ARRAY) > _SAME_ARRAY_SIZE:
-                _SAME_ARRAY.popitem(last=False)
-    return url
+
+    def by_content() -> str:
+        return _MOSAICS.get(a, lambda c: image_url(png(plots.upscale(plots.tile(c, ncols), zoom))), ncols, zoom)
+
+    if a.flags.writeable:
+        return by_content()
+    return _SAME_ARRAY.get((id(a), ncols, zoom), lambda: (a, by_content()))[1]
 
 
 def draw_digit(key: str, side: int = SIDE) -> np.ndarray | None:
