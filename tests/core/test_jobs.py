@@ -74,8 +74,10 @@ def test_progress_streams_and_the_result_is_a_checkpoint(make_pool, mc):
     assert s.history["epochs"] == [1, 2, 3] and len(s.history["test"]["loss"]) == 3
     assert s.snapshot_epochs == [0, 1, 2, 3] and all(xy.shape == (360, 2) for xy in s.snapshots)
     # the worker kept one torch thread and sleeping OpenMP threads, as the server does, and yields the CPU to it
+    # in a session of its own, whose scheduling group (where Linux has autogroups) is at niceness 19
     assert s.worker == {"torch_threads": 1, "sched": "idle", "nice": os.nice(0), "OMP_NUM_THREADS": "1",
-                        "MKL_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE"}
+                        "MKL_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE", "own_session": True,
+                        "group_nice": None if jobs._group_nice() is None else 19}
     model = aeviz.load(s.result)
     assert model.config == mc and model.history["status"] == "finished"
     assert model.metrics["epochs"] == 3 and model.metrics["params"] == model.n_params
@@ -301,7 +303,9 @@ def test_workers_run_when_the_class_leaves_a_core_idle_or_at_a_given_niceness(ni
     code = "import json; from aeviz import jobs; jobs._lower_priority(); print(json.dumps(jobs._priority()))"
     run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     got = json.loads(run.stdout.strip().splitlines()[-1])
-    assert got == {"sched": want["sched"], "nice": max(os.nice(0), want["nice"])}, run.stderr
+    # a process that shares our session leaves its scheduling group alone: the group is ours (and the shell's)
+    assert got == {"sched": want["sched"], "nice": max(os.nice(0), want["nice"]), "own_session": False,
+                   "group_nice": jobs._group_nice()}, run.stderr
 
 
 @pytest.mark.parametrize("nice", ["", "7"])
@@ -309,7 +313,8 @@ def test_the_server_lowers_a_worker_from_its_first_instant(nice, monkeypatch):
     """The pool lowers each worker by its pid as it starts it: the worker's own start (importing torch, a second of
     CPU) must not compete with the class either."""
     monkeypatch.setenv("AEVIZ_WORKER_NICE", nice)
-    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    ours = jobs._group_nice()
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True)
     try:
         jobs._lower_priority(child.pid)
         if nice:
@@ -317,6 +322,9 @@ def test_the_server_lowers_a_worker_from_its_first_instant(nice, monkeypatch):
         else:
             assert os.sched_getscheduler(child.pid) == os.SCHED_IDLE
         assert os.sched_getscheduler(0) != os.SCHED_IDLE and os.getpriority(os.PRIO_PROCESS, 0) == os.nice(0)
+        # the worker's own session's group is lowered too (where Linux has autogroups); ours is not
+        assert jobs._group_nice(child.pid) == (None if ours is None else int(nice or 19))
+        assert jobs._group_nice() == ours
     finally:
         child.kill()
         child.wait()
