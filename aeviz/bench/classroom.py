@@ -217,15 +217,25 @@ def _browser(url: str, join_at: float, until: float, results) -> None:
 
 
 def _below_the_server(folder: str) -> str:
-    """The Chromium to launch: as root, one that cannot raise its threads' priority. Chromium lifts its compositor,
-    IO and display threads to niceness -8 when it may (root may), above the server's 0 whatever niceness it was
-    started at: the page's load then preempted the server (in a classroom the browsers are other machines). Run
-    without CAP_SYS_NICE (util-linux's setpriv), it stays at the niceness it inherits."""
-    setpriv = shutil.which("setpriv")
-    if os.geteuid() != 0 or setpriv is None:
-        return CHROMIUM  # without the capability, Chromium cannot go below its inherited niceness anyway
+    """The Chromium to launch, through a wrapper script that puts it below the server, as a classroom's browsers
+    (other machines) would be:
+
+    - Playwright starts the browser in a session of its own, and with autogroups (Linux's default, on here) each
+      session is a scheduling group and the groups share the CPU equally, whatever the niceness of their threads:
+      the page's load took 1-2 of the two cores beside the server (the class's slowest clicks were the ones sent
+      then). The wrapper sets its group's niceness to STUDENTS_NICE, as the simulated class's own (when it is the
+      leader of its session, so that it never lowers the bench's and the server's group);
+    - as root, Chromium lifts its compositor, IO and display threads to niceness -8 when it may, above the server's
+      0 whatever niceness it was started at: without CAP_SYS_NICE (util-linux's setpriv), it stays where it is."""
+    setpriv = shutil.which("setpriv") if os.geteuid() == 0 else None
+    groups = Path("/proc/self/autogroup").exists()
+    if setpriv is None and not groups:
+        return CHROMIUM
+    lower = (f'if [ "$(cut -d" " -f6 /proc/$$/stat)" = "$$" ]; then echo {STUDENTS_NICE} > /proc/$$/autogroup; '
+             "fi 2>/dev/null\n") if groups else ""
+    drop = f"{setpriv} --bounding-set=-sys_nice --inh-caps=-sys_nice " if setpriv else ""
     wrapper = Path(folder) / "chromium"
-    wrapper.write_text(f'#!/bin/sh\nexec {setpriv} --bounding-set=-sys_nice --inh-caps=-sys_nice {CHROMIUM} "$@"\n')
+    wrapper.write_text(f'#!/bin/sh\n{lower}exec {drop}{CHROMIUM} "$@"\n')
     wrapper.chmod(0o755)
     return str(wrapper)
 

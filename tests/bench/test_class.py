@@ -47,13 +47,16 @@ def test_bench_class_on_two_replicas_behind_haproxy_exits_cleanly():
 
 def test_the_class_benchs_chromium_never_runs_above_the_server(tmp_path):
     """As root, Chromium lifts its compositor and IO threads to niceness -8, above the server's 0: the bench's page
-    runs without the capability to, and every one of its threads stays at the niceness it was started with."""
+    runs without the capability to, and every one of its threads stays at the niceness it was started with. Where
+    Linux has autogroups, Playwright's session for the browser is a scheduling group of its own (the equal of the
+    server's, whatever its threads' niceness): the bench puts that group at STUDENTS_NICE, and leaves ours alone."""
     from pathlib import Path
 
     from playwright.sync_api import sync_playwright
 
     from aeviz.bench.browser import CHROMIUM_ARGS
-    from aeviz.bench.classroom import _below_the_server, descendants
+    from aeviz.bench.classroom import STUDENTS_NICE, _below_the_server, descendants
+    from aeviz.jobs import _group_nice
 
     def levels() -> list[int]:
         """The niceness of every thread of this process's Chromium processes."""
@@ -67,13 +70,21 @@ def test_the_class_benchs_chromium_never_runs_above_the_server(tmp_path):
                 pass
         return out
 
+    def groups() -> set[int | None]:
+        """The niceness of the scheduling groups of this process's Chromium processes (not its crash reporters,
+        which sleep in sessions of their own)."""
+        return {_group_nice(pid) for pid in descendants(os.getpid())
+                if b"chromium --" in Path(f"/proc/{pid}/cmdline").read_bytes()}
+
+    ours = _group_nice()
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=_below_the_server(str(tmp_path)), args=CHROMIUM_ARGS)
         try:
             page = browser.new_page()
             page.set_content("<canvas></canvas><p>a page</p>")
             page.wait_for_timeout(500)
-            seen = levels()
+            seen, grouped = levels(), groups()
         finally:
             browser.close()
     assert seen and min(seen) >= os.nice(0), sorted(set(seen))
+    assert grouped == ({None} if ours is None else {STUDENTS_NICE}) and _group_nice() == ours
