@@ -15,6 +15,8 @@ How, and why (scripts/measure_jobs.py on the shared 2-core machine, load ~2):
   Connection per job and `multiprocessing.connection.wait` over all of them.
 - Stop is a message down the job's pipe that the worker polls after each step (no shared lock that a killed
   worker could leave held). If the server dies, the worker reads end-of-file on the same pipe and exits.
+- Each worker leads a session of its own (a scheduling group of its own under autogroups, lowered with it: see
+  _lower_priority), so a terminal's Ctrl-C reaches the server alone, which stops its workers as on SIGTERM.
 - ONE reader thread in the server waits on every running job's pipe, applies the progress messages (the worker
   sends at most ~10 a second, thinned to MAX_POINTS steps and MAX_SNAPSHOTS latent maps) to the job's record,
   notices ended workers and starts queued jobs in submission order. The page only copies the latest record.
@@ -607,25 +609,43 @@ def shutdown_at_exit(pool: JobPool) -> None:
     is a daemon and no training runs in the server, so nothing keeps it alive or aborts it on the way out.
     Without this hook a worker lives on until it next polls its pipe (~2 s in the test) as an orphan.
     """
+    exit_cleanly_when_serving()  # first: atexit runs last-in first-out, and that hook ends the process
     atexit.register(pool.shutdown)
-    if _serving():
-        atexit.register(_skip_finalization, pool)  # atexit is last-in first-out: after pool.shutdown it would be too late
 
 
-def _serving() -> bool:
-    """Whether this process is a `streamlit run` server (not a test, not the CLI)."""
-    return Path(sys.argv[0]).name in ("streamlit", "__main__.py") and "streamlit" in sys.argv[0] \
-        and sys.argv[1:2] == ["run"]
+_EXIT_LOCK = threading.Lock()
+_exit_hooked = False
 
 
-def _skip_finalization(pool: JobPool) -> None:
+def exit_cleanly_when_serving() -> None:
+    """In a `streamlit run` server, once: end the process with os._exit(0) once Streamlit has stopped, before the
+    interpreter's finalization (see _skip_finalization). aeviz.ui calls it on its import, a server's first run: a
+    server that nobody trained on has script threads inside torch too (Streamlit's script threads are daemons)."""
+    global _exit_hooked
+    with _EXIT_LOCK:
+        if _exit_hooked or not _serving():
+            return
+        _exit_hooked = True
+    atexit.register(_skip_finalization)
+
+
+def _serving(argv: list[str] | None = None) -> bool:
+    """Whether this process is a `streamlit run` server (not a test, not the CLI): its command line as Python got it
+    (`sys.orig_argv`; Streamlit sets sys.argv to the page script's path before the first run) has `streamlit run`,
+    as the console script or as `-m streamlit`."""
+    argv = list(getattr(sys, "orig_argv", sys.argv) if argv is None else argv)
+    return any(Path(a).name == "streamlit" and b == "run" for a, b in zip(argv, argv[1:]))
+
+
+def _skip_finalization() -> None:
     """A server leaving normally (Streamlit's SIGTERM handler returns from main) exits here with status 0, through
-    os._exit: the interpreter's finalization and C++ static destructors then never run beside script threads still
-    inside torch, which aborted the process ("terminate called without an active exception", status -6) in about
-    one exit in three under a class (`aeviz bench class`). An uncaught exception keeps Python's own exit."""
+    os._exit: the interpreter's finalization and C++ static destructors then never run beside daemon threads still
+    inside torch (Streamlit's script threads), which aborted the process ("terminate called without an active
+    exception", status -6): in about one exit in three under a class (`aeviz bench class`), and every time in a
+    plain script whose daemon threads multiply matrices as it ends. The pool's workers are stopped before (its
+    shutdown hook runs first). An uncaught exception keeps Python's own exit."""
     if getattr(sys, "last_value", None) is not None:
         return
-    pool.shutdown()
     with contextlib.suppress(Exception):
         sys.stdout.flush()
         sys.stderr.flush()

@@ -244,8 +244,34 @@ st.write("training")
 '''
 
 
-def test_sigterm_stops_streamlit_and_its_workers(tmp_path):
-    """`streamlit run` a page that starts a long training, SIGTERM the server: it exits 0 and so does the worker."""
+SPINNING = '''
+import os, threading
+from pathlib import Path
+
+import torch
+
+import aeviz.ui  # noqa: F401  (every page imports it first)
+import streamlit as st
+
+torch.set_num_threads(1)
+a = torch.randn(600, 600)
+
+
+def spin():
+    while True:
+        torch.mm(a, a)
+
+
+for _ in range(3):  # daemon threads inside torch as the server stops, as Streamlit's own script threads can be
+    threading.Thread(target=spin, daemon=True).start()
+Path(os.environ["AEVIZ_TEST_WORKER"]).write_text("spinning")
+st.write("spinning")
+'''
+
+
+def _run_then_sigterm(tmp_path, app: str) -> tuple[int, str, str]:
+    """`streamlit run` app, be its first session, wait until the page wrote the file named by AEVIZ_TEST_WORKER,
+    then SIGTERM the server: (its exit status, the file's text, the server's log)."""
     import socket
     import subprocess
     import sys
@@ -253,7 +279,7 @@ def test_sigterm_stops_streamlit_and_its_workers(tmp_path):
     from streamlit.proto.BackMsg_pb2 import BackMsg
     from websockets.sync.client import connect
 
-    (tmp_path / "app.py").write_text(APP)
+    (tmp_path / "app.py").write_text(app)
     report, log = tmp_path / "worker.txt", tmp_path / "server.log"
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -280,9 +306,6 @@ def test_sigterm_stops_streamlit_and_its_workers(tmp_path):
         while not (report.exists() and report.read_text()):
             assert server.poll() is None and time.monotonic() < deadline, log.read_text()
             time.sleep(0.1)
-        pid, state, _ = report.read_text().split(" ", 2)
-        assert state == "running", report.read_text()
-
         server.send_signal(signal.SIGTERM)
         rc = server.wait(HANG_S)
         ws.close()
@@ -290,11 +313,27 @@ def test_sigterm_stops_streamlit_and_its_workers(tmp_path):
         if server.poll() is None:
             server.kill()
             server.wait()
-    text = log.read_text()
+    return rc, report.read_text(), log.read_text()
+
+
+def test_sigterm_stops_streamlit_and_its_workers(tmp_path):
+    """`streamlit run` a page that starts a long training, SIGTERM the server: it exits 0 and so does the worker."""
+    rc, report, text = _run_then_sigterm(tmp_path, APP)
+    pid, state, _ = report.split(" ", 2)
+    assert state == "running", report
     assert rc == 0, text
     assert "terminate called" not in text and "Traceback" not in text, text
     with pytest.raises(ProcessLookupError):  # the worker was stopped (and reaped) before the server exited
         os.kill(int(pid), 0)
+
+
+def test_sigterm_exits_0_while_daemon_threads_are_inside_torch_and_nobody_trained(tmp_path):
+    """Python's own exit aborts beside daemon threads inside torch ("terminate called without an active exception",
+    every time for this page as a plain script); a server that never made a training pool still exits 0."""
+    rc, report, text = _run_then_sigterm(tmp_path, SPINNING)
+    assert report == "spinning"
+    assert rc == 0, text
+    assert "terminate called" not in text and "Traceback" not in text, text
 
 
 @pytest.mark.parametrize("nice, want", [("", {"sched": "idle", "nice": 0}), ("5", {"sched": "normal", "nice": 5})])
@@ -328,3 +367,15 @@ def test_the_server_lowers_a_worker_from_its_first_instant(nice, monkeypatch):
     finally:
         child.kill()
         child.wait()
+
+
+@pytest.mark.parametrize("argv, serving", [
+    (["/venv/bin/python", "-m", "streamlit", "run", "app.py", "--server.port", "8501"], True),
+    (["/venv/bin/python", "/venv/bin/streamlit", "run", "app.py"], True),
+    (["/venv/bin/python", "-m", "pytest", "tests/core/test_jobs.py"], False),
+    (["/venv/bin/python", "/venv/bin/streamlit", "hello"], False),
+    (["/venv/bin/python", "-m", "aeviz", "serve", "--replicas", "2"], False),
+    (["/tmp/app.py"], False),  # what Streamlit leaves in sys.argv during a run: the reason for sys.orig_argv
+])
+def test_a_streamlit_run_server_is_told_by_the_command_python_got(argv, serving):
+    assert jobs._serving(argv) is serving
