@@ -16,7 +16,9 @@ How, and why (scripts/measure_jobs.py on the shared 2-core machine, load ~2):
 - Stop is a message down the job's pipe that the worker polls after each step (no shared lock that a killed
   worker could leave held). If the server dies, the worker reads end-of-file on the same pipe and exits.
 - Each worker leads a session of its own (a scheduling group of its own under autogroups, lowered with it: see
-  _lower_priority), so a terminal's Ctrl-C reaches the server alone, which stops its workers as on SIGTERM.
+  _lower_priority), so a terminal's Ctrl-C or hang-up reaches the server alone: on Ctrl-C (or SIGTERM) it stops
+  its workers; killed (a hang-up: Streamlit does not handle SIGHUP), its workers end at their next look at the
+  pipe, after the current step (or the data's load, or the final metrics: seconds).
 - ONE reader thread in the server waits on every running job's pipe, applies the progress messages (the worker
   sends at most ~10 a second, thinned to MAX_POINTS steps and MAX_SNAPSHOTS latent maps) to the job's record,
   notices ended workers and starts queued jobs in submission order. The page only copies the latest record.
@@ -530,7 +532,7 @@ def _lower_priority(pid: int = 0) -> None:
     pid: the process to lower (0: this one). The server lowers each worker as it starts it, so that the worker's
     own start (importing torch: a second of CPU) does not compete with the class either; the worker does it again."""
     nice = os.environ.get("AEVIZ_WORKER_NICE", "").strip()
-    _lower_group(pid, nice or "19")
+    _lower_group(pid, nice or "19", tries=1 if pid else 5)
     if not nice and hasattr(os, "SCHED_IDLE"):
         try:
             os.sched_setscheduler(pid, os.SCHED_IDLE, os.sched_param(0))
@@ -544,15 +546,29 @@ def _lower_priority(pid: int = 0) -> None:
         pass
 
 
-def _lower_group(pid: int, nice: str) -> None:
+def _lower_group(pid: int, nice: str, tries: int = 1) -> None:
     """The autogroup of `pid`'s session to niceness `nice`, only if that session is its own (else the group holds
-    the server, or whoever ran us): without autogroups, or with any error, nothing."""
+    the server, or whoever ran us): without autogroups, or with any other error, nothing. Without CAP_SYS_ADMIN the
+    kernel takes one such write every 100 ms in the whole system and refuses the others (EAGAIN): the worker, which
+    lowers itself again as it starts, tries `tries` times 110 ms apart (the server, under the pool's lock, once)."""
+    pid = pid or os.getpid()
     try:
-        pid = pid or os.getpid()
-        if os.getsid(pid) == pid:
-            Path(f"/proc/{pid}/autogroup").write_text(str(max(0, min(19, int(nice)))))
+        target = max(0, min(19, int(nice)))
+        if os.getsid(pid) != pid:
+            return
     except (OSError, ValueError):
-        pass
+        return
+    for attempt in range(tries):
+        if _group_nice(pid) in (None, target):
+            return
+        try:
+            Path(f"/proc/{pid}/autogroup").write_text(str(target))
+            return
+        except BlockingIOError:  # EAGAIN: another group was set less than 100 ms ago
+            if attempt + 1 < tries:
+                time.sleep(0.11)
+        except OSError:
+            return
 
 
 def _group_nice(pid: int = 0) -> int | None:
@@ -604,7 +620,8 @@ def shutdown_at_exit(pool: JobPool) -> None:
     """Stop pool's workers when the server process exits; call once, right after creating the pool.
 
     Streamlit (1.67, web/bootstrap.py) owns SIGTERM/SIGINT: its handler stops the server, the main thread
-    returns, and Python exits normally (status 0). So the hook is atexit, not a signal handler of our own
+    returns, and Python begins its exit (status 0; see _skip_finalization). So the hook is atexit, not a signal
+    handler of our own
     (which could not be installed from a script thread anyway, and would replace Streamlit's). The reader thread
     is a daemon and no training runs in the server, so nothing keeps it alive or aborts it on the way out.
     Without this hook a worker lives on until it next polls its pipe (~2 s in the test) as an orphan.
@@ -627,26 +644,43 @@ def exit_cleanly_when_serving() -> None:
             return
         _exit_hooked = True
     atexit.register(_skip_finalization)
+    real_exit = sys.exit
+
+    def exit_noting_the_status(status=None):  # Click ends `streamlit run` through sys.exit, looked up when called
+        _EXIT_STATUS[0] = status
+        real_exit(status)
+
+    sys.exit = exit_noting_the_status
+
+
+_EXIT_STATUS: list = [None]  # what sys.exit was last given: os._exit passes it on
 
 
 def _serving(argv: list[str] | None = None) -> bool:
     """Whether this process is a `streamlit run` server (not a test, not the CLI): its command line as Python got it
-    (`sys.orig_argv`; Streamlit sets sys.argv to the page script's path before the first run) has `streamlit run`,
-    as the console script or as `-m streamlit`."""
+    (`sys.orig_argv`; Streamlit sets sys.argv to the page script's path before the first run) is `python [...] -m
+    streamlit run ...` or the console script's `streamlit run ...`."""
     argv = list(getattr(sys, "orig_argv", sys.argv) if argv is None else argv)
-    return any(Path(a).name == "streamlit" and b == "run" for a, b in zip(argv, argv[1:]))
+    module = any(a == "-m" and b == "streamlit" and c == "run" for a, b, c in zip(argv, argv[1:], argv[2:]))
+    script = len(argv) > 2 and Path(argv[1]).name == "streamlit" and argv[2] == "run"
+    return module or script
 
 
 def _skip_finalization() -> None:
-    """A server leaving normally (Streamlit's SIGTERM handler returns from main) exits here with status 0, through
-    os._exit: the interpreter's finalization and C++ static destructors then never run beside daemon threads still
-    inside torch (Streamlit's script threads), which aborted the process ("terminate called without an active
-    exception", status -6): the issue saw it in 5 exits of 14 while trainings ran in the server's threads, and a
-    plain script whose daemon threads multiply matrices as it ends aborts every time. The pool's workers are stopped before (its
-    shutdown hook runs first). An uncaught exception keeps Python's own exit."""
+    """A server leaving normally (Streamlit's SIGTERM handler returns from main) exits here through os._exit, with
+    the status sys.exit was given (0 when Streamlit stopped cleanly): the interpreter's finalization and C++ static
+    destructors then never run beside daemon threads still inside torch (Streamlit's script threads), which
+    aborted the process ("terminate called without an active exception", status -6): the issue saw it in 5 exits
+    of 14 while trainings ran in the server's threads, and a plain script whose daemon threads multiply matrices as
+    it ends aborts every time. The pool's workers are stopped before (its shutdown hook runs first). An uncaught
+    exception keeps Python's own exit."""
     if getattr(sys, "last_value", None) is not None:
         return
+    status = _EXIT_STATUS[0]
+    if status is not None and not isinstance(status, int):
+        print(status, file=sys.stderr)  # as Python does with sys.exit("message")
+        status = 1
     with contextlib.suppress(Exception):
         sys.stdout.flush()
         sys.stderr.flush()
-    os._exit(0)
+    os._exit(status or 0)

@@ -30,6 +30,7 @@ import gc
 import multiprocessing
 import os
 import queue
+import shlex
 import shutil
 import subprocess
 import sys
@@ -232,10 +233,10 @@ def _below_the_server(folder: str) -> str:
     if setpriv is None and not groups:
         return CHROMIUM
     lower = (f'if [ "$(cut -d" " -f6 /proc/$$/stat)" = "$$" ]; then echo {STUDENTS_NICE} > /proc/$$/autogroup; '
-             "fi 2>/dev/null\n") if groups else ""
-    drop = f"{setpriv} --bounding-set=-sys_nice --inh-caps=-sys_nice " if setpriv else ""
+             "fi 2>/dev/null\n") if groups else ""  # field 6: the session (the comm, "chromium", has no space)
+    drop = f"{shlex.quote(setpriv)} --bounding-set=-sys_nice --inh-caps=-sys_nice " if setpriv else ""
     wrapper = Path(folder) / "chromium"
-    wrapper.write_text(f'#!/bin/sh\n{lower}exec {drop}{CHROMIUM} "$@"\n')
+    wrapper.write_text(f'#!/bin/sh\n{lower}exec {drop}{shlex.quote(CHROMIUM)} "$@"\n')
     wrapper.chmod(0o755)
     return str(wrapper)
 

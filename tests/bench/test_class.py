@@ -72,9 +72,17 @@ def test_the_class_benchs_chromium_never_runs_above_the_server(tmp_path):
 
     def groups() -> set[int | None]:
         """The niceness of the scheduling groups of this process's Chromium processes (not its crash reporters,
-        which sleep in sessions of their own)."""
-        return {_group_nice(pid) for pid in descendants(os.getpid())
-                if b"chromium --" in Path(f"/proc/{pid}/cmdline").read_bytes()}
+        which sleep in sessions of their own; nor a process that ended meanwhile)."""
+        out = set()
+        for pid in descendants(os.getpid()):
+            try:
+                if b"chromium --" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                    nice = _group_nice(pid)
+                    if Path(f"/proc/{pid}").exists():
+                        out.add(nice)
+            except OSError:
+                pass
+        return out
 
     ours = _group_nice()
     with sync_playwright() as p:

@@ -262,7 +262,7 @@ def spin():
         torch.mm(a, a)
 
 
-for _ in range(3):  # daemon threads inside torch as the server stops, as Streamlit's own script threads can be
+for _ in range(2):  # daemon threads inside torch as the server stops, as Streamlit's own script threads can be
     threading.Thread(target=spin, daemon=True).start()
 Path(os.environ["AEVIZ_TEST_WORKER"]).write_text("spinning")
 st.write("spinning")
@@ -369,6 +369,20 @@ def test_the_server_lowers_a_worker_from_its_first_instant(nice, monkeypatch):
         child.wait()
 
 
+@pytest.mark.parametrize("ending, status, said", [("sys.exit(0)", 0, ""), ("sys.exit(3)", 3, ""),
+                                                 ("sys.exit('no port left')", 1, "no port left"), ("", 0, "")])
+def test_the_servers_exit_hook_keeps_the_status_it_was_given(ending, status, said):
+    """The hook ends a server with os._exit, skipping Python's own exit, but with the status sys.exit was given."""
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.orig_argv = [sys.executable, '-m', 'streamlit', 'run', 'app.py']\n"
+            "from aeviz import jobs; jobs.exit_cleanly_when_serving()\n" + ending)
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert run.returncode == status, run.stderr
+    assert run.stderr.strip().endswith(said) and "Traceback" not in run.stderr, run.stderr
+
+
 @pytest.mark.parametrize("argv, serving", [
     (["/venv/bin/python", "-m", "streamlit", "run", "app.py", "--server.port", "8501"], True),
     (["/venv/bin/python", "/venv/bin/streamlit", "run", "app.py"], True),
@@ -376,6 +390,37 @@ def test_the_server_lowers_a_worker_from_its_first_instant(nice, monkeypatch):
     (["/venv/bin/python", "/venv/bin/streamlit", "hello"], False),
     (["/venv/bin/python", "-m", "aeviz", "serve", "--replicas", "2"], False),
     (["/tmp/app.py"], False),  # what Streamlit leaves in sys.argv during a run: the reason for sys.orig_argv
+    (["/venv/bin/python", "-m", "pytest", "-k", "streamlit", "run"], False),
+    (["/venv/bin/python", "-X", "dev", "-m", "streamlit", "run", "app.py"], True),
 ])
 def test_a_streamlit_run_server_is_told_by_the_command_python_got(argv, serving):
     assert jobs._serving(argv) is serving
+
+
+def test_a_refused_group_write_is_tried_again_by_the_worker_and_skipped_when_done(monkeypatch):
+    """Without CAP_SYS_ADMIN the kernel takes one autogroup write every 100 ms (EAGAIN for the others): the worker
+    tries again, 110 ms apart; the server, under the pool's lock, tries once; a group already there is not written."""
+    writes, slept, level = [], [], {"now": 0}
+
+    class Refusing:
+        def __init__(self, path):
+            self.path = path
+
+        def write_text(self, text):
+            writes.append(text)
+            if len(writes) < 3:
+                raise BlockingIOError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(jobs, "Path", Refusing)
+    monkeypatch.setattr(jobs, "_group_nice", lambda pid=0: level["now"])
+    monkeypatch.setattr(jobs.time, "sleep", slept.append)
+    monkeypatch.setattr(jobs.os, "getsid", lambda pid: pid)  # every pid leads its session
+    jobs._lower_group(4321, "19", tries=5)
+    assert writes == ["19", "19", "19"] and slept == [0.11, 0.11]
+    writes.clear()
+    jobs._lower_group(4321, "19")
+    assert writes == ["19"]  # refused once: the server does not wait
+    writes.clear()
+    level["now"] = 19
+    jobs._lower_group(4321, "19", tries=5)
+    assert writes == []
