@@ -632,11 +632,12 @@ def shutdown_at_exit(pool: JobPool) -> None:
 
 _EXIT_LOCK = threading.Lock()
 _exit_hooked = False
+_EXIT_STATUS: list = [None]  # what sys.exit was last given: os._exit passes it on
 
 
 def exit_cleanly_when_serving() -> None:
-    """In a `streamlit run` server, once: end the process with os._exit(0) once Streamlit has stopped, before the
-    interpreter's finalization (see _skip_finalization). aeviz.ui calls it on its import, a server's first run: a
+    """In a `streamlit run` server, once: end the process with os._exit (and sys.exit's status) once Streamlit has
+    stopped, before the interpreter's finalization (see _skip_finalization). aeviz.ui calls it on its import, a server's first run: a
     server that nobody trained on has script threads inside torch too (Streamlit's script threads are daemons)."""
     global _exit_hooked
     with _EXIT_LOCK:
@@ -651,9 +652,6 @@ def exit_cleanly_when_serving() -> None:
         real_exit(status)
 
     sys.exit = exit_noting_the_status
-
-
-_EXIT_STATUS: list = [None]  # what sys.exit was last given: os._exit passes it on
 
 
 def _serving(argv: list[str] | None = None) -> bool:
@@ -678,8 +676,7 @@ def _skip_finalization() -> None:
         return
     status = _EXIT_STATUS[0]
     if status is not None and not isinstance(status, int):
-        print(status, file=sys.stderr)  # as Python does with sys.exit("message")
-        status = 1
+        status = 1  # sys.exit("message"): Python printed the message already, as it does
     with contextlib.suppress(Exception):
         sys.stdout.flush()
         sys.stderr.flush()
