@@ -571,8 +571,15 @@ def _lower_group(pid: int, nice: str, tries: int = 1) -> None:
             return
 
 
+def autogroups() -> bool:
+    """Whether this kernel has autogroups (each session a scheduling group of its own)."""
+    return Path("/proc/self/autogroup").exists()
+
+
 def _group_nice(pid: int = 0) -> int | None:
-    """The niceness of the autogroup of `pid`'s session (None without autogroups)."""
+    """The niceness of the autogroup of `pid`'s session: None without autogroups, and None for the sessions that
+    never left init's (the kernel shows nothing for that default group, the root one, which has no niceness of its
+    own: a container's processes, or a CI runner's, often sit there)."""
     try:
         return int(Path(f"/proc/{pid or 'self'}/autogroup").read_text().split("nice")[1])
     except (OSError, IndexError, ValueError):

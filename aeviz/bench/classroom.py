@@ -39,6 +39,7 @@ import threading
 import time
 from pathlib import Path
 
+from ..jobs import autogroups
 from ..serve import terminate
 from .browser import CHROMIUM, CHROMIUM_ARGS, IDLE, MAP, PAD, ROOT, cpu_seconds, free_port, pad_latencies
 from .students import class_session, error_counts, percentile, rounded, warm
@@ -229,7 +230,7 @@ def _below_the_server(folder: str) -> str:
     - as root, Chromium lifts its compositor, IO and display threads to niceness -8 when it may, above the server's
       0 whatever niceness it was started at: without CAP_SYS_NICE (util-linux's setpriv), it stays where it is."""
     setpriv = shutil.which("setpriv") if os.geteuid() == 0 else None
-    groups = Path("/proc/self/autogroup").exists()
+    groups = autogroups()
     if setpriv is None and not groups:
         return CHROMIUM
     lower = (f'if [ "$(cut -d" " -f6 /proc/$$/stat)" = "$$" ]; then echo {STUDENTS_NICE} > /proc/$$/autogroup; '

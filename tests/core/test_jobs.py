@@ -77,7 +77,7 @@ def test_progress_streams_and_the_result_is_a_checkpoint(make_pool, mc):
     # in a session of its own, whose scheduling group (where Linux has autogroups) is at niceness 19
     assert s.worker == {"torch_threads": 1, "sched": "idle", "nice": os.nice(0), "OMP_NUM_THREADS": "1",
                         "MKL_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE", "own_session": True,
-                        "group_nice": None if jobs._group_nice() is None else 19}
+                        "group_nice": 19 if jobs.autogroups() else None}
     model = aeviz.load(s.result)
     assert model.config == mc and model.history["status"] == "finished"
     assert model.metrics["epochs"] == 3 and model.metrics["params"] == model.n_params
@@ -362,7 +362,7 @@ def test_the_server_lowers_a_worker_from_its_first_instant(nice, monkeypatch):
             assert os.sched_getscheduler(child.pid) == os.SCHED_IDLE
         assert os.sched_getscheduler(0) != os.SCHED_IDLE and os.getpriority(os.PRIO_PROCESS, 0) == os.nice(0)
         # the worker's own session's group is lowered too (where Linux has autogroups); ours is not
-        assert jobs._group_nice(child.pid) == (None if ours is None else int(nice or 19))
+        assert jobs._group_nice(child.pid) == (int(nice or 19) if jobs.autogroups() else None)
         assert jobs._group_nice() == ours
     finally:
         child.kill()
