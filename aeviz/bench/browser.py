@@ -28,7 +28,7 @@ CHROMIUM = os.environ.get("AEVIZ_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"]
 IDLE = "[data-testid=stApp][data-test-script-state=notRunning]"
-MAP = ".st-key-ex_map .js-plotly-plot .cartesianlayer .xy"  # plotly has drawn the map (a legend only with 2+ traces)
+MAP = ".st-key-ex_map-box .aeviz-mode-map[data-drawn='1']"  # the canvas map has drawn, with its plane if it has one
 PAD = ".st-key-ex_pad-box .aeviz-pad"
 PAD_VIEW = ".st-key-ex_pad-box .aeviz-latent"
 

@@ -5,7 +5,7 @@ a proxy this also picks the replica and sets its affinity cookie), open /_stcore
 "streamlit" and the server's own Origin, rerun the default page (the Explorer), then every 0.5-2 s one action:
 - "release": let go of the latent pad (the Explorer's in-browser decoder drew the drag itself; the browser tells the
   server the released code once): a fragment rerun carrying the pad component's state {"z": [...]};
-- "map click": click a point of the latent map (a full rerun carrying the chart's selection);
+- "map click": click a point of the latent map (a full rerun carrying the canvas map's click);
 - "model": pick another model in the sidebar's model box; "page": switch between the Explorer and Compare;
 - "preset": on Compare, pick another preset.
 Ids, ranges, options and fragments come from the deltas. It keeps the browser's message cache (ref_hash, expired
@@ -120,7 +120,7 @@ class Student:
         self.page_hash = ""
         self.sliders: dict[str, Slider] = {}
         self.pad: Pad | None = None  # the latent pad or component sliders, when the page shows one
-        self.map_id, self.map_points = "", []  # the Explorer's clickable latent map: (curve, point, test index)
+        self.map_id, self.map_points, self.clicks = "", [], 0  # the Explorer's canvas latent map: its test indices
         self.models: tuple[str, list[str], str] | None = None  # (id, options, current) of the sidebar's model box
         self.fetched: set[str] = set()
         self.request: Request | None = None
@@ -245,9 +245,9 @@ class Student:
             self.presets = (box.id, list(box.options), box.raw_value if box.HasField("raw_value") else "")
         elif kind == "bidi_component" and el.bidi_component.id.endswith(("-ex_pad", "-ex_zs")):
             self._on_pad(el.bidi_component, delta.fragment_id)
-        elif kind == "plotly_chart" and el.plotly_chart.id.endswith("-ex_map"):
-            self.map_id = el.plotly_chart.id
-            self.map_points = _points(el.plotly_chart.spec)
+        elif kind == "bidi_component" and el.bidi_component.id.endswith("-ex_map"):
+            self.map_id = el.bidi_component.id
+            self.map_points = _map_points(el.bidi_component.json)
         elif kind == "selectbox" and el.selectbox.id.endswith("-model") and not el.selectbox.disabled:
             box = el.selectbox
             self.models = (box.id, list(box.options), box.raw_value if box.HasField("raw_value") else "")
@@ -381,10 +381,9 @@ class Student:
         """Click one point of the Explorer's latent map: a full rerun carrying the chart's selection."""
         from streamlit.proto.WidgetStates_pb2 import WidgetState
 
-        curve, j, i = self.rng.choice(self.map_points)
-        sel = {"selection": {"points": [{"curve_number": curve, "point_number": j, "point_index": j, "customdata": i}],
-                             "point_indices": [j], "box": [], "lasso": []}}
-        return await self._send("map click", self.page_hash, "", [WidgetState(id=self.map_id, string_value=json.dumps(sel))])
+        self.clicks += 1
+        click = {"selected": {"i": self.rng.choice(self.map_points), "n": self.clicks}}
+        return await self._send("map click", self.page_hash, "", [WidgetState(id=self.map_id, json_value=json.dumps(click))])
 
     async def switch_model(self) -> float | None:
         """Pick another model in the sidebar's model box (a full rerun)."""
@@ -518,25 +517,12 @@ class Student:
         return self.stats
 
 
-def _points(spec: str) -> list[tuple[int, int, int]]:
-    """(curve, point, test index) of the map's points: each trace's customdata holds the test indices (a list, or
-    plotly's typed-array form {"dtype", "bdata"})."""
-    import base64
-
-    import numpy as np
-
-    out = []
+def _map_points(data: str) -> list[int]:
+    """The test indices of the canvas map's points (its data's "xy": the codes as JSON text, two numbers each)."""
     try:
-        traces = json.loads(spec)["data"]
+        return list(range(len(json.loads(json.loads(data)["xy"])) // 2))
     except (ValueError, KeyError, TypeError):
-        return out
-    for curve, trace in enumerate(traces):
-        cd = trace.get("customdata")
-        if isinstance(cd, dict) and "bdata" in cd:
-            cd = np.frombuffer(base64.b64decode(cd["bdata"]), dtype=np.dtype(cd["dtype"])).tolist()
-        if isinstance(cd, list) and cd and all(isinstance(v, (int, float)) for v in cd[:5]):
-            out += [(curve, j, int(v)) for j, v in enumerate(cd)]
-    return out
+        return []
 
 
 def rounded(v, digits: int = 1):

@@ -48,6 +48,23 @@ def fragment_rerun():
 
 
 @pytest.fixture
+def charts():
+    """(at, mode) -> the data the page gave its browser chart of that mode ("map", "bars"; aeviz.ui.components.charts),
+    with the map's codes and labels parsed; None if the page has none."""
+    def read(at, mode: str) -> dict | None:
+        for e in at.get("bidi_component"):
+            if e.proto.WhichOneof("data") in ("json", "mixed"):
+                data = json.loads(e.proto.json or e.proto.mixed.json)
+                if data.get("mode") == mode:
+                    if mode == "map":
+                        data["xy"] = np.reshape(json.loads(data["xy"]), (-1, 2))
+                        data["labels"] = np.asarray(json.loads(data["labels"]), int)
+                    return data
+        return None
+    return read
+
+
+@pytest.fixture
 def traces():
     """chart -> {trace name: (x, y)} of an AppTest plotly chart, as the browser gets them (the JSON spec may hold
     arrays as base64 bytes)."""

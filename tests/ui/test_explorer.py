@@ -2,8 +2,8 @@
 
 The pretrained zoo is whatever aeviz.io.PRETRAINED holds (pretrained/, or AEVIZ_PRETRAINED); models are
 picked by what they are (a 2-D VAE, a latent > 2 image model, ...) rather than by name.
-A click on the latent map is simulated by writing the selection Streamlit would receive into the chart's
-session_state key ("ex_map"): AppTest cannot click inside a plotly canvas.
+A click on the latent map (a canvas, aeviz.ui.components.charts) is simulated by writing the state the browser
+would send into the map's session_state key ("ex_map"): {"selected": {"i": test index, "n": click count}}.
 """
 from __future__ import annotations
 
@@ -94,7 +94,7 @@ def _release(at: AppTest, key: str, z) -> AppTest:
     return at.run()
 
 
-def test_first_screen_shows_the_default_model_without_umap():
+def test_first_screen_shows_the_default_model_without_umap(charts):
     umap_before = "umap" in sys.modules
     at = _app()
     assert not at.exception
@@ -103,7 +103,15 @@ def test_first_screen_shows_the_default_model_without_umap():
     pad = _latent_view(at)  # a 2-D code gets the latent pad, on the map's axes, starting at the selected code
     assert pad["mode"] == "pad" and pad["value"] == pytest.approx(at.session_state["ex_pad"]["z"])
     assert _code(at) == f"z = `({pad['value'][0]:.2f}, {pad['value'][1]:.2f})`"
-    assert any(e.proto.id.endswith("ex_map") for e in at.get("plotly_chart"))
+    # the map and the error histogram are canvases: the first screen loads no plotly.js in the browser
+    assert not at.get("plotly_chart")
+    m = charts(at, "map")
+    assert m["xy"].shape == (1000, 2) and m["labels"].shape == (1000,) and m["label_names"] == [str(k) for k in range(10)]
+    assert m["x_range"] + m["y_range"] == pytest.approx(pad["x_range"] + pad["y_range"])  # the pad's axes
+    assert m["image"].startswith("data:image/png;base64,") and m["prior"] is False and m["value"] == 0
+    bars = charts(at, "bars")
+    assert sum(bars["counts"]) == 1000 and len(bars["edges"]) == len(bars["counts"]) + 1 == 51
+    assert bars["title"] == "Reconstruction error over the test set" and bars["x_title"] == "MSE per sample"
     assert at.session_state["ex_idx"] == 0 and any("**Test sample #0**" in m.value for m in at.markdown)
     if not umap_before:
         assert "umap" not in sys.modules and "numba" not in sys.modules
@@ -151,24 +159,35 @@ def test_the_right_end_of_a_latent_slider_is_reachable(slider_end):
     assert _code(at).startswith(f"z = `({z1.max:.2f},") and _code(at) != code
 
 
-def _map_traces(at: AppTest) -> list[str]:
+def test_the_map_rings_the_selected_sample(charts):
+    at = _app()
+    assert charts(at, "map")["value"] == 0
+    at.number_input(key="ex_idx").set_value(7).run()
+    assert charts(at, "map")["value"] == 7
+    wide = _app(_first(lambda c: c.latent_dim > 2 and c.dataset == "mnist"))  # a projection, on its own box
+    m = charts(wide, "map")
+    assert not wide.exception and m["value"] == 0 and m["titles"] == ["PCA 1", "PCA 2"] and m["image"] == ""
+    lo, hi = span(m["xy"], vae=False)
+    assert m["x_range"] + m["y_range"] == pytest.approx([lo[0], hi[0], lo[1], hi[1]], abs=1e-3)
+
+
+def test_the_prior_lies_beneath_a_vae_map(charts):
+    at = _app(_first(lambda c: c.latent_dim == 2 and c.objective == "vae" and c.dataset == "mnist"))
+    at.radio(key="ex_bg").set_value("prior density").run()
+    m = charts(at, "map")
+    assert not at.exception and m["prior"] is True and m["image"] == ""
+    assert m["x_range"][0] <= -2.5 and m["x_range"][1] >= 2.5  # the box holds the prior's 2.5 sigma disc
+
+
+def test_a_continuous_colour_keeps_plotlys_map_and_its_colour_bar(charts, traces):
+    at = _app(_first(lambda c: c.dataset in ("swiss-roll", "s-curve")))
     chart = next(e for e in at.get("plotly_chart") if e.proto.id.endswith("ex_map"))
-    return [t.get("name", "") for t in json.loads(chart.proto.spec)["data"]]
+    assert charts(at, "map") is None and json.loads(chart.proto.spec)["data"][0]["marker"]["showscale"] is True
 
 
-def test_the_map_marks_the_selected_sample_only_where_no_pad_shares_its_axes():
-    at = _app()  # a 2-D code: the latent pad beside the map marks the selection; the map stays the same chart
-    assert not any(n.startswith("selected") for n in _map_traces(at))
-    wide = _app(_first(lambda c: c.latent_dim > 2 and c.dataset == "mnist"))  # a projection: the map marks it
-    assert not wide.exception and _map_traces(wide)[-1] == "selected #0"
-    wide.number_input(key="ex_idx").set_value(7).run()
-    assert _map_traces(wide)[-1] == "selected #7"
-
-
-def test_a_click_on_the_map_selects_that_sample():
+def test_a_click_on_the_map_selects_that_sample(charts):
     at = _app("ae-mlp-z2")
-    at.session_state["ex_map"] = {"selection": {"points": [{"customdata": 42, "x": 0.0, "y": 0.0}],
-                                                "point_indices": [42], "box": [], "lasso": []}}
+    at.session_state["ex_map"] = {"selected": {"i": 42, "n": 1}}
     at.run()
     assert at.session_state["ex_idx"] == 42
     assert at.number_input(key="ex_idx").value == 42
@@ -176,6 +195,11 @@ def test_a_click_on_the_map_selects_that_sample():
     z = _latent_view(at)["value"]  # the pad moves to the new sample's code
     assert z == pytest.approx(at.session_state["ex_pad"]["z"])
     assert _code(at) == f"z = `({z[0]:.2f}, {z[1]:.2f})`"
+    at.number_input(key="ex_idx").set_value(7).run()  # the browser still holds the click: it is not new
+    assert at.session_state["ex_idx"] == 7
+    at.session_state["ex_map"] = {"selected": {"i": 42, "n": 2}}  # the same point, clicked again
+    at.run()
+    assert at.session_state["ex_idx"] == 42 and charts(at, "map")["value"] == 42
 
 
 def _browser_run(at: AppTest, committed: dict[str, list[float]]) -> AppTest:
@@ -338,7 +362,7 @@ def test_latent_history_scrubs_through_epochs():
     assert not at.exception
 
 
-def test_projection_beyond_2d_runs_in_the_background(monkeypatch):
+def test_projection_beyond_2d_runs_in_the_background(monkeypatch, charts):
     import aeviz.analysis
 
     name = _first(lambda c: c.latent_dim > 2 and c.dataset == "mnist")
@@ -360,7 +384,7 @@ def test_projection_beyond_2d_runs_in_the_background(monkeypatch):
             break
         time.sleep(0.05)
     at.run()
-    assert calls == ["tsne"] and any(e.proto.id.endswith("ex_map") for e in at.get("plotly_chart"))
+    assert calls == ["tsne"] and charts(at, "map")["titles"] == ["t-SNE 1", "t-SNE 2"]
 
 
 def test_upload_a_good_and_a_bad_file(tmp_path):
@@ -471,31 +495,30 @@ def test_the_map_written_as_a_dict_is_what_plotly_would_write(background):
     assert all(t["selected"] == t["unselected"] for t in spec["data"] if t["type"] != "contour")
 
 
-def test_a_zoo_model_prepared_in_advance_opens_without_building_its_map_or_pictures(monkeypatch):
+def test_a_zoo_model_prepared_in_advance_opens_without_building_its_map_or_pictures(monkeypatch, charts):
     """explorer.warm (run for the whole zoo in the background by the first Explorer run of a server) makes what a
     model's first visit needs, so a class's model switches find it made."""
-    from aeviz import plots
     from aeviz.ui import state
     from aeviz.ui.pages import explorer
-    from aeviz.ui.pages.explorer import draw
+    from aeviz.ui.pages.explorer import draw, latent_map
 
     for thread in threading.enumerate():  # an earlier test's warm-up of the zoo would build maps meanwhile
         if thread.name == "aeviz-warm-zoo":
             thread.join(timeout=300)
     built = []
-    for module, name in ((plots, "latent_scatter_spec"), (plots, "histogram_spec"), (draw, "mosaic")):
+    for module, name in ((latent_map, "decoded_plane"), (np, "histogram"), (draw, "mosaic")):
         original = getattr(module, name)
         monkeypatch.setattr(module, name, lambda *a, _f=original, _n=name, **k: built.append(_n) or _f(*a, **k))
     monkeypatch.setattr(explorer, "warm_zoo", lambda: False)  # no background thread in this test
     state.clear_caches()
     assert not _app("vae-mlp-z2-b4").exception
-    assert {"latent_scatter_spec", "histogram_spec", "mosaic"} <= set(built)  # cold: the first visit builds them
+    assert {"decoded_plane", "histogram", "mosaic"} <= set(built)  # cold: the first visit builds them
     state.clear_caches()
     explorer.warm("vae-mlp-z2-b4")
     built.clear()
     at = _app("vae-mlp-z2-b4")
     assert not at.exception and built == []
-    assert len(at.image[-1].captions) == 24 and at.get("plotly_chart")
+    assert len(at.image[-1].captions) == 24 and charts(at, "map")["image"] and charts(at, "bars")["counts"]
 
 
 def test_the_first_explorer_run_prepares_the_whole_zoo_once(monkeypatch):
@@ -562,7 +585,7 @@ def test_a_signal_models_figures_are_built_once_and_are_what_plotly_would_write(
 
 
 def test_a_rerun_finds_the_map_and_the_reconstructions_by_model_and_view_without_hashing_them(monkeypatch):
-    """The map's figure, the order of the samples shown, their pictures and the error histogram are kept per model
+    """The map's decoded plane, the order of the samples shown, their pictures and the error histogram are kept per model
     and view (state.memo): a rerun (a map click, a release) reaches none of the functions that make them, which took
     the arrays they are made from and had Streamlit hash them on every run. Another order is made once."""
     from aeviz.ui import state
@@ -576,7 +599,7 @@ def test_a_rerun_finds_the_map_and_the_reconstructions_by_model_and_view_without
             thread.join(timeout=300)
     pictures = [(i.captions, [u.url for u in i.proto.imgs]) for i in at.image]
     called = []
-    for module, name in ((latent_map, "_map_spec"), (views, "_shown"), (views, "_pairs"), (views, "_error_histogram")):
+    for module, name in ((latent_map, "plane_url"), (views, "_shown"), (views, "_pairs"), (views, "_error_counts")):
         original = getattr(module, name)
         monkeypatch.setattr(module, name, lambda *a, _f=original, _n=name, **k: called.append(_n) or _f(*a, **k))
     at.run()

@@ -4,12 +4,14 @@ has it."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
 SCRIPT = """
 import json
+import re
 import numpy as np
 import streamlit as st
 import torch
@@ -133,3 +135,51 @@ def test_sliders_show_chosen_dimensions_with_their_own_ranges():
 def test_a_pad_refuses_a_model_with_more_than_two_latent_dimensions():
     at = app("pad-of-16")
     assert at.exception and "2-D latent" in at.exception[0].message
+
+
+CHARTS = """
+import numpy as np
+import streamlit as st
+from aeviz.ui.components import charts
+
+xy = np.array([[0.0, 0.0], [1.0, 2.0], [-1.0, 0.5]])
+charts.latent_map(key="m", xy=xy, labels=np.array([0, 1, 1]), label_names=("a", "b"), x_range=(-2, 2),
+                  y_range=(-1, 3), ring=1)
+st.session_state["clicked"] = charts.new_click("m", (st.session_state.get("m") or {}).get("selected"))
+counts, edges = np.histogram([0.1, 0.2, 0.2, 0.9], bins=4, range=(0, 1))
+charts.histogram(key="h", counts=counts, edges=edges, title="t", x_title="x")
+bad = st.session_state.get("bad")
+if bad == "xy":
+    charts.latent_map(key="b", xy=np.zeros((3, 3)), x_range=(0, 1), y_range=(0, 1))
+if bad == "edges":
+    charts.histogram(key="b", counts=[1, 2], edges=[0, 1])
+"""
+
+
+def _chart(at, mode: str) -> dict:
+    return next(d for d in (json.loads(e.proto.json) for e in at.get("bidi_component")) if d["mode"] == mode)
+
+
+def test_the_canvas_charts_get_their_data_and_a_click_counts_once():
+    at = AppTest.from_string(CHARTS).run()
+    assert not at.exception
+    m = _chart(at, "map")
+    assert json.loads(m["xy"]) == [0, 0, 1, 2, -1, 0.5] and json.loads(m["labels"]) == [0, 1, 1]
+    assert m["label_names"] == ["a", "b"] and m["x_range"] == [-2, 2] and m["value"] == 1 and m["image"] == ""
+    bars = _chart(at, "bars")
+    assert bars["counts"] == [3, 0, 0, 1] and bars["edges"] == [0, 0.25, 0.5, 0.75, 1]
+    assert at.session_state["clicked"] is None
+    at.session_state["m"] = {"selected": {"i": 2, "n": 1}}
+    assert at.run().session_state["clicked"] == 2
+    assert at.run().session_state["clicked"] is None  # the browser sends the same click again: not a new one
+    at.session_state["m"] = {"selected": {"i": 2, "n": 2}}  # the same point, clicked again
+    assert at.run().session_state["clicked"] == 2
+
+
+@pytest.mark.parametrize("bad, said", [("xy", r"the map needs \(N, 2\) codes, not \(3, 3\)"),
+                                       ("edges", "2 edges for 2 bars; a histogram has one edge more than bars")])
+def test_the_canvas_charts_refuse_data_they_cannot_draw(bad, said):
+    at = AppTest.from_string(CHARTS)
+    at.session_state["bad"] = bad
+    at.run()
+    assert len(at.exception) == 1 and re.search(said, at.exception[0].message)

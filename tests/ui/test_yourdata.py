@@ -111,7 +111,7 @@ def test_each_kind_of_file_goes_from_upload_to_a_trained_model_on_the_map(kind, 
     assert model.train_config == yourdata.default_configs(load(c.dataset))[1]  # stored, for the notebook export
     assert model.preprocessing["source"]["file"] == name
     assert _shown(at) == f"ae-mlp-z2-{c.dataset.removeprefix('user:')}"
-    assert any(e.proto.id.endswith("ex_map") for e in at.get("plotly_chart"))
+    assert any(e.proto.id.endswith("ex_map") for e in at.get("bidi_component"))
     kept = workspace.list_entries(at.session_state["token"], "dataset")
     assert [e.name for e in kept] == [c.dataset.removeprefix("user:")]
     assert c.dataset in [w for w in at.selectbox if w.label == "Dataset"][0].options  # "Train your own" offers it

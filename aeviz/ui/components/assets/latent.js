@@ -5,33 +5,19 @@
 //   carrier  data = a model blob (bytes, see aeviz/webmodel.py): parsed once, kept by its hash for the page's
 //            life (Python mounts a model's carrier once per page, see SENT in latent.py)
 //   view     data = {mode, state, value, models: [hash, ...], ...}: pad | sliders | path | temperature | denoise
+//   chart    data = {mode: map | bars, ...}: no model, see charts.js
 // A view waits for its models' carriers, which may mount before or after it; one it still lacks after
 // MISSING_MS is asked for again (trigger "missing": a run cut short may never have shown its carrier).
 // Streamlit calls the default export again on every data change: a view is built once per parentElement
 // and per structure (everything in data but the value), and only updated otherwise.
 
+import { Bars, el, LatentMap, numbers, PALETTE, ticks } from "./charts.js";
 import { decode, encode, parseBlob } from "./decoder.js";
 
-const PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
-                 "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"];
 const SUB = "₀₁₂₃₄₅₆₇₈₉";
 const zName = (i) => "z" + String(i + 1).replace(/\d/g, (d) => SUB[d]);
 const clamp = (v, lo, hi) => Math.min(hi, Math.max(lo, v));
 const fmt = (v) => (Math.abs(v) < 5e-5 ? 0 : v).toFixed(2);
-// The pad's test codes and labels arrive as JSON text (the server makes it once per content); the same text comes
-// back with every release, so the last few parses are kept.
-const parsed = new Map();
-function numbers(v) {
-  if (typeof v !== "string") return v || [];
-  let a = parsed.get(v);
-  if (a === undefined) {
-    a = JSON.parse(v);
-    if (parsed.size >= 8) parsed.delete(parsed.keys().next().value);
-    parsed.set(v, a);
-  }
-  return a;
-}
-
 // ---- model registry (by content hash) ----------------------------------------------------------------
 
 const models = new Map();
@@ -61,13 +47,6 @@ function whenModel(hash) {
 }
 
 // ---- drawing a sample: an image on a pixelated canvas, anything else as a line ---------------------
-
-function el(tag, cls, parent) {
-  const e = document.createElement(tag);
-  if (cls) e.className = cls;
-  if (parent) parent.appendChild(e);
-  return e;
-}
 
 function sampleView(shape, size, parent, title) {
   const fig = el("figure", "aeviz-fig", parent);
@@ -268,12 +247,6 @@ class Pad extends View {
     ctx.fillStyle = ink;
     ctx.strokeStyle = "rgba(128,128,128,0.25)";
     ctx.lineWidth = 1;
-    const ticks = (lo, hi) => {
-      const step = [1, 2, 5, 10].map((m) => m * 10 ** Math.floor(Math.log10((hi - lo) / 5))).find((s) => (hi - lo) / s <= 6);
-      const out = [];
-      for (let v = Math.ceil(lo / step) * step; v <= hi + 1e-9; v += step) out.push(Math.round(v / step) * step);
-      return out;
-    };
     ctx.textAlign = "center";
     ctx.textBaseline = "top";
     for (const v of ticks(...d.x_range)) {
@@ -474,7 +447,7 @@ class Denoise extends Level {
 
 // ---- entry point ------------------------------------------------------------------------------------
 
-const MODES = { pad: Pad, sliders: Sliders, path: Path, temperature: Temperature, denoise: Denoise };
+const MODES = { pad: Pad, sliders: Sliders, path: Path, temperature: Temperature, denoise: Denoise, map: LatentMap, bars: Bars };
 const views = new WeakMap(); // parentElement -> View
 
 export default function (component) {

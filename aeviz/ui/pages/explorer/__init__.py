@@ -275,9 +275,12 @@ def _map(ctx: Ctx, idx: int) -> None:
     xy = latent_map.projection(ctx, method)
     if xy is None:
         return
-    fig = latent_map.figure(ctx, xy, titles, background, selected=None if _pad_marks(ctx) else idx)
-    st.plotly_chart(fig, on_select="ignore" if state.frozen() else "rerun", selection_mode="points", key="ex_map",
-                    config={"scrollZoom": True})
+    if latent_map.on_canvas(ctx):
+        latent_map.show(ctx, xy, titles, background, idx, frozen=state.frozen())
+    else:
+        fig = latent_map.figure(ctx, xy, titles, background, selected=None if _pad_marks(ctx) else idx)
+        st.plotly_chart(fig, on_select="ignore" if state.frozen() else "rerun", selection_mode="points",
+                        key="ex_map", config={"scrollZoom": True})
     _map_note(ctx, two_d, background)
 
 
@@ -306,7 +309,11 @@ def warm(model_id: str) -> None:
     else:
         method, titles = _projected(next(iter(PROJECTIONS)))  # the radio's default
         xy, background = latent_map.projection(ctx, method), "none"
-    if xy is not None:
+    if xy is not None and latent_map.on_canvas(ctx):
+        lo, hi = latent_map.box(ctx, xy)
+        if latent_map._shown_background(ctx, background) == "decoded":
+            latent_map.plane_url(ctx.ref, tuple(lo), tuple(hi))
+    elif xy is not None:
         latent_map.figure(ctx, xy, titles, background)  # the cached map; a selection mark is added per run
     if ctx.kind != "points":
         latent.web_model(ctx.ref)
@@ -356,21 +363,23 @@ def warm_zoo() -> bool:
 
 def _map_note(ctx: Ctx, two_d: bool, background: str) -> None:
     coloured = _colour(ctx)
+    how = ("Click a point to select it (it is ringed); drag to pan, scroll to zoom, double-click to see it all "
+           "again; a legend entry hides or shows its class." if latent_map.on_canvas(ctx) else
+           "Click a point to select it (the black cross where no latent pad shares the axes).")
     if not two_d:
         state.explain(f"The {ctx.z.shape[1]}-dimensional codes are drawn in 2-D by a projection; nearby points "
-                       "have similar codes. The decoded plane needs a 2-D latent. Click a point to select it (the "
-                       "black cross).")
+                       f"have similar codes. The decoded plane needs a 2-D latent. {how}")
     elif background == "decoded":
         state.explain(f"Each test sample sits at its code z = (z₁, z₂), {coloured}. Beneath: the image the decoder "
-                       "draws at each point of a 15 × 15 grid, aligned with the axes. Click a point to select it: the latent "
-                       "pad beside the map, on the same axes, marks its code.")
+                       "draws at each point of a 15 × 15 grid, aligned with the axes. The latent pad beside the "
+                       f"map, on the same axes, starts at the selected sample's code. {how}")
     elif background == "prior":
-        state.explain(f"Each test sample sits at its code, {coloured}. The blue contours are the standard normal "
-                       "prior a VAE is trained to fill; a plain autoencoder leaves holes in it, and decoding a code "
-                       "from a hole gives nonsense.", r"p(z) = \mathcal{N}(0, I)")
+        state.explain(f"Each test sample sits at its code, {coloured}. The blue shading and circles (1, 2 and 3 σ) "
+                       "are the standard normal prior a VAE is trained to fill; a plain autoencoder leaves holes in "
+                       f"it, and decoding a code from a hole gives nonsense. {how}", r"p(z) = \mathcal{N}(0, I)")
     else:
-        state.explain(f"Each test sample sits at its code z = (z₁, z₂), {coloured}. Click a point to select it: the "
-                       "latent pad beside the map, on the same axes, marks its code.")
+        state.explain(f"Each test sample sits at its code z = (z₁, z₂), {coloured}. The latent pad beside the map, "
+                       f"on the same axes, starts at the selected sample's code. {how}")
 
 
 def _colour(ctx: Ctx) -> str:

@@ -13,6 +13,7 @@ from aeviz import analysis, plots
 from aeviz.data import Dataset
 from aeviz.models import Autoencoder
 from aeviz.ui import state, training
+from aeviz.ui.components import charts
 from aeviz.ui.pages.explorer import draw
 
 PROJECTIONS = {"PCA": "pca", "UMAP": "umap", "t-SNE": "tsne"}
@@ -126,6 +127,11 @@ def _poll_projection(k: tuple, method: str, n: int) -> None:
 
 # --- the map figure -------------------------------------------------------------------------------------
 
+def _shown_background(ctx: Ctx, background: str) -> str:
+    """What the map can show beneath its points: the decoded plane for 2-D image codes, the prior for 2-D codes."""
+    return background if ctx.z.shape[1] == 2 and (background != "decoded" or ctx.kind == "image") else "none"
+
+
 def figure(ctx: Ctx, xy: np.ndarray, axis_titles, background: str, height: int = 640, selected: int | None = None):
     """The latent scatter with, for 2-D latents, the decoded plane or the prior's contours beneath it.
 
@@ -137,7 +143,7 @@ def figure(ctx: Ctx, xy: np.ndarray, axis_titles, background: str, height: int =
     selected code. Where no pad shares the map's axes (longer codes drawn by a projection, or a model the browser
     cannot run), pass `selected`: the map marks that sample itself, or a student would not see which point they
     picked."""
-    background = background if ctx.z.shape[1] == 2 and (background != "decoded" or ctx.kind == "image") else "none"
+    background = _shown_background(ctx, background)
 
     def make() -> dict:
         lo, hi = span(ctx.z, ctx.is_vae) if ctx.z.shape[1] == 2 else (None, None)
@@ -185,9 +191,47 @@ def decoded_plane(model: Autoencoder, lo: tuple, hi: tuple, n: int) -> np.ndarra
     return plots.tile(plots.as_images(x_hat.reshape(len(x_hat), *x_hat.shape[-2:])), n, pad=0)
 
 
+def on_canvas(ctx: Ctx) -> bool:
+    """Whether the map is drawn by the browser's canvas (charts.latent_map): points coloured by class, or all in
+    one colour. A continuous colour (the position along a generated sheet) stays with plotly and its colour bar."""
+    return bool(ctx.data.label_names) or (len(ctx.labels) > 0 and np.ptp(ctx.labels) == 0)
+
+
+def show(ctx: Ctx, xy: np.ndarray, axis_titles, background: str, selected: int, key: str = "ex_map",
+         frozen: bool = False) -> None:
+    """The latent map on a canvas (see on_canvas), over the decoded plane or the prior, the selected sample ringed.
+    A click selects a point: read it with clicked(key) before the page uses the selection."""
+    background = _shown_background(ctx, background)
+
+    def make() -> tuple:
+        lo, hi = box(ctx, xy)
+        return lo, hi, plane_url(ctx.ref, tuple(lo), tuple(hi)) if background == "decoded" else None
+
+    # kept per model and view, as figure() is: a rerun neither takes percentiles of the codes nor looks up the plane
+    lo, hi, image = state.memo(ctx.ref, ("canvas map", tuple(axis_titles), background), make)
+    charts.latent_map(key=key, xy=xy, labels=ctx.labels, label_names=tuple(ctx.data.label_names or ()),
+                      x_range=(lo[0], hi[0]), y_range=(lo[1], hi[1]), titles=axis_titles, image=image,
+                      prior=background == "prior", ring=selected, height=640, frozen=frozen)
+
+
+def box(ctx: Ctx, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The map's square box: the latent pad's for 2-D codes (span of the codes), the projection's otherwise."""
+    return span(ctx.z, ctx.is_vae) if ctx.z.shape[1] == 2 else span(xy, False)
+
+
+@state.per_model(max_entries=64, copy=False)
+def plane_url(model: Autoencoder, lo: tuple, hi: tuple) -> str:
+    """The decoded plane over [lo, hi] as a PNG data: URL (dark on white), made once per model and box."""
+    return plots.image_layer(decoded_plane(model, lo, hi, PLANE_N), lo, hi)["source"]
+
+
 def clicked(key: str) -> int | None:
-    """The test index of the point last clicked on the map with this key, if it is new."""
-    points = (st.session_state.get(key) or {}).get("selection", {}).get("points", [])
+    """The test index of the point a click on the map with this key selected, if that click is new: the canvas
+    map's state ({"selected": {"i", "n"}}) or plotly's selection (the map of a continuous colour)."""
+    value = st.session_state.get(key) or {}
+    if isinstance(value.get(charts.SELECTED), dict):
+        return charts.new_click(key, value[charts.SELECTED])
+    points = value.get("selection", {}).get("points", [])
     idx = next((p.get("customdata") for p in points if isinstance(p.get("customdata"), (int, float))), None)
     if idx is None:
         return None

@@ -7,7 +7,7 @@ import streamlit as st
 
 from aeviz import analysis, plots
 from aeviz.ui import state, widgets
-from aeviz.ui.components import latent
+from aeviz.ui.components import charts, latent
 from aeviz.ui.pages.explorer import draw, link
 from aeviz.ui.pages.explorer.latent_map import Ctx, span
 
@@ -194,7 +194,7 @@ def warm_reconstructions(ctx: Ctx) -> None:
         _pairs(ctx.ref, ctx.data.x_test.numpy()[order], ctx.z[order])
     elif ctx.kind == "signal":
         _signal_pairs(ctx.ref, ctx.data.x_test.numpy()[order[:6]], ctx.z[order[:6]], _captions(err, order[:6]))
-    _error_histogram(ctx.ref, err)
+    _error_counts(ctx.ref, err)
 
 
 def _captions(err: np.ndarray, order: np.ndarray) -> tuple[str, ...]:
@@ -221,8 +221,9 @@ def render_reconstructions(ctx: Ctx) -> None:
         st.image(pairs, caption=list(captions), width=120)
     else:
         _other_pairs(ctx, ctx.data.x_test.numpy()[order], order, captions, err)
-    hist = state.memo(ctx.ref, ("histogram",), lambda: _error_histogram(ctx.ref, err))
-    st.plotly_chart(plots.checked(hist), key="ex_rec_hist")
+    counts, edges = state.memo(ctx.ref, ("histogram",), lambda: _error_counts(ctx.ref, err))
+    charts.histogram(key="ex_rec_hist", counts=counts, edges=edges, title="Reconstruction error over the test set",
+                     x_title="MSE per sample")
 
 
 def _shown(err: np.ndarray, order_by: str) -> tuple[np.ndarray, tuple[str, ...]]:
@@ -262,9 +263,9 @@ def _pairs(model, x: np.ndarray, z: np.ndarray) -> list[bytes]:
 
 
 @state.per_model(copy=False)
-def _error_histogram(model, err: np.ndarray) -> dict:
-    return plots.histogram_spec({"test samples": err}, title="Reconstruction error over the test set",
-                                x_title="MSE per sample")
+def _error_counts(model, err: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The error histogram's counts and bin edges (50 bins)."""
+    return np.histogram(err, bins=50)
 
 
 def _points_errors(ctx: Ctx, err: np.ndarray) -> go.Figure:
