@@ -67,6 +67,7 @@ def test_the_page_shows_no_exception_and_the_map_has_every_class(app):
     assert [k.strip() for k in legend.split()] == [str(k) for k in range(10)]
     # plotly.js (a third of the page's load) is not part of the first screen: every chart on it is a canvas
     assert page.locator(".js-plotly-plot").count() == 0
+    assert page.evaluate("performance.getEntriesByType('resource').filter(e => /plotly/i.test(e.name)).length") == 0
     assert page.locator(".st-key-ex_rec_hist-box .aeviz-mode-bars canvas").count() == 1
 
 
@@ -106,3 +107,36 @@ def test_clicking_a_point_on_the_map_selects_that_sample_and_moves_the_pad_there
     assert committed_code(page) == code  # the pad starts at the selected sample's code
     a, b = code.strip("()").split(", ")
     assert page.locator(".st-key-ex_pad-box .aeviz-readout").inner_text() == f"z₁ = {a}, z₂ = {b}"
+
+
+def test_the_same_point_clicked_again_after_the_map_was_rebuilt_selects_it_again(app):
+    """A click carries a number unique in the page: a map rebuilt (another background) and clicked on the point the
+    page last heard of still counts, after the number box chose another sample."""
+    page, _, _ = app
+
+    def click(i: int) -> None:
+        view = page.locator(MAP_VIEW)
+        view.scroll_into_view_if_needed()
+        x, y = view.evaluate("(v, i) => v.pointAt(i)", i)
+        page.mouse.click(x, y)
+        page.wait_for_function(f"document.querySelector('.st-key-ex_idx input').value === '{i}'", timeout=30_000)
+        page.wait_for_selector(driver.IDLE)
+
+    click(42)
+    box = page.locator(".st-key-ex_idx input")
+    box.fill("7")
+    box.press("Enter")
+    page.wait_for_function("document.querySelector('.st-key-ex_idx input').value === '7'", timeout=30_000)
+    page.wait_for_selector(driver.IDLE)
+    before = page.locator(MAP_VIEW).element_handle()
+    page.locator(".st-key-ex_bg").get_by_text("nothing", exact=True).click()
+    before.wait_for_element_state("hidden", timeout=30_000)  # the map was rebuilt: a new view, a new element
+    page.wait_for_selector(f"{MAP_VIEW}[data-drawn='1']", timeout=30_000)
+    page.wait_for_selector(driver.IDLE)
+    click(42)
+    assert page.locator("strong", has_text="Test sample #").first.inner_text() == "Test sample #42"
+    before = page.locator(MAP_VIEW).element_handle()
+    page.locator(".st-key-ex_bg").get_by_text("decoded images", exact=True).click()  # as the other tests found it
+    before.wait_for_element_state("hidden", timeout=30_000)
+    page.wait_for_selector(f"{MAP_VIEW}[data-drawn='1']", timeout=30_000)
+    page.wait_for_selector(driver.IDLE)

@@ -77,7 +77,7 @@ def test_each_kind_of_file_goes_from_upload_to_the_explorer_map(page):
         assert model.startswith("ae-mlp-z2-") and model not in trained, (kind, model)
         trained.append(model)
         assert page.locator("[data-testid=stException]").count() == 0, kind
-        assert page.locator(".st-key-ex_map-box .aeviz-mode-map[data-drawn='1'] canvas").count() == 1, kind
+        page.wait_for_selector(".st-key-ex_map-box .aeviz-mode-map[data-drawn='1'] canvas", timeout=30_000)
         page.locator("h4").filter(has_text=model).first.evaluate("e => e.scrollIntoView({block: 'start'})")
         page.screenshot(path=f"/tmp/data15_{kind}.png")
     assert len(set(trained)) == len(FILES)

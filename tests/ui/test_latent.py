@@ -151,6 +151,8 @@ charts.histogram(key="h", counts=counts, edges=edges, title="t", x_title="x")
 bad = st.session_state.get("bad")
 if bad == "xy":
     charts.latent_map(key="b", xy=np.zeros((3, 3)), x_range=(0, 1), y_range=(0, 1))
+if bad == "range":
+    charts.latent_map(key="b", xy=xy, x_range=(1, 1), y_range=(0, 1))
 if bad == "edges":
     charts.histogram(key="b", counts=[1, 2], edges=[0, 1])
 """
@@ -177,6 +179,7 @@ def test_the_canvas_charts_get_their_data_and_a_click_counts_once():
 
 
 @pytest.mark.parametrize("bad, said", [("xy", r"the map needs \(N, 2\) codes, not \(3, 3\)"),
+                                       ("range", r"the map's ranges must be wider than a point, not \(1, 1\) x \(0, 1\)"),
                                        ("edges", "2 edges for 2 bars; a histogram has one edge more than bars")])
 def test_the_canvas_charts_refuse_data_they_cannot_draw(bad, said):
     at = AppTest.from_string(CHARTS)

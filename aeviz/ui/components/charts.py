@@ -35,6 +35,8 @@ def latent_map(*, key: str, xy, labels=None, label_names: Sequence[str] = (), x_
     xy = np.asarray(xy, dtype=np.float64)
     if xy.ndim != 2 or xy.shape[1] != 2:
         raise ValueError(f"the map needs (N, 2) codes, not {xy.shape}")
+    if not (x_range[1] > x_range[0] and y_range[1] > y_range[0]):
+        raise ValueError(f"the map's ranges must be wider than a point, not {tuple(x_range)} x {tuple(y_range)}")
     data = {"mode": "map", "xy": _json_numbers(xy, 4),
             "labels": _json_numbers(labels, integers=True) if labels is not None and len(label_names) else "[]",
             "label_names": [str(n) for n in label_names], "x_range": _floats(x_range), "y_range": _floats(y_range),
@@ -60,7 +62,7 @@ def histogram(*, key: str, counts, edges, title: str = "", x_title: str = "", y_
     counts, edges = np.asarray(counts), np.asarray(edges, dtype=np.float64)
     if counts.ndim != 1 or edges.shape != (len(counts) + 1,):
         raise ValueError(f"{len(edges)} edges for {len(counts)} bars; a histogram has one edge more than bars")
-    data = {"mode": "bars", "counts": [int(c) for c in counts], "edges": _floats(edges, 6), "title": title,
+    data = {"mode": "bars", "counts": [int(c) for c in counts], "edges": _floats(edges), "title": title,
             "x_title": x_title, "y_title": y_title, "height": int(height)}
     with st.container(gap=None, key=f"{key}-box"):
         _component()(key=key, data=data)

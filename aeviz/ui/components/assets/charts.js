@@ -48,16 +48,26 @@ export function ticks(lo, hi, most = 6) {
 
 const label = (v) => String(+v.toPrecision(6));
 
-function canvasOf(parent, W, H) {
-  const canvas = el("canvas", "", parent), dpr = window.devicePixelRatio || 1;
+// Size a canvas to W x H CSS pixels, sharp on the screen's pixels.
+function fit(canvas, W, H) {
+  const dpr = window.devicePixelRatio || 1;
   canvas.width = Math.round(W * dpr);
   canvas.height = Math.round(H * dpr);
   canvas.style.width = `${W}px`;
   canvas.style.height = `${H}px`;
-  const ctx = canvas.getContext("2d");
-  ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-  return [canvas, ctx];
+  canvas.getContext("2d").setTransform(dpr, 0, 0, dpr, 0, 0);
 }
+
+// Call layout() whenever the element's width changes (a sidebar opened, a window or projector resized).
+function onWidth(root, layout) {
+  let last = root.clientWidth;
+  new ResizeObserver(() => {
+    const w = root.clientWidth;
+    if (w && Math.abs(w - last) > 2) { last = w; layout(); }
+  }).observe(root);
+}
+
+let clicks = 0; // a map click's number, unique in the page (its views are rebuilt, the count goes on)
 
 // Axes around the plot box (px: data -> pixels), with grid lines, tick labels and titles.
 function axes(ctx, box, view, px, titles, ink) {
@@ -108,7 +118,6 @@ export class LatentMap {
     this.data = data;
     this.root = el("div", "aeviz-latent aeviz-mode-map", host);
     this.value = data.value;
-    this.clicks = 0;
     this.hidden = new Set();
     const xy = numbers(data.xy), lab = numbers(data.labels);
     this.n = Math.floor(xy.length / 2);
@@ -117,18 +126,18 @@ export class LatentMap {
     this.home = { x0: data.x_range[0], x1: data.x_range[1], y0: data.y_range[0], y1: data.y_range[1] };
     this.view = { ...this.home };
     this.legend();
-    const M = (this.M = { l: 56, r: 12, t: 8, b: 44 });
-    const width = this.root.clientWidth || 600;
-    const side = Math.max(200, Math.min(width - M.l - M.r, data.height - M.t - M.b)); // a square: equal scales
-    this.box = { l: M.l, t: M.t, w: side, h: side };
     const wrap = (this.wrap = el("div", "aeviz-plot", this.root));
-    [this.canvas, this.ctx] = canvasOf(wrap, M.l + side + M.r, M.t + side + M.b);
+    this.canvas = el("canvas", "", wrap);
+    this.ctx = this.canvas.getContext("2d");
+    this.layout();
+    onWidth(this.root, () => { this.layout(); this.draw(); });
     this.canvas.setAttribute("role", "img");
     this.canvas.setAttribute("aria-label", `Latent map of ${this.n} test samples`);
     this.tip = tip(wrap);
     if (data.image) {
       this.image = new Image();
       this.image.onload = () => this.schedule();
+      this.image.onerror = () => { this.image = null; this.schedule(); }; // the points without their plane
       this.image.src = data.image;
     }
     this.events();
@@ -142,6 +151,13 @@ export class LatentMap {
     this.schedule();
   }
 
+  layout() {
+    const M = { l: 56, r: 12, t: 8, b: 44 }, width = this.root.clientWidth || 600;
+    const side = Math.max(200, Math.min(width - M.l - M.r, this.data.height - M.t - M.b)); // a square: equal scales
+    this.box = { l: M.l, t: M.t, w: side, h: side };
+    fit(this.canvas, M.l + side + M.r, M.t + side + M.b);
+  }
+
   legend() {
     const names = this.data.label_names || [];
     if (!this.lab || !names.length) return;
@@ -152,11 +168,13 @@ export class LatentMap {
       const b = el("button", "aeviz-key", row);
       b.type = "button";
       b.title = "Click to hide or show this class";
+      b.setAttribute("aria-pressed", "true");
       el("span", "aeviz-dot", b).style.background = PALETTE[k % 10];
       el("span", "", b).textContent = name;
       b.addEventListener("click", () => {
         if (this.hidden.has(k)) this.hidden.delete(k); else this.hidden.add(k);
         b.classList.toggle("aeviz-off", this.hidden.has(k));
+        b.setAttribute("aria-pressed", String(!this.hidden.has(k)));
         this.schedule();
       });
     });
@@ -207,21 +225,22 @@ export class LatentMap {
       const what = !this.lab || !names.length ? "" : /^\d+$/.test(name) ? `class ${name} · ` : `${name} · `;
       this.tip.show(`${what}test sample #${i}`, x, y);
     });
-    const up = (e) => {
-      if (!down) return;
-      const moved = down.moved;
-      down = null;
-      if (moved || e.type === "pointercancel" || this.data.frozen) return;
+    let panned = false;
+    const up = () => { if (down) { panned = down.moved; down = null; } };
+    c.addEventListener("pointerup", up);
+    c.addEventListener("pointercancel", () => { up(); panned = true; });
+    // A click selects the point under it: not the end of a pan, not the second click of a double click (that one
+    // resets the view), not while the teacher leads.
+    c.addEventListener("click", (e) => {
+      if (panned || e.detail > 1 || this.data.frozen || !this.setStateValue) return;
       const i = this.nearest(...at(e));
-      if (i < 0 || !this.setStateValue) return;
+      if (i < 0) return;
       this.value = i; // ring it at once; the page confirms with its next run
       this.schedule();
-      this.clicks += 1;
-      this.root.dataset.commits = String(this.clicks);
-      this.setStateValue("selected", { i, n: this.clicks });
-    };
-    c.addEventListener("pointerup", up);
-    c.addEventListener("pointercancel", up);
+      clicks += 1;
+      this.root.dataset.commits = String(Number(this.root.dataset.commits || 0) + 1);
+      this.setStateValue("selected", { i, n: clicks });
+    });
     c.addEventListener("pointerleave", () => { if (!down) this.tip.hide(); });
     c.addEventListener("wheel", (e) => {
       e.preventDefault();
@@ -231,7 +250,11 @@ export class LatentMap {
       this.view = { x0: cx + (v.x0 - cx) * f, x1: cx + (v.x1 - cx) * f, y0: cy + (v.y0 - cy) * f, y1: cy + (v.y1 - cy) * f };
       this.schedule();
     }, { passive: false });
-    c.addEventListener("dblclick", () => { this.view = { ...this.home }; this.schedule(); });
+    c.addEventListener("dblclick", (e) => {
+      if (this.nearest(...at(e)) >= 0 && !this.data.frozen) return; // a double click on a point selected it
+      this.view = { ...this.home };
+      this.schedule();
+    });
   }
 
   update(data, setStateValue) {
@@ -328,12 +351,11 @@ export class Bars {
   constructor(data, host) {
     this.data = data;
     this.root = el("div", "aeviz-latent aeviz-mode-bars", host);
-    const M = { l: 60, r: 16, t: data.title ? 30 : 10, b: 46 };
-    const width = Math.max(260, this.root.clientWidth || 640);
-    const H = data.height;
-    this.box = { l: M.l, t: M.t, w: width - M.l - M.r, h: H - M.t - M.b };
     const wrap = el("div", "aeviz-plot", this.root);
-    [this.canvas, this.ctx] = canvasOf(wrap, width, H);
+    this.canvas = el("canvas", "", wrap);
+    this.ctx = this.canvas.getContext("2d");
+    this.layout();
+    onWidth(this.root, () => { this.layout(); this.draw(); });
     this.canvas.setAttribute("role", "img");
     this.canvas.setAttribute("aria-label", data.title || "histogram");
     this.tip = tip(wrap);
@@ -343,7 +365,8 @@ export class Bars {
     this.canvas.addEventListener("pointermove", (ev) => {
       const r = this.canvas.getBoundingClientRect(), x = ev.clientX - r.left, y = ev.clientY - r.top;
       const v = this.view.x0 + ((x - this.box.l) / this.box.w) * (this.view.x1 - this.view.x0);
-      const k = e.findIndex((_, j) => j + 1 < e.length && v >= e[j] && v < e[j + 1]);
+      const inside = y >= this.box.t && y <= this.box.t + this.box.h;
+      const k = inside ? e.findIndex((_, j) => j + 1 < e.length && v >= e[j] && v <= e[j + 1]) : -1;
       if (k !== this.hover) { this.hover = k; this.draw(); }
       if (k < 0) { this.tip.hide(); return; }
       const n = data.counts[k];
@@ -353,6 +376,13 @@ export class Bars {
     this.canvas.addEventListener("pointerleave", () => { this.hover = -1; this.tip.hide(); this.draw(); });
     this.root.dataset.ready = "1";
     this.draw();
+  }
+
+  layout() {
+    const d = this.data, M = { l: 60, r: 16, t: d.title ? 30 : 10, b: 46 };
+    const width = Math.max(260, this.root.clientWidth || 640);
+    this.box = { l: M.l, t: M.t, w: width - M.l - M.r, h: d.height - M.t - M.b };
+    fit(this.canvas, width, d.height);
   }
 
   update(data) { this.data = data; }

@@ -363,9 +363,7 @@ def warm_zoo() -> bool:
 
 def _map_note(ctx: Ctx, two_d: bool, background: str) -> None:
     coloured = _colour(ctx)
-    how = ("Click a point to select it (it is ringed); drag to pan, scroll to zoom, double-click to see it all "
-           "again; a legend entry hides or shows its class." if latent_map.on_canvas(ctx) else
-           "Click a point to select it (the black cross where no latent pad shares the axes).")
+    how = _map_how(ctx)
     if not two_d:
         state.explain(f"The {ctx.z.shape[1]}-dimensional codes are drawn in 2-D by a projection; nearby points "
                        f"have similar codes. The decoded plane needs a 2-D latent. {how}")
@@ -380,6 +378,16 @@ def _map_note(ctx: Ctx, two_d: bool, background: str) -> None:
     else:
         state.explain(f"Each test sample sits at its code z = (z₁, z₂), {coloured}. The latent pad beside the map, "
                        f"on the same axes, starts at the selected sample's code. {how}")
+
+
+def _map_how(ctx: Ctx) -> str:
+    """How the map answers the pointer, in a sentence or two."""
+    if not latent_map.on_canvas(ctx):
+        return "Click a point to select it (the black cross where no latent pad shares the axes)."
+    pick = ("The teacher leads: the ringed point is their selection." if state.frozen() else
+            "Click a point to select it (it is ringed).")
+    legend = " A legend entry hides or shows its class." if ctx.data.label_names else ""
+    return f"{pick} Drag to pan, scroll to zoom, double-click empty space to see it all again.{legend}"
 
 
 def _colour(ctx: Ctx) -> str:
