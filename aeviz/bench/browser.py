@@ -186,12 +186,14 @@ def browser_cpu_seconds(root: int | None = None) -> float:
     return total
 
 
-def pad_latencies(page, presses: int) -> tuple[list[float], list[float]]:
+def pad_latencies(page, presses: int, first: int = 0) -> tuple[list[float], list[float]]:
     """In-page milliseconds per arrow key on the latent pad: (key down to the redrawn image, key up to the end of
-    the rerun that commits the new code)."""
+    the rerun that commits the new code). The point wanders five presses right, five left (first: how many presses
+    came before, for a caller that presses one at a time): at the pad's edge a press moves nothing and commits
+    nothing."""
     pad, view = page.locator(PAD), page.locator(PAD_VIEW)
     frames, commits = [], []
-    for i in range(presses):
+    for i in range(first, first + presses):
         page.wait_for_selector(IDLE)
         view.evaluate(WATCH)
         page.evaluate(WATCH_COMMIT)

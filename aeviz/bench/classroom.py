@@ -259,7 +259,7 @@ def _drive(url: str, join_at: float, until: float, out: dict) -> None:
             out["first_screen_s"] = time.perf_counter() - t
             times = out.setdefault("presses", [])
             while time.monotonic() < until - 2 and len(times) < 200:
-                times += pad_latencies(page, 1)[1]  # release to the committed code shown (the image is live)
+                times += pad_latencies(page, 1, len(times))[1]  # release to the committed code shown (image: live)
                 time.sleep(0.5)
             out["cpu_cores"] = ((_browser_cpu_seconds() + time.process_time() - cpu0)  # before it closes
                                 / max(1e-9, time.monotonic() - t0))

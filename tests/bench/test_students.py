@@ -197,3 +197,31 @@ def test_one_student_releases_the_pad_clicks_the_map_switches_model_and_page_on_
     finally:
         server.terminate()
         server.wait(30)
+
+
+def test_the_bench_page_wanders_on_the_pad_and_never_sticks_at_its_edge():
+    """The class bench's page presses one arrow key at a time: its point goes five presses right, five left. It once
+    pressed right every time, reached the pad's edge after ~41 presses, and waited in vain for a commit."""
+    from aeviz.bench.browser import pad_latencies
+
+    keys = []
+
+    class Page:
+        keyboard = type("K", (), {"press": staticmethod(keys.append)})()
+
+        def locator(self, _):
+            return type("L", (), {"focus": lambda self: None, "evaluate": lambda self, _: None})()
+
+        def wait_for_selector(self, *_):
+            pass
+
+        def wait_for_function(self, *_, **__):
+            pass
+
+        def evaluate(self, script):
+            return [{"down": 1.0, "frame": 3.0}, {"up": 2.0, "shown": 7.0}] if script.startswith("[") else None
+
+    page = Page()
+    out = [pad_latencies(page, 1, k) for k in range(12)]
+    assert keys == ["ArrowRight"] * 5 + ["ArrowLeft"] * 5 + ["ArrowRight"] * 2
+    assert out[0] == ([2.0], [5.0])
