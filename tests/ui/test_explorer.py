@@ -172,15 +172,20 @@ def test_the_map_rings_the_selected_sample(charts):
 
 
 def test_the_prior_lies_beneath_a_vae_map(charts):
-    at = _app(_first(lambda c: c.latent_dim == 2 and c.objective == "vae" and c.dataset == "mnist"))
+    at = _app(_first(lambda c: c.latent_dim == 2 and c.objective == "variational" and c.dataset == "mnist"))
     at.radio(key="ex_bg").set_value("prior density").run()
     m = charts(at, "map")
     assert not at.exception and m["prior"] is True and m["image"] == ""
     assert m["x_range"][0] <= -2.5 and m["x_range"][1] >= 2.5  # the box holds the prior's 2.5 sigma disc
 
 
-def test_a_continuous_colour_keeps_plotlys_map_and_its_colour_bar(charts, traces):
-    at = _app(_first(lambda c: c.dataset in ("swiss-roll", "s-curve")))
+def test_a_continuous_colour_keeps_plotlys_map_and_its_colour_bar(charts, give_model):
+    mc = aeviz.config_for("swiss-roll", hidden=(16, 8), latent_dim=2)
+    model, _ = aeviz.train(mc, aeviz.TrainConfig(epochs=1, max_train=256), load("swiss-roll"))
+    at = AppTest.from_function(_page, default_timeout=60, kwargs={"sidebar": False})
+    at.session_state["model"] = give_model(at, "roll", model)
+    at.run()
+    assert not at.exception and _shown(at) == "roll"
     chart = next(e for e in at.get("plotly_chart") if e.proto.id.endswith("ex_map"))
     assert charts(at, "map") is None and json.loads(chart.proto.spec)["data"][0]["marker"]["showscale"] is True
 
