@@ -378,7 +378,7 @@ class Student:
         return await self._send("release", self.page_hash, p.fragment, [state])
 
     async def click_map(self) -> float | None:
-        """Click one point of the Explorer's latent map: a full rerun carrying the chart's selection."""
+        """Click one point of the Explorer's canvas latent map: a full rerun carrying its click {"i", "n"}."""
         from streamlit.proto.WidgetStates_pb2 import WidgetState
 
         self.clicks += 1

@@ -311,7 +311,7 @@ def warm(model_id: str) -> None:
         xy, background = latent_map.projection(ctx, method), "none"
     if xy is not None and latent_map.on_canvas(ctx):
         lo, hi = latent_map.box(ctx, xy)
-        if latent_map._shown_background(ctx, background) == "decoded":
+        if latent_map.shown_background(ctx, background) == "decoded":
             latent_map.plane_url(ctx.ref, tuple(lo), tuple(hi))
     elif xy is not None:
         latent_map.figure(ctx, xy, titles, background)  # the cached map; a selection mark is added per run

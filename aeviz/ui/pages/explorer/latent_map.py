@@ -127,7 +127,7 @@ def _poll_projection(k: tuple, method: str, n: int) -> None:
 
 # --- the map figure -------------------------------------------------------------------------------------
 
-def _shown_background(ctx: Ctx, background: str) -> str:
+def shown_background(ctx: Ctx, background: str) -> str:
     """What the map can show beneath its points: the decoded plane for 2-D image codes, the prior for 2-D codes."""
     return background if ctx.z.shape[1] == 2 and (background != "decoded" or ctx.kind == "image") else "none"
 
@@ -143,7 +143,7 @@ def figure(ctx: Ctx, xy: np.ndarray, axis_titles, background: str, height: int =
     selected code. Where no pad shares the map's axes (longer codes drawn by a projection, or a model the browser
     cannot run), pass `selected`: the map marks that sample itself, or a student would not see which point they
     picked."""
-    background = _shown_background(ctx, background)
+    background = shown_background(ctx, background)
 
     def make() -> dict:
         lo, hi = span(ctx.z, ctx.is_vae) if ctx.z.shape[1] == 2 else (None, None)
@@ -201,7 +201,7 @@ def show(ctx: Ctx, xy: np.ndarray, axis_titles, background: str, selected: int, 
          frozen: bool = False) -> None:
     """The latent map on a canvas (see on_canvas), over the decoded plane or the prior, the selected sample ringed.
     A click selects a point: read it with clicked(key) before the page uses the selection."""
-    background = _shown_background(ctx, background)
+    background = shown_background(ctx, background)
 
     def make() -> tuple:
         lo, hi = box(ctx, xy)
