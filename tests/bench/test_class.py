@@ -49,13 +49,13 @@ def test_the_class_benchs_chromium_never_runs_above_the_server(tmp_path):
     """As root, Chromium lifts its compositor and IO threads to niceness -8, above the server's 0: the bench's page
     runs without the capability to, and every one of its threads stays at the niceness it was started with. Where
     Linux has autogroups, Playwright's session for the browser is a scheduling group of its own (the equal of the
-    server's, whatever its threads' niceness): the bench puts that group at STUDENTS_NICE, and leaves ours alone."""
+    server's, whatever its threads' niceness): the bench puts that group at BROWSER_NICE, and leaves ours alone."""
     from pathlib import Path
 
     from playwright.sync_api import sync_playwright
 
     from aeviz.bench.browser import CHROMIUM_ARGS
-    from aeviz.bench.classroom import STUDENTS_NICE, _below_the_server, descendants
+    from aeviz.bench.classroom import BROWSER_NICE, _below_the_server, descendants
     from aeviz.jobs import _group_nice, autogroups
 
     def levels() -> list[int]:
@@ -95,4 +95,4 @@ def test_the_class_benchs_chromium_never_runs_above_the_server(tmp_path):
         finally:
             browser.close()
     assert seen and min(seen) >= os.nice(0), sorted(set(seen))
-    assert grouped == ({STUDENTS_NICE} if autogroups() else {None}) and _group_nice() == ours
+    assert grouped == ({BROWSER_NICE} if autogroups() else {None}) and _group_nice() == ours
