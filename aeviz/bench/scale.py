@@ -54,8 +54,8 @@ def run_one(replicas: int, students: int, seconds: float, window: float, kill: b
         steady_end = killed_at or time.monotonic()
         load1 = os.getloadavg()[0]
     start = t0 + 2.0  # students start over the first 2 s
-    steady = [ms for s in crowd for sent, _, ms in s.stats.actions if start <= sent < steady_end]
-    releases = [ms for s in crowd for sent, kind, ms in s.stats.actions if kind == "release" and sent < steady_end]
+    steady = [ms for s in crowd for answered, _, ms in s.stats.actions if start <= answered < steady_end]
+    releases = [ms for s in crowd for answered, kind, ms in s.stats.actions if kind == "release" and answered < steady_end]
     moved = [served_at - killed_at for s in crowd for lost, served_at in s.stats.recoveries
              if killed_at and lost >= killed_at - 1]
     errors = sum(sum(s.stats.errors.values()) for s in crowd)

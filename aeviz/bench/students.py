@@ -54,7 +54,7 @@ class Disconnected(Exception):
 class Stats:
     """What one student saw."""
 
-    actions: list[tuple[float, str, float]] = field(default_factory=list)  # (sent at, kind, latency ms)
+    actions: list[tuple[float, str, float]] = field(default_factory=list)  # (answered at: monotonic s, kind, latency ms)
     errors: Counter = field(default_factory=Counter)
     superseded: int = 0
     disconnects: int = 0
