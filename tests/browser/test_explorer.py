@@ -74,11 +74,23 @@ def test_the_page_shows_no_exception_and_the_map_has_every_class(app):
 MAP_VIEW = ".st-key-ex_map-box .aeviz-mode-map"
 
 
-def test_hovering_a_point_names_it_and_a_legend_entry_hides_its_class(app):
-    page, _, _ = app
+def map_point(page, i: int) -> tuple[float, float]:
+    """Where test sample i is drawn on the canvas map, in page coordinates (the map scrolled into view)."""
     view = page.locator(MAP_VIEW)
     view.scroll_into_view_if_needed()
-    x, y = view.evaluate("(v, i) => v.pointAt(i)", 42)
+    return view.evaluate("(v, i) => v.pointAt(i)", i)
+
+
+def click_sample(page, i: int) -> None:
+    """Click test sample i on the map and wait for the page to select it."""
+    page.mouse.click(*map_point(page, i))
+    page.wait_for_function(f"document.querySelector('.st-key-ex_idx input').value === '{i}'", timeout=30_000)
+    page.wait_for_selector(driver.IDLE)
+
+
+def test_hovering_a_point_names_it_and_a_legend_entry_hides_its_class(app):
+    page, _, _ = app
+    x, y = map_point(page, 42)
     page.mouse.move(x, y)
     tip = page.locator(f"{MAP_VIEW} .aeviz-tip")
     tip.wait_for(state="visible", timeout=5_000)
@@ -96,12 +108,7 @@ def test_hovering_a_point_names_it_and_a_legend_entry_hides_its_class(app):
 
 def test_clicking_a_point_on_the_map_selects_that_sample_and_moves_the_pad_there(app):
     page, _, _ = app
-    view = page.locator(MAP_VIEW)
-    view.scroll_into_view_if_needed()
-    x, y = view.evaluate("(v, i) => v.pointAt(i)", 42)
-    page.mouse.click(x, y)
-    page.wait_for_function("document.querySelector('.st-key-ex_idx input').value === '42'", timeout=30_000)
-    page.wait_for_selector(driver.IDLE)
+    click_sample(page, 42)
     assert page.locator("strong", has_text="Test sample #").first.inner_text() == "Test sample #42"
     code = page.get_by_text(re.compile(r"^Its code z = ")).first.inner_text().split("= ")[1]
     assert committed_code(page) == code  # the pad starts at the selected sample's code
@@ -113,16 +120,7 @@ def test_the_same_point_clicked_again_after_the_map_was_rebuilt_selects_it_again
     """A click carries a number unique in the page: a map rebuilt (another background) and clicked on the point the
     page last heard of still counts, after the number box chose another sample."""
     page, _, _ = app
-
-    def click(i: int) -> None:
-        view = page.locator(MAP_VIEW)
-        view.scroll_into_view_if_needed()
-        x, y = view.evaluate("(v, i) => v.pointAt(i)", i)
-        page.mouse.click(x, y)
-        page.wait_for_function(f"document.querySelector('.st-key-ex_idx input').value === '{i}'", timeout=30_000)
-        page.wait_for_selector(driver.IDLE)
-
-    click(42)
+    click_sample(page, 42)
     box = page.locator(".st-key-ex_idx input")
     box.fill("7")
     box.press("Enter")
@@ -133,7 +131,7 @@ def test_the_same_point_clicked_again_after_the_map_was_rebuilt_selects_it_again
     before.wait_for_element_state("hidden", timeout=30_000)  # the map was rebuilt: a new view, a new element
     page.wait_for_selector(f"{MAP_VIEW}[data-drawn='1']", timeout=30_000)
     page.wait_for_selector(driver.IDLE)
-    click(42)
+    click_sample(page, 42)
     assert page.locator("strong", has_text="Test sample #").first.inner_text() == "Test sample #42"
     before = page.locator(MAP_VIEW).element_handle()
     page.locator(".st-key-ex_bg").get_by_text("decoded images", exact=True).click()  # as the other tests found it

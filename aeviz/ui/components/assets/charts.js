@@ -58,13 +58,16 @@ function fit(canvas, W, H) {
   canvas.getContext("2d").setTransform(dpr, 0, 0, dpr, 0, 0);
 }
 
-// Call layout() whenever the element's width changes (a sidebar opened, a window or projector resized).
+// Call layout() whenever the element's width changes (a sidebar opened, a window or projector resized). The
+// observer it returns holds the view: disconnect it when the view is replaced (latent.js does, via dispose()).
 function onWidth(root, layout) {
   let last = root.clientWidth;
-  new ResizeObserver(() => {
+  const observer = new ResizeObserver(() => {
     const w = root.clientWidth;
     if (w && Math.abs(w - last) > 2) { last = w; layout(); }
-  }).observe(root);
+  });
+  observer.observe(root);
+  return observer;
 }
 
 let clicks = 0; // a map click's number, unique in the page (its views are rebuilt, the count goes on)
@@ -126,11 +129,11 @@ export class LatentMap {
     this.home = { x0: data.x_range[0], x1: data.x_range[1], y0: data.y_range[0], y1: data.y_range[1] };
     this.view = { ...this.home };
     this.legend();
-    const wrap = (this.wrap = el("div", "aeviz-plot", this.root));
+    const wrap = el("div", "aeviz-plot", this.root);
     this.canvas = el("canvas", "", wrap);
     this.ctx = this.canvas.getContext("2d");
     this.layout();
-    onWidth(this.root, () => { this.layout(); this.draw(); });
+    this.observer = onWidth(this.root, () => { this.layout(); this.draw(); });
     this.canvas.setAttribute("role", "img");
     this.canvas.setAttribute("aria-label", `Latent map of ${this.n} test samples`);
     this.tip = tip(wrap);
@@ -355,7 +358,7 @@ export class Bars {
     this.canvas = el("canvas", "", wrap);
     this.ctx = this.canvas.getContext("2d");
     this.layout();
-    onWidth(this.root, () => { this.layout(); this.draw(); });
+    this.observer = onWidth(this.root, () => { this.layout(); this.draw(); });
     this.canvas.setAttribute("role", "img");
     this.canvas.setAttribute("aria-label", data.title || "histogram");
     this.tip = tip(wrap);

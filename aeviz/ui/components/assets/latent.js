@@ -460,7 +460,7 @@ export default function (component) {
   const structure = JSON.stringify({ ...data, value: null });
   let view = views.get(parentElement);
   if (!view || view.structure !== structure) {
-    if (view) { clearTimeout(view.ask); view.root.remove(); }
+    if (view) { clearTimeout(view.ask); view.observer?.disconnect(); view.root.remove(); }
     view = new MODES[data.mode](data, parentElement);
     view.structure = structure;
     views.set(parentElement, view);

@@ -310,9 +310,7 @@ def warm(model_id: str) -> None:
         method, titles = _projected(next(iter(PROJECTIONS)))  # the radio's default
         xy, background = latent_map.projection(ctx, method), "none"
     if xy is not None and latent_map.on_canvas(ctx):
-        lo, hi = latent_map.box(ctx, xy)
-        if latent_map.shown_background(ctx, background) == "decoded":
-            latent_map.plane_url(ctx.ref, tuple(lo), tuple(hi))
+        latent_map.canvas_box(ctx, xy, latent_map.shown_background(ctx, background))  # the plane, made once
     elif xy is not None:
         latent_map.figure(ctx, xy, titles, background)  # the cached map; a selection mark is added per run
     if ctx.kind != "points":

@@ -202,21 +202,19 @@ def show(ctx: Ctx, xy: np.ndarray, axis_titles, background: str, selected: int, 
     """The latent map on a canvas (see on_canvas), over the decoded plane or the prior, the selected sample ringed.
     A click selects a point: read it with clicked(key) before the page uses the selection."""
     background = shown_background(ctx, background)
-
-    def make() -> tuple:
-        lo, hi = box(ctx, xy)
-        return lo, hi, plane_url(ctx.ref, tuple(lo), tuple(hi)) if background == "decoded" else None
-
     # kept per model and view, as figure() is: a rerun neither takes percentiles of the codes nor looks up the plane
-    lo, hi, image = state.memo(ctx.ref, ("canvas map", tuple(axis_titles), background), make)
+    lo, hi, image = state.memo(ctx.ref, ("canvas map", tuple(axis_titles), background),
+                               lambda: canvas_box(ctx, xy, background))
     charts.latent_map(key=key, xy=xy, labels=ctx.labels, label_names=tuple(ctx.data.label_names or ()),
                       x_range=(lo[0], hi[0]), y_range=(lo[1], hi[1]), titles=axis_titles, image=image,
                       prior=background == "prior", ring=selected, height=640, frozen=frozen)
 
 
-def box(ctx: Ctx, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The map's square box: the latent pad's for 2-D codes (span of the codes), the projection's otherwise."""
-    return span(ctx.z, ctx.is_vae) if ctx.z.shape[1] == 2 else span(xy, False)
+def canvas_box(ctx: Ctx, xy: np.ndarray, background: str) -> tuple[np.ndarray, np.ndarray, str | None]:
+    """(lo, hi, plane) of the canvas map: its square box (the latent pad's for 2-D codes, the projection's
+    otherwise) and the decoded plane's data: URL where it shows one (background as shown_background gives it)."""
+    lo, hi = span(ctx.z, ctx.is_vae) if ctx.z.shape[1] == 2 else span(xy, False)
+    return lo, hi, plane_url(ctx.ref, tuple(lo), tuple(hi)) if background == "decoded" else None
 
 
 @state.per_model(max_entries=64, copy=False)
